@@ -235,7 +235,7 @@ pub fn ttl_ephemeral_owner(ttl: i64) -> i64 {
 
 /// The TTL of a znode, given its `ephemeralOwner`, if it is a TTL znode.
 pub fn ttl_of_owner(owner: i64) -> Option<i64> {
-    if ((owner as u64) >> 40) == 0xFF00 {
+    if ((owner as u64) >> 40) == 0xFF_0000 {
         Some(owner & MAX_TTL)
     } else {
         None

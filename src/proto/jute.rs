@@ -174,7 +174,7 @@ impl<T: Jute> Jute for Vec<T> {
 macro_rules! jute_record {
     ($(#[$m:meta])* pub struct $name:ident { $($(#[$fm:meta])* pub $f:ident : $t:ty),* $(,)? }) => {
         $(#[$m])*
-        #[derive(Debug, Clone, PartialEq, Eq, Default)]
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
         pub struct $name { $($(#[$fm])* pub $f: $t),* }
         impl $crate::proto::jute::Jute for $name {
             #[allow(unused_variables)]
