@@ -3,6 +3,8 @@
 //! A deterministic core (`tree`, `prep`, `session`, `watch`) with no I/O, wrapped in thin
 //! tokio shells (`server`, `storage`). See ARCHITECTURE.md for the module map.
 
+pub mod acl;
+pub mod prep;
 pub mod proto;
 pub mod tree;
 pub mod txn;

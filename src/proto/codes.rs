@@ -123,12 +123,37 @@ impl ErrorCode {
     pub fn from_code(c: i32) -> Option<ErrorCode> {
         use ErrorCode::*;
         const ALL: [ErrorCode; 31] = [
-            SystemError, RuntimeInconsistency, DataInconsistency, ConnectionLoss, MarshallingError,
-            Unimplemented, OperationTimeout, BadArguments, UnknownSession, NewConfigNoQuorum,
-            ReconfigInProgress, ApiError, NoNode, NoAuth, BadVersion, NoChildrenForEphemerals,
-            NodeExists, NotEmpty, SessionExpired, InvalidCallback, InvalidAcl, AuthFailed,
-            SessionMoved, NotReadOnly, EphemeralOnLocalSession, NoWatcher, RequestTimeout,
-            ReconfigDisabled, SessionClosedRequireSaslAuth, QuotaExceeded, ThrottledOp,
+            SystemError,
+            RuntimeInconsistency,
+            DataInconsistency,
+            ConnectionLoss,
+            MarshallingError,
+            Unimplemented,
+            OperationTimeout,
+            BadArguments,
+            UnknownSession,
+            NewConfigNoQuorum,
+            ReconfigInProgress,
+            ApiError,
+            NoNode,
+            NoAuth,
+            BadVersion,
+            NoChildrenForEphemerals,
+            NodeExists,
+            NotEmpty,
+            SessionExpired,
+            InvalidCallback,
+            InvalidAcl,
+            AuthFailed,
+            SessionMoved,
+            NotReadOnly,
+            EphemeralOnLocalSession,
+            NoWatcher,
+            RequestTimeout,
+            ReconfigDisabled,
+            SessionClosedRequireSaslAuth,
+            QuotaExceeded,
+            ThrottledOp,
         ];
         ALL.into_iter().find(|e| e.code() == c)
     }
@@ -213,10 +238,16 @@ impl CreateMode {
         )
     }
     pub fn is_ephemeral(self) -> bool {
-        matches!(self, CreateMode::Ephemeral | CreateMode::EphemeralSequential)
+        matches!(
+            self,
+            CreateMode::Ephemeral | CreateMode::EphemeralSequential
+        )
     }
     pub fn is_ttl(self) -> bool {
-        matches!(self, CreateMode::PersistentWithTtl | CreateMode::PersistentSequentialWithTtl)
+        matches!(
+            self,
+            CreateMode::PersistentWithTtl | CreateMode::PersistentSequentialWithTtl
+        )
     }
     pub fn is_container(self) -> bool {
         self == CreateMode::Container
