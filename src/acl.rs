@@ -12,10 +12,7 @@ use std::net::IpAddr;
 pub fn generate_digest(user_password: &str) -> String {
     let user = user_password.split(':').next().unwrap_or("");
     let hash = Sha1::digest(user_password.as_bytes());
-    format!(
-        "{user}:{}",
-        base64::engine::general_purpose::STANDARD.encode(hash)
-    )
+    format!("{user}:{}", base64::engine::general_purpose::STANDARD.encode(hash))
 }
 
 /// Handles an auth packet; returns the ids the connection gains, or AUTHFAILED.
@@ -30,22 +27,13 @@ pub fn authenticate(
             let digest = generate_digest(&String::from_utf8_lossy(auth));
             let mut ids = Vec::new();
             if super_digest == Some(digest.as_str()) {
-                ids.push(Id {
-                    scheme: "super".into(),
-                    id: String::new(),
-                });
+                ids.push(Id { scheme: "super".into(), id: String::new() });
             }
-            ids.push(Id {
-                scheme: "digest".into(),
-                id: digest,
-            });
+            ids.push(Id { scheme: "digest".into(), id: digest });
             Ok(ids)
         }
         "ip" => match remote {
-            Some(ip) => Ok(vec![Id {
-                scheme: "ip".into(),
-                id: ip.to_string(),
-            }]),
+            Some(ip) => Ok(vec![Id { scheme: "ip".into(), id: ip.to_string() }]),
             None => Err(ErrorCode::AuthFailed),
         },
         _ => Err(ErrorCode::AuthFailed),
@@ -64,8 +52,7 @@ pub fn check_acl(acl: &[Acl], perm: i32, auth: &[Id]) -> bool {
         if a.id.scheme == "world" && a.id.id == "anyone" {
             return true;
         }
-        auth.iter()
-            .any(|id| id.scheme == a.id.scheme && id_matches(&a.id.scheme, &id.id, &a.id.id))
+        auth.iter().any(|id| id.scheme == a.id.scheme && id_matches(&a.id.scheme, &id.id, &a.id.id))
     })
 }
 
@@ -93,19 +80,11 @@ fn ip_matches(id: &str, expr: &str) -> bool {
     };
     match (net, ip) {
         (IpAddr::V4(n), IpAddr::V4(i)) => {
-            let mask = if bits == 0 {
-                0
-            } else {
-                u32::MAX << (32 - bits)
-            };
+            let mask = if bits == 0 { 0 } else { u32::MAX << (32 - bits) };
             u32::from(n) & mask == u32::from(i) & mask
         }
         (IpAddr::V6(n), IpAddr::V6(i)) => {
-            let mask = if bits == 0 {
-                0
-            } else {
-                u128::MAX << (128 - bits)
-            };
+            let mask = if bits == 0 { 0 } else { u128::MAX << (128 - bits) };
             u128::from(n) & mask == u128::from(i) & mask
         }
         _ => false,
@@ -132,10 +111,7 @@ pub fn fixup_acl(acl: &[Acl], auth: &[Id]) -> Result<Vec<Acl>, ErrorCode> {
                 let mut any = false;
                 for id in auth.iter().filter(|id| id.scheme == "digest") {
                     any = true;
-                    push(Acl {
-                        perms: a.perms,
-                        id: id.clone(),
-                    });
+                    push(Acl { perms: a.perms, id: id.clone() });
                 }
                 if !any {
                     return Err(ErrorCode::InvalidAcl);
@@ -156,10 +132,7 @@ mod tests {
     #[test]
     fn digest_matches_zookeeper() {
         // Known value: DigestAuthenticationProvider.generateDigest("super:test")
-        assert_eq!(
-            generate_digest("super:test"),
-            "super:D/InIHSb7yEEbrWz8b9l71RjZJU="
-        );
+        assert_eq!(generate_digest("super:test"), "super:D/InIHSb7yEEbrWz8b9l71RjZJU=");
     }
 
     #[test]
@@ -170,103 +143,35 @@ mod tests {
         let d = generate_digest("bob:pw");
         let digest_all = vec![Acl::new(31, "digest", &d)];
         assert!(!check_acl(&digest_all, 1, &[]));
-        assert!(check_acl(
-            &digest_all,
-            1,
-            &[Id {
-                scheme: "digest".into(),
-                id: d.clone()
-            }]
-        ));
-        assert!(check_acl(
-            &digest_all,
-            1,
-            &[Id {
-                scheme: "super".into(),
-                id: String::new()
-            }]
-        ));
+        assert!(check_acl(&digest_all, 1, &[Id { scheme: "digest".into(), id: d.clone() }]));
+        assert!(check_acl(&digest_all, 1, &[Id { scheme: "super".into(), id: String::new() }]));
         let ip = vec![Acl::new(31, "ip", "10.0.0.0/8")];
-        assert!(check_acl(
-            &ip,
-            1,
-            &[Id {
-                scheme: "ip".into(),
-                id: "10.2.3.4".into()
-            }]
-        ));
-        assert!(!check_acl(
-            &ip,
-            1,
-            &[Id {
-                scheme: "ip".into(),
-                id: "11.2.3.4".into()
-            }]
-        ));
+        assert!(check_acl(&ip, 1, &[Id { scheme: "ip".into(), id: "10.2.3.4".into() }]));
+        assert!(!check_acl(&ip, 1, &[Id { scheme: "ip".into(), id: "11.2.3.4".into() }]));
         assert!(check_acl(&[], 31, &[]));
     }
 
     #[test]
     fn fixup_expands_auth_and_rejects_bad() {
-        let d = Id {
-            scheme: "digest".into(),
-            id: generate_digest("u:p"),
-        };
-        let ip = Id {
-            scheme: "ip".into(),
-            id: "127.0.0.1".into(),
-        };
+        let d = Id { scheme: "digest".into(), id: generate_digest("u:p") };
+        let ip = Id { scheme: "ip".into(), id: "127.0.0.1".into() };
         let out = fixup_acl(&[Acl::new(31, "auth", "")], &[ip.clone(), d.clone()]).unwrap();
         assert_eq!(out, vec![Acl { perms: 31, id: d }]);
-        assert_eq!(
-            fixup_acl(&[Acl::new(31, "auth", "")], &[ip]),
-            Err(ErrorCode::InvalidAcl)
-        );
+        assert_eq!(fixup_acl(&[Acl::new(31, "auth", "")], &[ip]), Err(ErrorCode::InvalidAcl));
         assert_eq!(fixup_acl(&[], &[]), Err(ErrorCode::InvalidAcl));
-        assert_eq!(
-            fixup_acl(&[Acl::new(31, "world", "nobody")], &[]),
-            Err(ErrorCode::InvalidAcl)
-        );
-        assert_eq!(
-            fixup_acl(&[Acl::new(31, "digest", "nocolon")], &[]),
-            Err(ErrorCode::InvalidAcl)
-        );
-        assert_eq!(
-            fixup_acl(&[Acl::new(31, "ip", "1.2.3.4/40")], &[]),
-            Err(ErrorCode::InvalidAcl)
-        );
-        assert_eq!(
-            fixup_acl(&[Acl::new(31, "foo", "x")], &[]),
-            Err(ErrorCode::InvalidAcl)
-        );
-        let dup = fixup_acl(
-            &[
-                Acl::new(31, "world", "anyone"),
-                Acl::new(31, "world", "anyone"),
-            ],
-            &[],
-        )
-        .unwrap();
+        assert_eq!(fixup_acl(&[Acl::new(31, "world", "nobody")], &[]), Err(ErrorCode::InvalidAcl));
+        assert_eq!(fixup_acl(&[Acl::new(31, "digest", "nocolon")], &[]), Err(ErrorCode::InvalidAcl));
+        assert_eq!(fixup_acl(&[Acl::new(31, "ip", "1.2.3.4/40")], &[]), Err(ErrorCode::InvalidAcl));
+        assert_eq!(fixup_acl(&[Acl::new(31, "foo", "x")], &[]), Err(ErrorCode::InvalidAcl));
+        let dup = fixup_acl(&[Acl::new(31, "world", "anyone"), Acl::new(31, "world", "anyone")], &[]).unwrap();
         assert_eq!(dup.len(), 1);
     }
 
     #[test]
     fn authenticate_providers() {
-        let ids = authenticate(
-            "digest",
-            b"super:test",
-            None,
-            Some("super:D/InIHSb7yEEbrWz8b9l71RjZJU="),
-        )
-        .unwrap();
+        let ids = authenticate("digest", b"super:test", None, Some("super:D/InIHSb7yEEbrWz8b9l71RjZJU=")).unwrap();
         assert_eq!(ids[0].scheme, "super");
-        assert_eq!(
-            authenticate("ip", b"", Some("127.0.0.1".parse().unwrap()), None).unwrap()[0].id,
-            "127.0.0.1"
-        );
-        assert_eq!(
-            authenticate("kerberos", b"x", None, None),
-            Err(ErrorCode::AuthFailed)
-        );
+        assert_eq!(authenticate("ip", b"", Some("127.0.0.1".parse().unwrap()), None).unwrap()[0].id, "127.0.0.1");
+        assert_eq!(authenticate("kerberos", b"x", None, None), Err(ErrorCode::AuthFailed));
     }
 }

@@ -53,10 +53,7 @@ impl TxnBody {
                     .map(|(ty, b)| {
                         let mut d = BytesMut::new();
                         b.write(&mut d);
-                        TxnRecord {
-                            type_: *ty,
-                            data: d.freeze(),
-                        }
+                        TxnRecord { type_: *ty, data: d.freeze() }
                     })
                     .collect();
                 MultiTxn { txns }.write(w)
@@ -85,12 +82,7 @@ impl TxnBody {
                 }
                 TxnBody::Multi(ops)
             }
-            t => {
-                return Err(DecodeError::BadValue {
-                    what: "txn type",
-                    value: t as i64,
-                })
-            }
+            t => return Err(DecodeError::BadValue { what: "txn type", value: t as i64 }),
         })
     }
 }
@@ -123,13 +115,7 @@ mod tests {
     #[test]
     fn multi_txn_round_trips() {
         let t = Txn {
-            header: TxnHeader {
-                client_id: 7,
-                cxid: 3,
-                zxid: 0x1_0000_0005,
-                time: 99,
-                type_: op::MULTI,
-            },
+            header: TxnHeader { client_id: 7, cxid: 3, zxid: 0x1_0000_0005, time: 99, type_: op::MULTI },
             body: TxnBody::Multi(vec![
                 (
                     op::CREATE,

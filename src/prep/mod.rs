@@ -7,9 +7,7 @@
 //! Must never: change the tree, do I/O or read a clock (time and zxid come in the context).
 
 use crate::acl::{check_acl, fixup_acl};
-use crate::proto::codes::{
-    op, perms, ttl_ephemeral_owner, CreateMode, ErrorCode, CONTAINER_EPHEMERAL_OWNER, MAX_TTL,
-};
+use crate::proto::codes::{op, perms, ttl_ephemeral_owner, CreateMode, ErrorCode, CONTAINER_EPHEMERAL_OWNER, MAX_TTL};
 use crate::proto::path;
 use crate::proto::records::*;
 use crate::proto::request::{MultiOp, Request};
@@ -65,10 +63,7 @@ type Overlay = HashMap<String, Pending>;
 
 impl Prep {
     pub fn new(opts: PrepOptions) -> Prep {
-        Prep {
-            pending: HashMap::new(),
-            opts,
-        }
+        Prep { pending: HashMap::new(), opts }
     }
 
     pub fn outstanding(&self) -> usize {
@@ -102,31 +97,17 @@ impl Prep {
         };
         self.pending.extend(scratch);
         Txn {
-            header: TxnHeader {
-                client_id: ctx.session_id,
-                cxid: ctx.cxid,
-                zxid: ctx.zxid,
-                time: ctx.time,
-                type_: ty,
-            },
+            header: TxnHeader { client_id: ctx.session_id, cxid: ctx.cxid, zxid: ctx.zxid, time: ctx.time, type_: ty },
             body,
         }
     }
 
     /// The closeSession txn for a session (client close or expiry): deletes its ephemerals.
-    pub fn prepare_close_session(
-        &mut self,
-        tree: &DataTree,
-        session_id: i64,
-        zxid: i64,
-        time: i64,
-    ) -> Txn {
+    pub fn prepare_close_session(&mut self, tree: &DataTree, session_id: i64, zxid: i64, time: i64) -> Txn {
         let mut paths: Vec<String> = tree.ephemerals_of(session_id);
         for (p, pend) in &self.pending {
             match &pend.node {
-                Some(n) if n.ephemeral_owner == session_id && !paths.contains(p) => {
-                    paths.push(p.clone())
-                }
+                Some(n) if n.ephemeral_owner == session_id && !paths.contains(p) => paths.push(p.clone()),
                 None => paths.retain(|x| x != p),
                 _ => {}
             }
@@ -151,63 +132,33 @@ impl Prep {
         }
         self.pending.extend(scratch);
         Txn {
-            header: TxnHeader {
-                client_id: session_id,
-                cxid: 0,
-                zxid,
-                time,
-                type_: op::CLOSE_SESSION,
-            },
-            body: TxnBody::CloseSession(CloseSessionTxn {
-                paths2_delete: paths,
-            }),
+            header: TxnHeader { client_id: session_id, cxid: 0, zxid, time, type_: op::CLOSE_SESSION },
+            body: TxnBody::CloseSession(CloseSessionTxn { paths2_delete: paths }),
         }
     }
 
     /// The createSession txn.
     pub fn prepare_create_session(session_id: i64, timeout: i32, zxid: i64, time: i64) -> Txn {
         Txn {
-            header: TxnHeader {
-                client_id: session_id,
-                cxid: 0,
-                zxid,
-                time,
-                type_: op::CREATE_SESSION,
-            },
+            header: TxnHeader { client_id: session_id, cxid: 0, zxid, time, type_: op::CREATE_SESSION },
             body: TxnBody::CreateSession(CreateSessionTxn { time_out: timeout }),
         }
     }
 
     /// A server-issued delete of an empty container or an expired TTL znode (no ACL check).
     /// None when the znode is gone or no longer qualifies.
-    pub fn prepare_container_delete(
-        &mut self,
-        tree: &DataTree,
-        p: &str,
-        zxid: i64,
-        time: i64,
-    ) -> Option<Txn> {
+    pub fn prepare_container_delete(&mut self, tree: &DataTree, p: &str, zxid: i64, time: i64) -> Option<Txn> {
         let scratch = Overlay::new();
         let node = self.view(tree, &scratch, p)?;
         if node.num_children != 0 {
             return None;
         }
-        let ty = if node.ephemeral_owner == CONTAINER_EPHEMERAL_OWNER {
-            op::DELETE_CONTAINER
-        } else {
-            op::DELETE
-        };
+        let ty = if node.ephemeral_owner == CONTAINER_EPHEMERAL_OWNER { op::DELETE_CONTAINER } else { op::DELETE };
         let mut scratch = scratch;
         self.mark_deleted(tree, &mut scratch, p, zxid);
         self.pending.extend(scratch);
         Some(Txn {
-            header: TxnHeader {
-                client_id: 0,
-                cxid: 0,
-                zxid,
-                time,
-                type_: ty,
-            },
+            header: TxnHeader { client_id: 0, cxid: 0, zxid, time, type_: ty },
             body: TxnBody::Delete(DeleteTxn { path: p.to_owned() }),
         })
     }
@@ -246,10 +197,7 @@ impl Prep {
         let mut failure: Option<(usize, ErrorCode)> = None;
         for (i, m) in ops.iter().enumerate() {
             let req = match m {
-                MultiOp::Create { op, req } => Request::Create {
-                    op: *op,
-                    req: req.clone(),
-                },
+                MultiOp::Create { op, req } => Request::Create { op: *op, req: req.clone() },
                 MultiOp::Delete(r) => Request::Delete(r.clone()),
                 MultiOp::SetData(r) => Request::SetData(r.clone()),
                 MultiOp::Check(r) => Request::Check(r.clone()),
@@ -299,9 +247,7 @@ impl Prep {
                 if r.path == "/" {
                     return Err(ErrorCode::BadArguments);
                 }
-                let parent = self
-                    .view(tree, scratch, path::parent(&r.path))
-                    .ok_or(ErrorCode::NoNode)?;
+                let parent = self.view(tree, scratch, path::parent(&r.path)).ok_or(ErrorCode::NoNode)?;
                 let node = self.view(tree, scratch, &r.path).ok_or(ErrorCode::NoNode)?;
                 self.check(&parent.acl, perms::DELETE, ctx)?;
                 check_version(node.version, r.version)?;
@@ -309,12 +255,7 @@ impl Prep {
                     return Err(ErrorCode::NotEmpty);
                 }
                 self.mark_deleted(tree, scratch, &r.path, ctx.zxid);
-                Ok((
-                    op::DELETE,
-                    TxnBody::Delete(DeleteTxn {
-                        path: r.path.clone(),
-                    }),
-                ))
+                Ok((op::DELETE, TxnBody::Delete(DeleteTxn { path: r.path.clone() })))
             }
             Request::SetData(r) => {
                 valid_path(&r.path)?;
@@ -322,21 +263,8 @@ impl Prep {
                 self.check(&node.acl, perms::WRITE, ctx)?;
                 check_version(node.version, r.version)?;
                 let version = node.version.wrapping_add(1);
-                scratch.insert(
-                    r.path.clone(),
-                    Pending {
-                        zxid: ctx.zxid,
-                        node: Some(NodeView { version, ..node }),
-                    },
-                );
-                Ok((
-                    op::SET_DATA,
-                    TxnBody::SetData(SetDataTxn {
-                        path: r.path.clone(),
-                        data: r.data.clone(),
-                        version,
-                    }),
-                ))
+                scratch.insert(r.path.clone(), Pending { zxid: ctx.zxid, node: Some(NodeView { version, ..node }) });
+                Ok((op::SET_DATA, TxnBody::SetData(SetDataTxn { path: r.path.clone(), data: r.data.clone(), version })))
             }
             Request::SetAcl(r) => {
                 valid_path(&r.path)?;
@@ -347,36 +275,16 @@ impl Prep {
                 let aversion = node.aversion.wrapping_add(1);
                 scratch.insert(
                     r.path.clone(),
-                    Pending {
-                        zxid: ctx.zxid,
-                        node: Some(NodeView {
-                            aversion,
-                            acl: Arc::from(acl.clone()),
-                            ..node
-                        }),
-                    },
+                    Pending { zxid: ctx.zxid, node: Some(NodeView { aversion, acl: Arc::from(acl.clone()), ..node }) },
                 );
-                Ok((
-                    op::SET_ACL,
-                    TxnBody::SetAcl(SetAclTxn {
-                        path: r.path.clone(),
-                        acl,
-                        version: aversion,
-                    }),
-                ))
+                Ok((op::SET_ACL, TxnBody::SetAcl(SetAclTxn { path: r.path.clone(), acl, version: aversion })))
             }
             Request::Check(r) => {
                 valid_path(&r.path)?;
                 let node = self.view(tree, scratch, &r.path).ok_or(ErrorCode::NoNode)?;
                 self.check(&node.acl, perms::READ, ctx)?;
                 check_version(node.version, r.version)?;
-                Ok((
-                    op::CHECK,
-                    TxnBody::Check(CheckVersionTxn {
-                        path: r.path.clone(),
-                        version: r.version,
-                    }),
-                ))
+                Ok((op::CHECK, TxnBody::Check(CheckVersionTxn { path: r.path.clone(), version: r.version })))
             }
             _ => Err(ErrorCode::Unimplemented),
         }
@@ -408,15 +316,9 @@ impl Prep {
         path::validate(&req.path, mode.is_sequential()).map_err(|_| ErrorCode::BadArguments)?;
         let parent_path = path::parent(&req.path).to_owned();
         let acl = fixup_acl(&req.acl, ctx.auth)?;
-        let parent = self
-            .view(tree, scratch, &parent_path)
-            .ok_or(ErrorCode::NoNode)?;
+        let parent = self.view(tree, scratch, &parent_path).ok_or(ErrorCode::NoNode)?;
         self.check(&parent.acl, perms::CREATE, ctx)?;
-        let full = if mode.is_sequential() {
-            format!("{}{:010}", req.path, parent.cversion)
-        } else {
-            req.path.clone()
-        };
+        let full = if mode.is_sequential() { format!("{}{:010}", req.path, parent.cversion) } else { req.path.clone() };
         path::validate(&full, false).map_err(|_| ErrorCode::BadArguments)?;
         if self.view(tree, scratch, &full).is_some() {
             return Err(ErrorCode::NodeExists);
@@ -441,11 +343,7 @@ impl Prep {
             parent_path,
             Pending {
                 zxid: ctx.zxid,
-                node: Some(NodeView {
-                    cversion: new_cversion,
-                    num_children: parent.num_children + 1,
-                    ..parent
-                }),
+                node: Some(NodeView { cversion: new_cversion, num_children: parent.num_children + 1, ..parent }),
             },
         );
         scratch.insert(

@@ -5,13 +5,7 @@ use crate::acl::generate_digest;
 use bytes::Bytes;
 
 fn ctx(zxid: i64, auth: &[Id]) -> WriteContext<'_> {
-    WriteContext {
-        session_id: 0x55,
-        cxid: 1,
-        zxid,
-        time: 1000,
-        auth,
-    }
+    WriteContext { session_id: 0x55, cxid: 1, zxid, time: 1000, auth }
 }
 
 fn open() -> Vec<Acl> {
@@ -21,13 +15,7 @@ fn open() -> Vec<Acl> {
 fn create(p: &str, flags: i32) -> Request {
     Request::Create {
         op: op::CREATE,
-        req: CreateTtlRequest {
-            path: p.into(),
-            data: Some(Bytes::from_static(b"d")),
-            acl: open(),
-            flags,
-            ttl: 0,
-        },
+        req: CreateTtlRequest { path: p.into(), data: Some(Bytes::from_static(b"d")), acl: open(), flags, ttl: 0 },
     }
 }
 
@@ -50,106 +38,43 @@ fn run(prep: &mut Prep, tree: &mut DataTree, zxid: i64, req: &Request) -> Txn {
 fn create_errors() {
     let mut p = Prep::new(PrepOptions::default());
     let mut t = DataTree::new();
-    assert_eq!(
-        err_of(&run(&mut p, &mut t, 1, &create("/a/b", 0))),
-        ErrorCode::NoNode.code()
-    );
-    assert_eq!(
-        err_of(&run(&mut p, &mut t, 2, &create("a", 0))),
-        ErrorCode::BadArguments.code()
-    );
-    assert_eq!(
-        err_of(&run(&mut p, &mut t, 3, &create("/a/", 0))),
-        ErrorCode::BadArguments.code()
-    );
-    assert_eq!(
-        err_of(&run(&mut p, &mut t, 4, &create("/a", 9))),
-        ErrorCode::BadArguments.code()
-    );
+    assert_eq!(err_of(&run(&mut p, &mut t, 1, &create("/a/b", 0))), ErrorCode::NoNode.code());
+    assert_eq!(err_of(&run(&mut p, &mut t, 2, &create("a", 0))), ErrorCode::BadArguments.code());
+    assert_eq!(err_of(&run(&mut p, &mut t, 3, &create("/a/", 0))), ErrorCode::BadArguments.code());
+    assert_eq!(err_of(&run(&mut p, &mut t, 4, &create("/a", 9))), ErrorCode::BadArguments.code());
     assert_eq!(err_of(&run(&mut p, &mut t, 5, &create("/a", 0))), 0);
-    assert_eq!(
-        err_of(&run(&mut p, &mut t, 6, &create("/a", 0))),
-        ErrorCode::NodeExists.code()
-    );
+    assert_eq!(err_of(&run(&mut p, &mut t, 6, &create("/a", 0))), ErrorCode::NodeExists.code());
     assert_eq!(err_of(&run(&mut p, &mut t, 7, &create("/e", 1))), 0);
-    assert_eq!(
-        err_of(&run(&mut p, &mut t, 8, &create("/e/x", 0))),
-        ErrorCode::NoChildrenForEphemerals.code()
-    );
+    assert_eq!(err_of(&run(&mut p, &mut t, 8, &create("/e/x", 0))), ErrorCode::NoChildrenForEphemerals.code());
     // TTL disabled by default: UNIMPLEMENTED, like ZooKeeper without extendedTypesEnabled.
     let ttl = Request::Create {
         op: op::CREATE_TTL,
-        req: CreateTtlRequest {
-            path: "/t".into(),
-            data: None,
-            acl: open(),
-            flags: 5,
-            ttl: 100,
-        },
+        req: CreateTtlRequest { path: "/t".into(), data: None, acl: open(), flags: 5, ttl: 100 },
     };
-    assert_eq!(
-        err_of(&run(&mut p, &mut t, 9, &ttl)),
-        ErrorCode::Unimplemented.code()
-    );
+    assert_eq!(err_of(&run(&mut p, &mut t, 9, &ttl)), ErrorCode::Unimplemented.code());
     let bad_acl = Request::Create {
         op: op::CREATE,
-        req: CreateTtlRequest {
-            path: "/z".into(),
-            data: None,
-            acl: vec![],
-            flags: 0,
-            ttl: 0,
-        },
+        req: CreateTtlRequest { path: "/z".into(), data: None, acl: vec![], flags: 0, ttl: 0 },
     };
-    assert_eq!(
-        err_of(&run(&mut p, &mut t, 10, &bad_acl)),
-        ErrorCode::InvalidAcl.code()
-    );
+    assert_eq!(err_of(&run(&mut p, &mut t, 10, &bad_acl)), ErrorCode::InvalidAcl.code());
     // container flag through plain create is refused
-    assert_eq!(
-        err_of(&run(&mut p, &mut t, 11, &create("/c", 4))),
-        ErrorCode::BadArguments.code()
-    );
+    assert_eq!(err_of(&run(&mut p, &mut t, 11, &create("/c", 4))), ErrorCode::BadArguments.code());
 }
 
 #[test]
 fn ttl_rules_when_enabled() {
-    let mut p = Prep::new(PrepOptions {
-        skip_acl: false,
-        ttl_enabled: true,
-    });
+    let mut p = Prep::new(PrepOptions { skip_acl: false, ttl_enabled: true });
     let mut t = DataTree::new();
     let ttl = |flags, ttl| Request::Create {
         op: op::CREATE_TTL,
-        req: CreateTtlRequest {
-            path: "/t".into(),
-            data: None,
-            acl: open(),
-            flags,
-            ttl,
-        },
+        req: CreateTtlRequest { path: "/t".into(), data: None, acl: open(), flags, ttl },
     };
-    assert_eq!(
-        err_of(&run(&mut p, &mut t, 1, &ttl(5, 0))),
-        ErrorCode::BadArguments.code()
-    );
-    assert_eq!(
-        err_of(&run(&mut p, &mut t, 2, &ttl(0, 10))),
-        ErrorCode::BadArguments.code()
-    );
-    assert_eq!(
-        err_of(&run(&mut p, &mut t, 3, &ttl(5, MAX_TTL + 1))),
-        ErrorCode::BadArguments.code()
-    );
+    assert_eq!(err_of(&run(&mut p, &mut t, 1, &ttl(5, 0))), ErrorCode::BadArguments.code());
+    assert_eq!(err_of(&run(&mut p, &mut t, 2, &ttl(0, 10))), ErrorCode::BadArguments.code());
+    assert_eq!(err_of(&run(&mut p, &mut t, 3, &ttl(5, MAX_TTL + 1))), ErrorCode::BadArguments.code());
     assert_eq!(err_of(&run(&mut p, &mut t, 4, &ttl(5, 1000))), 0);
-    assert_eq!(
-        crate::proto::codes::ttl_of_owner(t.get("/t").unwrap().ephemeral_owner),
-        Some(1000)
-    );
-    assert_eq!(
-        err_of(&run(&mut p, &mut t, 5, &create("/u", 5))),
-        ErrorCode::BadArguments.code()
-    );
+    assert_eq!(crate::proto::codes::ttl_of_owner(t.get("/t").unwrap().ephemeral_owner), Some(1000));
+    assert_eq!(err_of(&run(&mut p, &mut t, 5, &create("/u", 5))), ErrorCode::BadArguments.code());
 }
 
 #[test]
@@ -172,29 +97,13 @@ fn pending_changes_are_seen_before_apply() {
     let mut p = Prep::new(PrepOptions::default());
     let t = DataTree::new();
     assert_eq!(err_of(&p.prepare(&t, &ctx(1, &[]), &create("/a", 0))), 0);
-    assert_eq!(
-        err_of(&p.prepare(&t, &ctx(2, &[]), &create("/a", 0))),
-        ErrorCode::NodeExists.code()
-    );
+    assert_eq!(err_of(&p.prepare(&t, &ctx(2, &[]), &create("/a", 0))), ErrorCode::NodeExists.code());
     assert_eq!(err_of(&p.prepare(&t, &ctx(3, &[]), &create("/a/b", 0))), 0);
-    let del = Request::Delete(PathVersionRequest {
-        path: "/a".into(),
-        version: -1,
-    });
-    assert_eq!(
-        err_of(&p.prepare(&t, &ctx(4, &[]), &del)),
-        ErrorCode::NotEmpty.code()
-    );
-    let set = Request::SetData(SetDataRequest {
-        path: "/a".into(),
-        data: None,
-        version: 0,
-    });
+    let del = Request::Delete(PathVersionRequest { path: "/a".into(), version: -1 });
+    assert_eq!(err_of(&p.prepare(&t, &ctx(4, &[]), &del)), ErrorCode::NotEmpty.code());
+    let set = Request::SetData(SetDataRequest { path: "/a".into(), data: None, version: 0 });
     assert_eq!(err_of(&p.prepare(&t, &ctx(5, &[]), &set)), 0);
-    assert_eq!(
-        err_of(&p.prepare(&t, &ctx(6, &[]), &set)),
-        ErrorCode::BadVersion.code()
-    );
+    assert_eq!(err_of(&p.prepare(&t, &ctx(6, &[]), &set)), ErrorCode::BadVersion.code());
     assert!(p.outstanding() > 0);
     p.applied(6);
     assert_eq!(p.outstanding(), 0);
@@ -205,98 +114,31 @@ fn delete_setdata_setacl_check_errors() {
     let mut p = Prep::new(PrepOptions::default());
     let mut t = DataTree::new();
     run(&mut p, &mut t, 1, &create("/a", 0));
-    let del = |v| {
-        Request::Delete(PathVersionRequest {
-            path: "/a".into(),
-            version: v,
-        })
-    };
+    let del = |v| Request::Delete(PathVersionRequest { path: "/a".into(), version: v });
     assert_eq!(
-        err_of(&run(
-            &mut p,
-            &mut t,
-            2,
-            &Request::Delete(PathVersionRequest {
-                path: "/x".into(),
-                version: -1
-            })
-        )),
+        err_of(&run(&mut p, &mut t, 2, &Request::Delete(PathVersionRequest { path: "/x".into(), version: -1 }))),
         ErrorCode::NoNode.code()
     );
+    assert_eq!(err_of(&run(&mut p, &mut t, 3, &del(5))), ErrorCode::BadVersion.code());
     assert_eq!(
-        err_of(&run(&mut p, &mut t, 3, &del(5))),
-        ErrorCode::BadVersion.code()
-    );
-    assert_eq!(
-        err_of(&run(
-            &mut p,
-            &mut t,
-            4,
-            &Request::Delete(PathVersionRequest {
-                path: "/".into(),
-                version: -1
-            })
-        )),
+        err_of(&run(&mut p, &mut t, 4, &Request::Delete(PathVersionRequest { path: "/".into(), version: -1 }))),
         ErrorCode::BadArguments.code()
     );
-    let set = |v| {
-        Request::SetData(SetDataRequest {
-            path: "/a".into(),
-            data: None,
-            version: v,
-        })
-    };
-    assert_eq!(
-        err_of(&run(&mut p, &mut t, 5, &set(3))),
-        ErrorCode::BadVersion.code()
-    );
+    let set = |v| Request::SetData(SetDataRequest { path: "/a".into(), data: None, version: v });
+    assert_eq!(err_of(&run(&mut p, &mut t, 5, &set(3))), ErrorCode::BadVersion.code());
     assert_eq!(err_of(&run(&mut p, &mut t, 6, &set(0))), 0);
     assert_eq!(t.get("/a").unwrap().version, 1);
-    let check = |v| {
-        Request::Check(PathVersionRequest {
-            path: "/a".into(),
-            version: v,
-        })
-    };
-    assert_eq!(
-        err_of(&run(&mut p, &mut t, 7, &check(0))),
-        ErrorCode::BadVersion.code()
-    );
+    let check = |v| Request::Check(PathVersionRequest { path: "/a".into(), version: v });
+    assert_eq!(err_of(&run(&mut p, &mut t, 7, &check(0))), ErrorCode::BadVersion.code());
     assert_eq!(err_of(&run(&mut p, &mut t, 8, &check(1))), 0);
-    let setacl = |acl: Vec<Acl>, v| {
-        Request::SetAcl(SetAclRequest {
-            path: "/a".into(),
-            acl,
-            version: v,
-        })
-    };
-    assert_eq!(
-        err_of(&run(&mut p, &mut t, 9, &setacl(vec![], -1))),
-        ErrorCode::InvalidAcl.code()
-    );
-    assert_eq!(
-        err_of(&run(&mut p, &mut t, 10, &setacl(open(), 4))),
-        ErrorCode::BadVersion.code()
-    );
-    assert_eq!(
-        err_of(&run(
-            &mut p,
-            &mut t,
-            11,
-            &setacl(vec![Acl::new(1, "world", "anyone")], 0)
-        )),
-        0
-    );
+    let setacl = |acl: Vec<Acl>, v| Request::SetAcl(SetAclRequest { path: "/a".into(), acl, version: v });
+    assert_eq!(err_of(&run(&mut p, &mut t, 9, &setacl(vec![], -1))), ErrorCode::InvalidAcl.code());
+    assert_eq!(err_of(&run(&mut p, &mut t, 10, &setacl(open(), 4))), ErrorCode::BadVersion.code());
+    assert_eq!(err_of(&run(&mut p, &mut t, 11, &setacl(vec![Acl::new(1, "world", "anyone")], 0))), 0);
     assert_eq!(t.get("/a").unwrap().aversion, 1);
     // now only READ: write, admin, check(read ok)
-    assert_eq!(
-        err_of(&run(&mut p, &mut t, 12, &set(-1))),
-        ErrorCode::NoAuth.code()
-    );
-    assert_eq!(
-        err_of(&run(&mut p, &mut t, 13, &setacl(open(), -1))),
-        ErrorCode::NoAuth.code()
-    );
+    assert_eq!(err_of(&run(&mut p, &mut t, 12, &set(-1))), ErrorCode::NoAuth.code());
+    assert_eq!(err_of(&run(&mut p, &mut t, 13, &setacl(open(), -1))), ErrorCode::NoAuth.code());
     assert_eq!(err_of(&run(&mut p, &mut t, 14, &check(-1))), 0);
     // CREATE/DELETE checked on the parent
     run(
@@ -309,24 +151,15 @@ fn delete_setdata_setacl_check_errors() {
             version: -1,
         }),
     );
-    assert_eq!(
-        err_of(&run(&mut p, &mut t, 16, &create("/b", 0))),
-        ErrorCode::NoAuth.code()
-    );
-    assert_eq!(
-        err_of(&run(&mut p, &mut t, 17, &del(-1))),
-        ErrorCode::NoAuth.code()
-    );
+    assert_eq!(err_of(&run(&mut p, &mut t, 16, &create("/b", 0))), ErrorCode::NoAuth.code());
+    assert_eq!(err_of(&run(&mut p, &mut t, 17, &del(-1))), ErrorCode::NoAuth.code());
 }
 
 #[test]
 fn digest_and_super_auth() {
     let mut p = Prep::new(PrepOptions::default());
     let mut t = DataTree::new();
-    let me = [Id {
-        scheme: "digest".into(),
-        id: generate_digest("me:pw"),
-    }];
+    let me = [Id { scheme: "digest".into(), id: generate_digest("me:pw") }];
     let req = Request::Create {
         op: op::CREATE,
         req: CreateTtlRequest {
@@ -340,25 +173,12 @@ fn digest_and_super_auth() {
     let tx = p.prepare(&t, &ctx(1, &me), &req);
     assert_eq!(err_of(&tx), 0);
     t.apply(&tx);
-    let set = Request::SetData(SetDataRequest {
-        path: "/mine".into(),
-        data: None,
-        version: -1,
-    });
-    assert_eq!(
-        err_of(&p.prepare(&t, &ctx(2, &[]), &set)),
-        ErrorCode::NoAuth.code()
-    );
+    let set = Request::SetData(SetDataRequest { path: "/mine".into(), data: None, version: -1 });
+    assert_eq!(err_of(&p.prepare(&t, &ctx(2, &[]), &set)), ErrorCode::NoAuth.code());
     assert_eq!(err_of(&p.prepare(&t, &ctx(3, &me), &set)), 0);
-    let sup = [Id {
-        scheme: "super".into(),
-        id: String::new(),
-    }];
+    let sup = [Id { scheme: "super".into(), id: String::new() }];
     assert_eq!(err_of(&p.prepare(&t, &ctx(4, &sup), &set)), 0);
-    let mut skip = Prep::new(PrepOptions {
-        skip_acl: true,
-        ttl_enabled: false,
-    });
+    let mut skip = Prep::new(PrepOptions { skip_acl: true, ttl_enabled: false });
     assert_eq!(err_of(&skip.prepare(&t, &ctx(5, &[]), &set)), 0);
 }
 
@@ -368,13 +188,7 @@ fn multi_is_all_or_nothing_with_per_op_codes() {
     let mut t = DataTree::new();
     let c = |path: &str| MultiOp::Create {
         op: op::CREATE,
-        req: CreateTtlRequest {
-            path: path.into(),
-            data: None,
-            acl: open(),
-            flags: 0,
-            ttl: 0,
-        },
+        req: CreateTtlRequest { path: path.into(), data: None, acl: open(), flags: 0, ttl: 0 },
     };
     let bad = Request::Multi(vec![c("/m1"), c("/m1"), c("/m2")]);
     let tx = run(&mut p, &mut t, 1, &bad);
@@ -387,14 +201,7 @@ fn multi_is_all_or_nothing_with_per_op_codes() {
                     _ => 99,
                 })
                 .collect();
-            assert_eq!(
-                codes,
-                vec![
-                    0,
-                    ErrorCode::NodeExists.code(),
-                    ErrorCode::RuntimeInconsistency.code()
-                ]
-            );
+            assert_eq!(codes, vec![0, ErrorCode::NodeExists.code(), ErrorCode::RuntimeInconsistency.code()]);
         }
         b => panic!("{b:?}"),
     }
@@ -403,10 +210,7 @@ fn multi_is_all_or_nothing_with_per_op_codes() {
     let good = Request::Multi(vec![
         c("/m1"),
         c("/m1/x"),
-        MultiOp::Check(PathVersionRequest {
-            path: "/m1".into(),
-            version: 0,
-        }),
+        MultiOp::Check(PathVersionRequest { path: "/m1".into(), version: 0 }),
     ]);
     let tx = run(&mut p, &mut t, 2, &good);
     assert!(matches!(tx.body, TxnBody::Multi(ref v) if v.len() == 3));

@@ -40,10 +40,7 @@ impl<'a> Reader<'a> {
     }
     pub fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
         if self.remaining() < n {
-            return Err(DecodeError::Truncated {
-                wanted: n,
-                left: self.remaining(),
-            });
+            return Err(DecodeError::Truncated { wanted: n, left: self.remaining() });
         }
         let s = &self.buf[self.pos..self.pos + n];
         self.pos += n;
@@ -110,9 +107,7 @@ impl Jute for String {
             None => Ok(String::new()),
             Some(n) => {
                 let b = r.take(n)?;
-                std::str::from_utf8(b)
-                    .map(str::to_owned)
-                    .map_err(|_| DecodeError::BadUtf8)
+                std::str::from_utf8(b).map(str::to_owned).map_err(|_| DecodeError::BadUtf8)
             }
         }
     }
@@ -162,10 +157,7 @@ impl<T: Jute> Jute for Vec<T> {
             None => Ok(Vec::new()),
             Some(n) => {
                 if n > r.remaining() {
-                    return Err(DecodeError::Truncated {
-                        wanted: n,
-                        left: r.remaining(),
-                    });
+                    return Err(DecodeError::Truncated { wanted: n, left: r.remaining() });
                 }
                 let mut v = Vec::with_capacity(n);
                 for _ in 0..n {

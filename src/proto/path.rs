@@ -15,11 +15,7 @@ pub fn validate(path: &str, sequential: bool) -> Result<(), InvalidPath> {
     } else {
         path
     };
-    let bad = |why: &str| {
-        Err(InvalidPath(format!(
-            "Invalid path string \"{path}\" caused by {why}"
-        )))
-    };
+    let bad = |why: &str| Err(InvalidPath(format!("Invalid path string \"{path}\" caused by {why}")));
     if p.is_empty() {
         return bad("path length must be > 0");
     }
@@ -88,9 +84,7 @@ mod tests {
         for ok in ["/", "/a", "/a/b", "/a.b", "/...", "/zookeeper/quota", "/ü"] {
             assert!(validate(ok, false).is_ok(), "{ok}");
         }
-        for bad in [
-            "", "a", "/a/", "//", "/a//b", "/.", "/a/..", "/a\0b", "/a\u{1}",
-        ] {
+        for bad in ["", "a", "/a/", "//", "/a//b", "/.", "/a/..", "/a\0b", "/a\u{1}"] {
             assert!(validate(bad, false).is_err(), "{bad:?}");
         }
         assert!(validate("/a/", true).is_ok());

@@ -129,28 +129,12 @@ impl ConnectRequest {
         let passwd = Bytes::read(&mut r)?;
         let has_ro = r.remaining() > 0;
         let read_only = if has_ro { bool::read(&mut r)? } else { false };
-        Ok((
-            ConnectRequest {
-                protocol_version,
-                last_zxid_seen,
-                time_out,
-                session_id,
-                passwd,
-                read_only,
-            },
-            has_ro,
-        ))
+        Ok((ConnectRequest { protocol_version, last_zxid_seen, time_out, session_id, passwd, read_only }, has_ro))
     }
 }
 
 impl Acl {
     pub fn new(perms: i32, scheme: &str, id: &str) -> Self {
-        Acl {
-            perms,
-            id: Id {
-                scheme: scheme.to_owned(),
-                id: id.to_owned(),
-            },
-        }
+        Acl { perms, id: Id { scheme: scheme.to_owned(), id: id.to_owned() } }
     }
 }

@@ -63,13 +63,7 @@ fn create_from(op_code: i32, r: &mut Reader<'_>) -> Result<CreateTtlRequest, Dec
         CreateTtlRequest::read(r)
     } else {
         let c = CreateRequest::read(r)?;
-        Ok(CreateTtlRequest {
-            path: c.path,
-            data: c.data,
-            acl: c.acl,
-            flags: c.flags,
-            ttl: 0,
-        })
+        Ok(CreateTtlRequest { path: c.path, data: c.data, acl: c.acl, flags: c.flags, ttl: 0 })
     }
 }
 
@@ -82,22 +76,14 @@ fn decode_multi(r: &mut Reader<'_>, read_only: bool) -> Result<Vec<MultiOp>, Dec
         }
         let m = match (h.type_, read_only) {
             (op::CREATE | op::CREATE2 | op::CREATE_CONTAINER | op::CREATE_TTL, false) => {
-                MultiOp::Create {
-                    op: h.type_,
-                    req: create_from(h.type_, r)?,
-                }
+                MultiOp::Create { op: h.type_, req: create_from(h.type_, r)? }
             }
             (op::DELETE, false) => MultiOp::Delete(Jute::read(r)?),
             (op::SET_DATA, false) => MultiOp::SetData(Jute::read(r)?),
             (op::CHECK, false) => MultiOp::Check(Jute::read(r)?),
             (op::GET_CHILDREN, true) => MultiOp::GetChildren(Jute::read(r)?),
             (op::GET_DATA, true) => MultiOp::GetData(Jute::read(r)?),
-            (t, _) => {
-                return Err(DecodeError::BadValue {
-                    what: "multi op type",
-                    value: t as i64,
-                })
-            }
+            (t, _) => return Err(DecodeError::BadValue { what: "multi op type", value: t as i64 }),
         };
         ops.push(m);
     }
@@ -109,10 +95,9 @@ impl Request {
         let mut r = Reader::new(body);
         let r = &mut r;
         Ok(match op_code {
-            op::CREATE | op::CREATE2 | op::CREATE_CONTAINER | op::CREATE_TTL => Request::Create {
-                op: op_code,
-                req: create_from(op_code, r)?,
-            },
+            op::CREATE | op::CREATE2 | op::CREATE_CONTAINER | op::CREATE_TTL => {
+                Request::Create { op: op_code, req: create_from(op_code, r)? }
+            }
             op::DELETE => Request::Delete(Jute::read(r)?),
             op::EXISTS => Request::Exists(Jute::read(r)?),
             op::GET_DATA => Request::GetData(Jute::read(r)?),
@@ -188,12 +173,7 @@ impl MultiOp {
     }
     /// Encodes this op with its MultiHeader (used by clients: the shell and the benchmark).
     pub fn write(&self, w: &mut BytesMut) {
-        MultiHeader {
-            type_: self.op_code(),
-            done: false,
-            err: -1,
-        }
-        .write(w);
+        MultiHeader { type_: self.op_code(), done: false, err: -1 }.write(w);
         match self {
             MultiOp::Create { op: o, req } => {
                 if *o == op::CREATE_TTL {
@@ -239,17 +219,9 @@ impl MultiResult {
             MultiResult::GetChildren(_) => (op::GET_CHILDREN, 0),
             MultiResult::Error(e) => (op::ERROR, *e),
         };
-        MultiHeader {
-            type_: t,
-            done: false,
-            err,
-        }
-        .write(w);
+        MultiHeader { type_: t, done: false, err }.write(w);
         match self {
-            MultiResult::Create {
-                path,
-                stat: Some(s),
-            } => {
+            MultiResult::Create { path, stat: Some(s) } => {
                 path.write(w);
                 s.write(w)
             }
@@ -275,29 +247,15 @@ impl MultiResult {
                 return Ok(out);
             }
             out.push(match h.type_ {
-                op::CREATE => MultiResult::Create {
-                    path: Jute::read(&mut r)?,
-                    stat: None,
-                },
-                op::CREATE2 => MultiResult::Create {
-                    path: Jute::read(&mut r)?,
-                    stat: Some(Jute::read(&mut r)?),
-                },
+                op::CREATE => MultiResult::Create { path: Jute::read(&mut r)?, stat: None },
+                op::CREATE2 => MultiResult::Create { path: Jute::read(&mut r)?, stat: Some(Jute::read(&mut r)?) },
                 op::DELETE => MultiResult::Delete,
                 op::SET_DATA => MultiResult::SetData(Jute::read(&mut r)?),
                 op::CHECK => MultiResult::Check,
-                op::GET_DATA => MultiResult::GetData {
-                    data: Jute::read(&mut r)?,
-                    stat: Jute::read(&mut r)?,
-                },
+                op::GET_DATA => MultiResult::GetData { data: Jute::read(&mut r)?, stat: Jute::read(&mut r)? },
                 op::GET_CHILDREN => MultiResult::GetChildren(Jute::read(&mut r)?),
                 op::ERROR => MultiResult::Error(Jute::read(&mut r)?),
-                t => {
-                    return Err(DecodeError::BadValue {
-                        what: "multi result type",
-                        value: t as i64,
-                    })
-                }
+                t => return Err(DecodeError::BadValue { what: "multi result type", value: t as i64 }),
             });
         }
     }
@@ -363,12 +321,7 @@ impl Response {
                 for r in rs {
                     r.write(w);
                 }
-                MultiHeader {
-                    type_: -1,
-                    done: true,
-                    err: -1,
-                }
-                .write(w);
+                MultiHeader { type_: -1, done: true, err: -1 }.write(w);
             }
             Response::AllChildrenNumber(n) => n.write(w),
             Response::WhoAmI(v) => v.write(w),
@@ -382,12 +335,7 @@ impl Response {
 pub fn write_reply(out: &mut BytesMut, xid_: i32, zxid: i64, err: i32, body: &Response) {
     let start = out.len();
     out.put_i32(0);
-    ReplyHeader {
-        xid: xid_,
-        zxid,
-        err,
-    }
-    .write(out);
+    ReplyHeader { xid: xid_, zxid, err }.write(out);
     if err == 0 {
         body.write(out);
     }
@@ -399,12 +347,7 @@ pub fn write_reply(out: &mut BytesMut, xid_: i32, zxid: i64, err: i32, body: &Re
 pub fn write_notification(out: &mut BytesMut, zxid: i64, ev: &WatcherEvent) {
     let start = out.len();
     out.put_i32(0);
-    ReplyHeader {
-        xid: xid::NOTIFICATION,
-        zxid,
-        err: 0,
-    }
-    .write(out);
+    ReplyHeader { xid: xid::NOTIFICATION, zxid, err: 0 }.write(out);
     ev.write(out);
     let len = (out.len() - start - 4) as i32;
     out[start..start + 4].copy_from_slice(&len.to_be_bytes());

@@ -114,11 +114,7 @@ impl DataTree {
         t.insert_restored(ZOOKEEPER_PATH, Znode::default(), &open);
         t.insert_restored(QUOTA_PATH, Znode::default(), &open);
         // ZooKeeper's /zookeeper/config is readable by anyone, writable by nobody.
-        t.insert_restored(
-            CONFIG_PATH,
-            Znode::default(),
-            &[Acl::new(perms::READ, "world", "anyone")],
-        );
+        t.insert_restored(CONFIG_PATH, Znode::default(), &[Acl::new(perms::READ, "world", "anyone")]);
         t.approximate_data_size = 0;
         t
     }
@@ -159,10 +155,7 @@ impl DataTree {
     }
 
     pub fn ephemerals_of(&self, session: i64) -> Vec<String> {
-        self.ephemerals
-            .get(&session)
-            .map(|s| s.iter().cloned().collect())
-            .unwrap_or_default()
+        self.ephemerals.get(&session).map(|s| s.iter().cloned().collect()).unwrap_or_default()
     }
 
     pub fn ephemeral_count(&self) -> usize {
@@ -183,9 +176,7 @@ impl DataTree {
 
     /// Children names, sorted (ZooKeeper returns them in hash order; sorted is a valid order).
     pub fn children(&self, path: &str) -> Option<Vec<String>> {
-        self.nodes
-            .get(path)
-            .map(|n| n.children.iter().map(|c| c.to_string()).collect())
+        self.nodes.get(path).map(|n| n.children.iter().map(|c| c.to_string()).collect())
     }
 
     /// Number of all descendants of `path` (getAllChildrenNumber).
@@ -223,14 +214,7 @@ impl DataTree {
                             None => OpResult::RolledBack,
                         });
                     } else {
-                        results.push(self.apply_one(
-                            *ty,
-                            body,
-                            h.client_id,
-                            h.zxid,
-                            h.time,
-                            &mut triggers,
-                        ));
+                        results.push(self.apply_one(*ty, body, h.client_id, h.zxid, h.time, &mut triggers));
                     }
                 }
                 OpResult::Multi(results)
@@ -268,16 +252,7 @@ impl DataTree {
             }
             TxnBody::Create(t) => {
                 let owner = if t.ephemeral { client_id } else { 0 };
-                self.create_node(
-                    &t.path,
-                    t.data.as_deref(),
-                    &t.acl,
-                    owner,
-                    t.parent_cversion,
-                    zxid,
-                    time,
-                    triggers,
-                )
+                self.create_node(&t.path, t.data.as_deref(), &t.acl, owner, t.parent_cversion, zxid, time, triggers)
             }
             TxnBody::CreateContainer(t) => self.create_node(
                 &t.path,
@@ -299,15 +274,11 @@ impl DataTree {
                 time,
                 triggers,
             ),
-            TxnBody::Delete(t) => self
-                .delete_node(&t.path, zxid, triggers)
-                .map(|_| OpResult::Deleted),
-            TxnBody::SetData(t) => self
-                .set_data(&t.path, t.data.as_deref(), t.version, zxid, time, triggers)
-                .map(OpResult::SetData),
-            TxnBody::SetAcl(t) => self
-                .set_acl(&t.path, &t.acl, t.version)
-                .map(OpResult::SetAcl),
+            TxnBody::Delete(t) => self.delete_node(&t.path, zxid, triggers).map(|_| OpResult::Deleted),
+            TxnBody::SetData(t) => {
+                self.set_data(&t.path, t.data.as_deref(), t.version, zxid, time, triggers).map(OpResult::SetData)
+            }
+            TxnBody::SetAcl(t) => self.set_acl(&t.path, &t.acl, t.version).map(OpResult::SetAcl),
             TxnBody::Check(_) => Ok(OpResult::Checked),
             TxnBody::Error(e) => Err(ErrorCode::from_code(e.err).unwrap_or(ErrorCode::SystemError)),
             TxnBody::Multi(_) => Err(ErrorCode::RuntimeInconsistency),
@@ -335,11 +306,7 @@ impl DataTree {
         }
         let parent = self.nodes.get_mut(parent_path).ok_or(ErrorCode::NoNode)?;
         parent.children.insert(Box::from(name));
-        let new_cversion = if parent_cversion == -1 {
-            parent.cversion + 1
-        } else {
-            parent_cversion
-        };
+        let new_cversion = if parent_cversion == -1 { parent.cversion + 1 } else { parent_cversion };
         if new_cversion > parent.cversion {
             parent.cversion = new_cversion;
             parent.pzxid = zxid;
@@ -367,10 +334,7 @@ impl DataTree {
         self.quota_created(p, len);
         triggers.push(Trigger::Created(p.to_owned()));
         triggers.push(Trigger::ChildrenChanged(parent_path.to_owned()));
-        Ok(OpResult::Created {
-            path: p.to_owned(),
-            stat,
-        })
+        Ok(OpResult::Created { path: p.to_owned(), stat })
     }
 
     fn index_special(&mut self, p: &str, owner: i64) {
@@ -379,19 +343,11 @@ impl DataTree {
         } else if crate::proto::codes::ttl_of_owner(owner).is_some() {
             self.ttls.insert(p.to_owned());
         } else if owner != 0 {
-            self.ephemerals
-                .entry(owner)
-                .or_default()
-                .insert(p.to_owned());
+            self.ephemerals.entry(owner).or_default().insert(p.to_owned());
         }
     }
 
-    fn delete_node(
-        &mut self,
-        p: &str,
-        zxid: i64,
-        triggers: &mut Vec<Trigger>,
-    ) -> Result<(), ErrorCode> {
+    fn delete_node(&mut self, p: &str, zxid: i64, triggers: &mut Vec<Trigger>) -> Result<(), ErrorCode> {
         if p == "/" {
             return Err(ErrorCode::BadArguments);
         }
@@ -423,9 +379,7 @@ impl DataTree {
         }
         self.acls.release(node.acl);
         let len = node.data.as_ref().map_or(0, |d| d.len()) as u64;
-        self.approximate_data_size = self
-            .approximate_data_size
-            .saturating_sub(len + p.len() as u64);
+        self.approximate_data_size = self.approximate_data_size.saturating_sub(len + p.len() as u64);
         self.quota_deleted(p, len);
         triggers.push(Trigger::Deleted(p.to_owned()));
         triggers.push(Trigger::ChildrenChanged(parent_path.to_owned()));
@@ -474,8 +428,7 @@ impl DataTree {
         let mut node = node;
         node.acl = self.acls.intern(acl);
         let owner = node.ephemeral_owner;
-        self.approximate_data_size +=
-            node.data.as_ref().map_or(0, |d| d.len()) as u64 + p.len() as u64;
+        self.approximate_data_size += node.data.as_ref().map_or(0, |d| d.len()) as u64 + p.len() as u64;
         if let Some(old) = self.nodes.insert(Box::from(p), node) {
             self.acls.release(old.acl);
         }
@@ -515,12 +468,7 @@ impl DataTree {
     pub fn fingerprint(&self) -> Vec<(String, Stat, Option<Vec<u8>>, Vec<Acl>)> {
         let mut v = Vec::with_capacity(self.nodes.len());
         self.walk(|p, n| {
-            v.push((
-                p.to_owned(),
-                n.stat(),
-                n.data.as_ref().map(|d| d.to_vec()),
-                self.acls.get(n.acl).to_vec(),
-            ))
+            v.push((p.to_owned(), n.stat(), n.data.as_ref().map(|d| d.to_vec()), self.acls.get(n.acl).to_vec()))
         });
         v
     }

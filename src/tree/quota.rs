@@ -79,11 +79,7 @@ impl DataTree {
         let sp = stats_path(root);
         if let Some(node) = self.nodes.get_mut(sp.as_str()) {
             let (c, b) = parse_stats(node.data.as_deref().unwrap_or(&[]));
-            node.data = Some(
-                format!("count={},bytes={}", c + dcount, b + dbytes)
-                    .into_bytes()
-                    .into_boxed_slice(),
-            );
+            node.data = Some(format!("count={},bytes={}", c + dcount, b + dbytes).into_bytes().into_boxed_slice());
         }
     }
 
@@ -110,11 +106,7 @@ impl DataTree {
         if let Some(root) = quota_root_of_special(p, STAT_NODE) {
             let (c, b) = self.subtree_counts(&root);
             if let Some(node) = self.nodes.get_mut(p) {
-                node.data = Some(
-                    format!("count={c},bytes={b}")
-                        .into_bytes()
-                        .into_boxed_slice(),
-                );
+                node.data = Some(format!("count={c},bytes={b}").into_bytes().into_boxed_slice());
             }
             return;
         }

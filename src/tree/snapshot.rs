@@ -15,9 +15,7 @@ const VERSION: i32 = 1;
 
 /// Serialises the whole tree. The caller holds the tree still while this runs.
 pub fn encode(tree: &DataTree) -> Bytes {
-    let mut w = BytesMut::with_capacity(
-        64 + tree.node_count() * 96 + tree.approximate_data_size() as usize,
-    );
+    let mut w = BytesMut::with_capacity(64 + tree.node_count() * 96 + tree.approximate_data_size() as usize);
     w.put_slice(MAGIC);
     VERSION.write(&mut w);
     tree.last_zxid().write(&mut w);
@@ -60,17 +58,11 @@ pub fn encode(tree: &DataTree) -> Bytes {
 pub fn decode(b: &[u8]) -> Result<DataTree, DecodeError> {
     let mut r = Reader::new(b);
     if r.take(4)? != MAGIC {
-        return Err(DecodeError::BadValue {
-            what: "snapshot magic",
-            value: 0,
-        });
+        return Err(DecodeError::BadValue { what: "snapshot magic", value: 0 });
     }
     let v = i32::read(&mut r)?;
     if v != VERSION {
-        return Err(DecodeError::BadValue {
-            what: "snapshot version",
-            value: v as i64,
-        });
+        return Err(DecodeError::BadValue { what: "snapshot version", value: v as i64 });
     }
     let last_zxid = i64::read(&mut r)?;
     let n_sessions = i32::read(&mut r)?;
@@ -102,10 +94,7 @@ pub fn decode(b: &[u8]) -> Result<DataTree, DecodeError> {
         tree.insert_restored(&p, node, &acl);
     }
     if r.take(4)? != END {
-        return Err(DecodeError::BadValue {
-            what: "snapshot end marker",
-            value: 0,
-        });
+        return Err(DecodeError::BadValue { what: "snapshot end marker", value: 0 });
     }
     tree.restore_meta(last_zxid, sessions);
     Ok(tree)

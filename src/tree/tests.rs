@@ -6,13 +6,7 @@ use crate::proto::records::*;
 use bytes::Bytes;
 
 fn hdr(zxid: i64, ty: i32, client: i64) -> TxnHeader {
-    TxnHeader {
-        client_id: client,
-        cxid: 1,
-        zxid,
-        time: 1000 + zxid,
-        type_: ty,
-    }
+    TxnHeader { client_id: client, cxid: 1, zxid, time: 1000 + zxid, type_: ty }
 }
 
 fn open_acl() -> Vec<Acl> {
@@ -37,10 +31,7 @@ fn initial_tree_has_zookeeper_nodes() {
     let t = DataTree::new();
     assert_eq!(t.children("/").unwrap(), vec!["zookeeper"]);
     assert_eq!(t.children("/zookeeper").unwrap(), vec!["config", "quota"]);
-    assert_eq!(
-        t.acl_of(t.get("/zookeeper/config").unwrap())[0].perms,
-        perms::READ
-    );
+    assert_eq!(t.acl_of(t.get("/zookeeper/config").unwrap())[0].perms, perms::READ);
     assert_eq!(t.node_count(), 4);
 }
 
@@ -48,9 +39,7 @@ fn initial_tree_has_zookeeper_nodes() {
 fn create_sets_every_stat_field() {
     let mut t = DataTree::new();
     let out = create(&mut t, 5, "/a", b"hello", 0, 1);
-    let OpResult::Created { path, stat } = out.result else {
-        panic!("{:?}", out.result)
-    };
+    let OpResult::Created { path, stat } = out.result else { panic!("{:?}", out.result) };
     assert_eq!(path, "/a");
     assert_eq!(
         stat,
@@ -70,13 +59,7 @@ fn create_sets_every_stat_field() {
     );
     let root = t.get("/").unwrap().stat();
     assert_eq!((root.cversion, root.pzxid, root.num_children), (1, 5, 2));
-    assert_eq!(
-        out.triggers,
-        vec![
-            Trigger::Created("/a".into()),
-            Trigger::ChildrenChanged("/".into())
-        ]
-    );
+    assert_eq!(out.triggers, vec![Trigger::Created("/a".into()), Trigger::ChildrenChanged("/".into())]);
     assert_eq!(t.last_zxid(), 5);
 }
 
@@ -87,62 +70,26 @@ fn set_data_and_acl_and_delete_update_stats() {
     create(&mut t, 2, "/a/b", b"", 0, 1);
     let out = t.apply(&Txn {
         header: hdr(3, op::SET_DATA, 9),
-        body: TxnBody::SetData(SetDataTxn {
-            path: "/a".into(),
-            data: Some(Bytes::from_static(b"yy")),
-            version: 1,
-        }),
+        body: TxnBody::SetData(SetDataTxn { path: "/a".into(), data: Some(Bytes::from_static(b"yy")), version: 1 }),
     });
-    let OpResult::SetData(s) = out.result else {
-        panic!()
-    };
-    assert_eq!(
-        (
-            s.version,
-            s.mzxid,
-            s.mtime,
-            s.czxid,
-            s.data_length,
-            s.num_children
-        ),
-        (1, 3, 1003, 1, 2, 1)
-    );
+    let OpResult::SetData(s) = out.result else { panic!() };
+    assert_eq!((s.version, s.mzxid, s.mtime, s.czxid, s.data_length, s.num_children), (1, 3, 1003, 1, 2, 1));
     assert_eq!(out.triggers, vec![Trigger::DataChanged("/a".into())]);
     let out = t.apply(&Txn {
         header: hdr(4, op::SET_ACL, 9),
-        body: TxnBody::SetAcl(SetAclTxn {
-            path: "/a".into(),
-            acl: vec![Acl::new(1, "world", "anyone")],
-            version: 1,
-        }),
+        body: TxnBody::SetAcl(SetAclTxn { path: "/a".into(), acl: vec![Acl::new(1, "world", "anyone")], version: 1 }),
     });
-    let OpResult::SetAcl(s) = out.result else {
-        panic!()
-    };
+    let OpResult::SetAcl(s) = out.result else { panic!() };
     assert_eq!((s.aversion, s.mzxid), (1, 3));
     assert!(out.triggers.is_empty());
-    let out = t.apply(&Txn {
-        header: hdr(5, op::DELETE, 9),
-        body: TxnBody::Delete(DeleteTxn {
-            path: "/a/b".into(),
-        }),
-    });
+    let out = t.apply(&Txn { header: hdr(5, op::DELETE, 9), body: TxnBody::Delete(DeleteTxn { path: "/a/b".into() }) });
     assert_eq!(out.result, OpResult::Deleted);
-    assert_eq!(
-        out.triggers,
-        vec![
-            Trigger::Deleted("/a/b".into()),
-            Trigger::ChildrenChanged("/a".into())
-        ]
-    );
+    assert_eq!(out.triggers, vec![Trigger::Deleted("/a/b".into()), Trigger::ChildrenChanged("/a".into())]);
     let a = t.get("/a").unwrap().stat();
     assert_eq!((a.cversion, a.pzxid, a.num_children), (2, 5, 0));
     // delete of a non-empty znode / missing znode changes nothing
     create(&mut t, 6, "/a/c", b"", 0, 3);
-    let out = t.apply(&Txn {
-        header: hdr(7, op::DELETE, 9),
-        body: TxnBody::Delete(DeleteTxn { path: "/a".into() }),
-    });
+    let out = t.apply(&Txn { header: hdr(7, op::DELETE, 9), body: TxnBody::Delete(DeleteTxn { path: "/a".into() }) });
     assert_eq!(out.result, OpResult::Error(ErrorCode::NotEmpty));
     assert!(t.get("/a").is_some());
 }
@@ -162,9 +109,7 @@ fn close_session_removes_its_ephemerals_in_one_txn() {
     assert_eq!(t.get("/e1").unwrap().stat().ephemeral_owner, 77);
     let out = t.apply(&Txn {
         header: hdr(5, op::CLOSE_SESSION, 77),
-        body: TxnBody::CloseSession(CloseSessionTxn {
-            paths2_delete: vec!["/e1".into(), "/e2".into()],
-        }),
+        body: TxnBody::CloseSession(CloseSessionTxn { paths2_delete: vec!["/e1".into(), "/e2".into()] }),
     });
     assert_eq!(out.result, OpResult::SessionClosed);
     assert!(t.get("/e1").is_none() && t.get("/e2").is_none() && t.get("/p").is_some());
@@ -196,14 +141,8 @@ fn containers_and_ttls_are_indexed() {
             ttl: 500,
         }),
     });
-    assert_eq!(
-        t.get("/c").unwrap().ephemeral_owner,
-        CONTAINER_EPHEMERAL_OWNER
-    );
-    assert_eq!(
-        crate::proto::codes::ttl_of_owner(t.get("/t").unwrap().ephemeral_owner),
-        Some(500)
-    );
+    assert_eq!(t.get("/c").unwrap().ephemeral_owner, CONTAINER_EPHEMERAL_OWNER);
+    assert_eq!(crate::proto::codes::ttl_of_owner(t.get("/t").unwrap().ephemeral_owner), Some(500));
     assert_eq!(t.containers().collect::<Vec<_>>(), vec!["/c"]);
     assert_eq!(t.ttl_nodes().collect::<Vec<_>>(), vec!["/t"]);
     assert_eq!(t.ephemeral_count(), 0);
@@ -238,38 +177,13 @@ fn quotas_track_count_and_bytes() {
     let mut t = DataTree::new();
     create(&mut t, 1, "/q", b"abc", 0, 1);
     create(&mut t, 2, "/zookeeper/quota/q", b"", 0, 1);
-    create(
-        &mut t,
-        3,
-        "/zookeeper/quota/q/zookeeper_limits",
-        b"count=10,bytes=-1",
-        0,
-        1,
-    );
-    create(
-        &mut t,
-        4,
-        "/zookeeper/quota/q/zookeeper_stats",
-        b"count=0,bytes=0",
-        0,
-        2,
-    );
-    let stats = |t: &DataTree| {
-        t.get("/zookeeper/quota/q/zookeeper_stats")
-            .unwrap()
-            .data
-            .clone()
-            .unwrap()
-    };
+    create(&mut t, 3, "/zookeeper/quota/q/zookeeper_limits", b"count=10,bytes=-1", 0, 1);
+    create(&mut t, 4, "/zookeeper/quota/q/zookeeper_stats", b"count=0,bytes=0", 0, 2);
+    let stats = |t: &DataTree| t.get("/zookeeper/quota/q/zookeeper_stats").unwrap().data.clone().unwrap();
     assert_eq!(&*stats(&t), b"count=1,bytes=3");
     create(&mut t, 5, "/q/x", b"12345", 0, 1);
     assert_eq!(&*stats(&t), b"count=2,bytes=8");
-    t.apply(&Txn {
-        header: hdr(6, op::DELETE, 0),
-        body: TxnBody::Delete(DeleteTxn {
-            path: "/q/x".into(),
-        }),
-    });
+    t.apply(&Txn { header: hdr(6, op::DELETE, 0), body: TxnBody::Delete(DeleteTxn { path: "/q/x".into() }) });
     assert_eq!(&*stats(&t), b"count=1,bytes=3");
 }
 
