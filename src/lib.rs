@@ -3,5 +3,7 @@
 //! A deterministic core (`tree`, `prep`, `session`, `watch`) with no I/O, wrapped in thin
 //! tokio shells (`server`, `storage`). See ARCHITECTURE.md for the module map.
 
+pub mod admin;
+pub mod config;
 pub mod proto;
 pub mod txn;
