@@ -1,9 +1,11 @@
 //! zabkeeper: a ZooKeeper-compatible coordination server.
 //!
-//! A deterministic core (`tree`, `prep`, `session`, `watch`) with no I/O, wrapped in thin
-//! tokio shells (`server`, `storage`). See ARCHITECTURE.md for the module map.
+//! A deterministic core (`tree`, `prep`, `session`, `watch`, `core`) with no I/O, wrapped in
+//! thin tokio shells (`server`, `storage`). See ARCHITECTURE.md for the module map.
 
 pub mod acl;
+pub mod admin;
+pub mod config;
 pub mod prep;
 pub mod proto;
 pub mod tree;

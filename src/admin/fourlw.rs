@@ -1,0 +1,373 @@
+//! Four-letter words: detection, whitelist and rendering in ZooKeeper 3.8's exact text formats
+//! (captured from a real 3.8 server).
+//! Owns: the known-word table, the enablement rule (configured list, plus `srvr` always and `isro`
+//! in read-only mode, as ZooKeeper does) and every word's output.
+//! Must never: do I/O or change state; `crst`/`srst` only report what the caller must reset.
+
+use super::{round4, ConnectionView, EnvView, ServerView};
+use crate::config::Config;
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::net::SocketAddr;
+
+/// Every word ZooKeeper 3.8 recognises (including telnet's close sequence `ff f4 ff fd`).
+pub const KNOWN_WORDS: &[&str] = &[
+    "conf",
+    "cons",
+    "crst",
+    "dirs",
+    "dump",
+    "envi",
+    "gtmk",
+    "ruok",
+    "stmk",
+    "srst",
+    "srvr",
+    "stat",
+    "wchc",
+    "wchp",
+    "wchs",
+    "mntr",
+    "isro",
+    "hash",
+    "telnet close",
+];
+
+const TELNET_CLOSE: [u8; 4] = [0xff, 0xf4, 0xff, 0xfd];
+const NOT_SERVING: &str = "This ZooKeeper instance is not currently serving requests\n";
+
+/// What to send back for a four-letter word; the connection is closed afterwards in every case.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FourLetterReply {
+    Text(String),
+    /// Known word not enabled; carries ZooKeeper's message.
+    NotWhitelisted(String),
+    /// Not a word we answer (unknown, or known-but-unsupported: `dump`, `hash`, `stmk`):
+    /// close without output.
+    Unknown,
+}
+
+/// Which statistics a `crst`/`srst` asks the caller to reset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatReset {
+    /// `crst`: per-connection stats.
+    Connections,
+    /// `srst`: server latency/packet stats.
+    Server,
+}
+
+/// True if the first 4 bytes of a new connection are a known word (checked before a handshake;
+/// a real ConnectRequest starts with a length prefix that never matches).
+pub fn is_four_letter_word(first4: &[u8; 4]) -> bool {
+    word_name(first4).is_some()
+}
+
+/// The word for the first 4 bytes of a connection (`"telnet close"` for `ff f4 ff fd`).
+pub fn word_name(first4: &[u8; 4]) -> Option<&'static str> {
+    if *first4 == TELNET_CLOSE {
+        return Some("telnet close");
+    }
+    KNOWN_WORDS.iter().copied().find(|w| w.as_bytes() == first4)
+}
+
+/// ZooKeeper's rule: the configured list (or `*`), plus `srvr` always and `isro` when
+/// `readonlymode.enabled`.
+pub fn is_enabled(cmd: &str, cfg: &Config) -> bool {
+    cfg.four_letter_words.allows(cmd) || cmd == "srvr" || (cmd == "isro" && cfg.read_only_mode_enabled)
+}
+
+/// `crst`/`srst` need the caller to reset stats after sending the reply.
+pub fn stat_reset(cmd: &str) -> Option<StatReset> {
+    match cmd {
+        "crst" => Some(StatReset::Connections),
+        "srst" => Some(StatReset::Server),
+        _ => None,
+    }
+}
+
+/// Renders `cmd` (a word such as `"srvr"`, or the 4 raw bytes as text) from the views.
+pub fn four_letter(cmd: &str, view: &ServerView, cfg: &Config, env: &EnvView) -> FourLetterReply {
+    let cmd = match cmd.as_bytes().try_into().ok().and_then(word_name) {
+        Some(w) => w,
+        None if cmd == "telnet close" => cmd,
+        None => return FourLetterReply::Unknown,
+    };
+    if !is_enabled(cmd, cfg) {
+        return FourLetterReply::NotWhitelisted(format!("{cmd} is not executed because it is not in the whitelist.\n"));
+    }
+    let needs_server = !matches!(cmd, "ruok" | "envi" | "gtmk" | "isro" | "telnet close");
+    if needs_server && !view.serving {
+        return FourLetterReply::Text(NOT_SERVING.into());
+    }
+    let text = match cmd {
+        "ruok" => "imok".to_string(),
+        "srvr" => stat(view, false),
+        "stat" => stat(view, true),
+        "envi" => envi(view, env),
+        "conf" => conf(view, cfg),
+        "mntr" => mntr(view),
+        "isro" => match (view.serving, view.read_only) {
+            (false, _) => "null".into(),
+            (true, true) => "ro".into(),
+            (true, false) => "rw".into(),
+        },
+        "cons" => {
+            let mut s = String::new();
+            for c in &view.connections {
+                connection_line(&mut s, c, false);
+                s.push('\n');
+            }
+            s.push('\n');
+            s
+        }
+        "crst" => "Connection stats reset.\n".into(),
+        "srst" => "Server stats reset.\n".into(),
+        "dirs" => format!("datadir_size: {}\nlogdir_size: {}\n", view.data_dir_size, view.data_log_size),
+        "gtmk" => view.trace_mask.to_string(),
+        "wchs" => wchs(view),
+        "wchc" => wchc(view),
+        "wchp" => wchp(view),
+        "telnet close" => String::new(),
+        _ => return FourLetterReply::Unknown,
+    };
+    FourLetterReply::Text(text)
+}
+
+/// Java's `Double.toString` for the values we print (plain notation, at least one decimal).
+pub(crate) fn java_double(v: f64) -> String {
+    if v.is_finite() && v.fract() == 0.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v}")
+    }
+}
+
+/// Java's `Long.toHexString`: two's complement for negatives.
+fn hex(v: i64) -> String {
+    format!("{:x}", v as u64)
+}
+
+/// Java's `InetSocketAddress.toString()` for a resolved address without a hostname.
+fn java_addr(a: &SocketAddr) -> String {
+    match a {
+        SocketAddr::V4(a) => format!("/{}:{}", a.ip(), a.port()),
+        SocketAddr::V6(a) => {
+            let segs: Vec<String> = a.ip().segments().iter().map(|s| format!("{s:x}")).collect();
+            format!("/[{}]:{}", segs.join(":"), a.port())
+        }
+    }
+}
+
+fn connection_line(s: &mut String, c: &ConnectionView, brief: bool) {
+    let ops = if c.interest_ops == 0 { "0".to_string() } else { format!("{:x}", c.interest_ops) };
+    let _ = write!(s, " {}[{}](queued={},recved={},sent={}", java_addr(&c.remote), ops, c.queued, c.recved, c.sent);
+    if !brief && c.session_id != 0 {
+        let _ = write!(
+            s,
+            ",sid=0x{},lop={},est={},to={},lcxid=0x{:x},lzxid=0x{},lresp={},llat={},minlat={},avglat={},maxlat={}",
+            hex(c.session_id),
+            c.last_op,
+            c.established_ms,
+            c.timeout_ms,
+            c.last_cxid as u32,
+            hex(c.last_zxid),
+            c.last_response_ms,
+            c.last_latency_ms,
+            c.min_latency_ms,
+            c.avg_latency_ms,
+            c.max_latency_ms
+        );
+    }
+    s.push(')');
+}
+
+fn stat(view: &ServerView, with_clients: bool) -> String {
+    let mut s = format!("Zookeeper version: {}\n", view.version);
+    if view.read_only {
+        s.push_str("READ-ONLY mode; serving only read-only clients\n");
+    }
+    if with_clients {
+        s.push_str("Clients:\n");
+        for c in &view.connections {
+            connection_line(&mut s, c, true);
+            s.push('\n');
+        }
+        s.push('\n');
+    }
+    let _ = write!(
+        s,
+        "Latency min/avg/max: {}/{}/{}\nReceived: {}\nSent: {}\nConnections: {}\nOutstanding: {}\n\
+         Zxid: 0x{}\nMode: {}\nNode count: {}\n",
+        view.min_latency_ms,
+        java_double(round4(view.avg_latency_ms)),
+        view.max_latency_ms,
+        view.packets_received,
+        view.packets_sent,
+        view.num_alive_connections,
+        view.outstanding_requests,
+        hex(view.zxid),
+        view.mode,
+        view.node_count
+    );
+    s
+}
+
+fn envi(view: &ServerView, env: &EnvView) -> String {
+    let rows: [(&str, &str); 15] = [
+        ("zookeeper.version", &view.version),
+        ("host.name", &env.host_name),
+        ("java.version", &env.java_version),
+        ("java.vendor", &env.java_vendor),
+        ("java.home", &env.java_home),
+        ("java.class.path", &env.java_class_path),
+        ("java.library.path", &env.java_library_path),
+        ("java.io.tmpdir", &env.java_io_tmpdir),
+        ("java.compiler", &env.java_compiler),
+        ("os.name", &env.os_name),
+        ("os.arch", &env.os_arch),
+        ("os.version", &env.os_version),
+        ("user.name", &env.user_name),
+        ("user.home", &env.user_home),
+        ("user.dir", &env.user_dir),
+    ];
+    let mut s = String::from("Environment:\n");
+    for (k, v) in rows {
+        let _ = writeln!(s, "{k}={v}");
+    }
+    let _ = write!(
+        s,
+        "os.memory.free={}MB\nos.memory.max={}MB\nos.memory.total={}MB\n",
+        env.os_memory_free_mb, env.os_memory_max_mb, env.os_memory_total_mb
+    );
+    s
+}
+
+fn conf(view: &ServerView, cfg: &Config) -> String {
+    let mut s = String::new();
+    let secure = cfg.secure_client_port.map_or(-1, i32::from);
+    let _ = write!(
+        s,
+        "clientPort={}\nsecureClientPort={}\ndataDir={}\ndataDirSize={}\ndataLogDir={}\ndataLogSize={}\n\
+         tickTime={}\nmaxClientCnxns={}\nminSessionTimeout={}\nmaxSessionTimeout={}\n\
+         clientPortListenBacklog={}\nserverId={}\n",
+        view.client_port_bound.unwrap_or(cfg.client_addr().port()),
+        secure,
+        cfg.snap_dir().display(),
+        view.data_dir_size,
+        cfg.txn_log_dir().display(),
+        view.data_log_size,
+        cfg.tick_time,
+        cfg.max_client_cnxns,
+        cfg.min_session_timeout_ms(),
+        cfg.max_session_timeout_ms(),
+        cfg.client_port_listen_backlog,
+        cfg.server_id()
+    );
+    if !cfg.is_standalone() {
+        let me = cfg.my_server();
+        let _ = write!(
+            s,
+            "initLimit={}\nsyncLimit={}\nelectionAlg={}\nelectionPort={}\nquorumPort={}\npeerType={}\nmembership: \n",
+            cfg.init_limit,
+            cfg.sync_limit,
+            cfg.election_alg,
+            me.map_or(-1, |m| i32::from(m.election_port)),
+            me.map_or(-1, |m| i32::from(m.quorum_port)),
+            cfg.peer_type.ordinal()
+        );
+        for srv in &cfg.servers {
+            let _ = writeln!(s, "server.{}={}", srv.id, srv);
+        }
+        s.push_str("version=0");
+    }
+    s
+}
+
+fn mntr(view: &ServerView) -> String {
+    let f = &view.fsync_ms;
+    let rows: Vec<(&str, String)> = vec![
+        ("zk_version", view.version.clone()),
+        ("zk_server_state", view.mode.clone()),
+        ("zk_avg_latency", java_double(round4(view.avg_latency_ms))),
+        ("zk_max_latency", view.max_latency_ms.to_string()),
+        ("zk_min_latency", view.min_latency_ms.to_string()),
+        ("zk_packets_received", view.packets_received.to_string()),
+        ("zk_packets_sent", view.packets_sent.to_string()),
+        ("zk_num_alive_connections", view.num_alive_connections.to_string()),
+        ("zk_outstanding_requests", view.outstanding_requests.to_string()),
+        ("zk_znode_count", view.node_count.to_string()),
+        ("zk_watch_count", view.watch_count.to_string()),
+        ("zk_ephemerals_count", view.ephemerals_count.to_string()),
+        ("zk_approximate_data_size", view.approximate_data_size.to_string()),
+        ("zk_open_file_descriptor_count", view.open_file_descriptor_count.to_string()),
+        ("zk_max_file_descriptor_count", view.max_file_descriptor_count.to_string()),
+        ("zk_uptime", view.uptime_ms.to_string()),
+        ("zk_global_sessions", view.global_sessions.to_string()),
+        ("zk_local_sessions", view.local_sessions.to_string()),
+        ("zk_auth_failed_count", view.auth_failed_count.to_string()),
+        ("zk_avg_fsynctime", java_double(f.avg())),
+        ("zk_min_fsynctime", f.min.to_string()),
+        ("zk_max_fsynctime", f.max.to_string()),
+        ("zk_cnt_fsynctime", f.count.to_string()),
+        ("zk_sum_fsynctime", f.sum.to_string()),
+    ];
+    let mut s = String::new();
+    for (k, v) in rows {
+        let _ = writeln!(s, "{k}\t{v}");
+    }
+    s
+}
+
+/// Session → sorted, de-duplicated paths.
+fn by_session(view: &ServerView) -> BTreeMap<i64, Vec<&str>> {
+    let mut m: BTreeMap<i64, Vec<&str>> = BTreeMap::new();
+    for (sid, paths) in &view.data_watches {
+        m.entry(*sid).or_default().extend(paths.iter().map(String::as_str));
+    }
+    m.retain(|_, p| {
+        p.sort_unstable();
+        p.dedup();
+        !p.is_empty()
+    });
+    m
+}
+
+fn by_path(view: &ServerView) -> BTreeMap<&str, Vec<i64>> {
+    let mut m: BTreeMap<&str, Vec<i64>> = BTreeMap::new();
+    for (sid, paths) in by_session(view) {
+        for p in paths {
+            m.entry(p).or_default().push(sid);
+        }
+    }
+    m
+}
+
+fn wchs(view: &ServerView) -> String {
+    let sessions = by_session(view);
+    let total: usize = sessions.values().map(Vec::len).sum();
+    format!("{} connections watching {} paths\nTotal watches:{}\n", sessions.len(), by_path(view).len(), total)
+}
+
+fn wchc(view: &ServerView) -> String {
+    let mut s = String::new();
+    for (sid, paths) in by_session(view) {
+        let _ = writeln!(s, "0x{}", hex(sid));
+        for p in paths {
+            let _ = writeln!(s, "\t{p}");
+        }
+    }
+    s.push('\n');
+    s
+}
+
+fn wchp(view: &ServerView) -> String {
+    let mut s = String::new();
+    for (path, sids) in by_path(view) {
+        let _ = writeln!(s, "{path}");
+        for sid in sids {
+            let _ = writeln!(s, "\t0x{}", hex(sid));
+        }
+    }
+    s.push('\n');
+    s
+}

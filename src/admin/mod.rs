@@ -1,0 +1,198 @@
+//! Administration: ZooKeeper's four-letter words, rendered from plain data views.
+//! Owns: [`ServerView`] / [`ConnectionView`] (what the words print), [`EnvView`] (process
+//! environment for `envi`), the whitelist decision and ZooKeeper 3.8's exact output formats.
+//! Must never: do socket I/O, reach into server internals or mutate server state. The server
+//! fills a `ServerView`, calls [`four_letter`], writes the text and closes the connection; for
+//! `crst`/`srst` it also performs the reset named by [`stat_reset`].
+
+mod env;
+pub mod fourlw;
+#[cfg(test)]
+mod tests;
+
+pub use env::{process_fd_counts, EnvView};
+pub use fourlw::{
+    four_letter, is_enabled, is_four_letter_word, stat_reset, word_name, FourLetterReply, StatReset, KNOWN_WORDS,
+};
+
+use std::net::SocketAddr;
+
+/// The ZooKeeper release whose wire protocol and 4lw formats we follow.
+pub const ZOOKEEPER_COMPAT_VERSION: &str = "3.8.4";
+
+/// `3.8.4-zabkeeper-<crate version>, built on <date>`: tools that parse
+/// `Zookeeper version: 3.x` keep working. The date comes from `ZABKEEPER_BUILD_DATE` at compile
+/// time when set.
+pub fn version_string() -> String {
+    format!(
+        "{}-zabkeeper-{}, built on {}",
+        ZOOKEEPER_COMPAT_VERSION,
+        env!("CARGO_PKG_VERSION"),
+        option_env!("ZABKEEPER_BUILD_DATE").unwrap_or("unknown date")
+    )
+}
+
+/// Count/sum/min/max of a metric (ZooKeeper's `AvgMinMaxCounter`), e.g. fsync times in ms.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Summary {
+    pub count: u64,
+    pub sum: u64,
+    pub min: u64,
+    pub max: u64,
+}
+
+impl Summary {
+    pub fn record(&mut self, value: u64) {
+        if self.count == 0 || value < self.min {
+            self.min = value;
+        }
+        self.max = self.max.max(value);
+        self.count += 1;
+        self.sum += value;
+    }
+
+    /// Average rounded to 4 places, half up (as ZooKeeper does); 0 when empty.
+    pub fn avg(&self) -> f64 {
+        if self.count == 0 {
+            return 0.0;
+        }
+        round4(self.sum as f64 / self.count as f64)
+    }
+}
+
+pub(crate) fn round4(v: f64) -> f64 {
+    (v * 10_000.0).round() / 10_000.0
+}
+
+/// Everything the four-letter words print, gathered by the server at the time of the request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerView {
+    /// Usually [`version_string`].
+    pub version: String,
+    /// False while starting/stopping: most words then print ZooKeeper's "not currently serving".
+    pub serving: bool,
+    /// Read-only mode (`isro` prints `ro`, `srvr` adds ZooKeeper's READ-ONLY line).
+    pub read_only: bool,
+    /// ZooKeeper's server state, printed as `Mode:` and `zk_server_state`:
+    /// "standalone", "leader", "follower", "observer" or "read-only".
+    pub mode: String,
+    /// Last processed zxid.
+    pub zxid: i64,
+    pub node_count: u64,
+    pub min_latency_ms: u64,
+    /// Printed rounded to 4 places like ZooKeeper's `AvgMinMaxCounter`.
+    pub avg_latency_ms: f64,
+    pub max_latency_ms: u64,
+    pub packets_received: u64,
+    pub packets_sent: u64,
+    pub outstanding_requests: u64,
+    pub num_alive_connections: u64,
+    /// Data + child watches (`zk_watch_count`).
+    pub watch_count: u64,
+    /// Data/exists watches by session id, for `wchs`/`wchc`/`wchp` (ZooKeeper lists only data
+    /// watches there). Order does not matter; output is sorted.
+    pub data_watches: Vec<(i64, Vec<String>)>,
+    pub ephemerals_count: u64,
+    pub approximate_data_size: u64,
+    pub open_file_descriptor_count: i64,
+    pub max_file_descriptor_count: i64,
+    pub connections: Vec<ConnectionView>,
+    pub uptime_ms: u64,
+    pub global_sessions: u64,
+    pub local_sessions: u64,
+    pub auth_failed_count: u64,
+    pub fsync_ms: Summary,
+    /// Bytes of snapshots / txn logs under `version-2` (`conf`, `dirs`).
+    pub data_dir_size: u64,
+    pub data_log_size: u64,
+    /// The bound client port when it differs from the config (e.g. `clientPort=0`).
+    pub client_port_bound: Option<u16>,
+    /// `gtmk`'s trace mask.
+    pub trace_mask: i64,
+}
+
+impl Default for ServerView {
+    fn default() -> Self {
+        ServerView {
+            version: version_string(),
+            serving: true,
+            read_only: false,
+            mode: "standalone".into(),
+            zxid: 0,
+            node_count: 0,
+            min_latency_ms: 0,
+            avg_latency_ms: 0.0,
+            max_latency_ms: 0,
+            packets_received: 0,
+            packets_sent: 0,
+            outstanding_requests: 0,
+            num_alive_connections: 0,
+            watch_count: 0,
+            data_watches: Vec::new(),
+            ephemerals_count: 0,
+            approximate_data_size: 0,
+            open_file_descriptor_count: -1,
+            max_file_descriptor_count: -1,
+            connections: Vec::new(),
+            uptime_ms: 0,
+            global_sessions: 0,
+            local_sessions: 0,
+            auth_failed_count: 0,
+            fsync_ms: Summary::default(),
+            data_dir_size: 0,
+            data_log_size: 0,
+            client_port_bound: None,
+            trace_mask: 306,
+        }
+    }
+}
+
+/// One client connection as `stat`/`cons` print it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConnectionView {
+    pub remote: SocketAddr,
+    /// NIO interest ops (1 = read, 4 = write; 0 when throttled/closing).
+    pub interest_ops: u32,
+    pub queued: u64,
+    pub recved: u64,
+    pub sent: u64,
+    /// 0 before the session handshake; `cons` prints session details only when non-zero.
+    pub session_id: i64,
+    /// Four-letter op name of the last request (`GETD`, `SETD`, …), `NA` if none.
+    pub last_op: String,
+    /// Epoch milliseconds when the connection was established.
+    pub established_ms: i64,
+    pub timeout_ms: u32,
+    pub last_cxid: i32,
+    pub last_zxid: i64,
+    /// Epoch milliseconds of the last response.
+    pub last_response_ms: i64,
+    pub last_latency_ms: u64,
+    pub min_latency_ms: u64,
+    pub avg_latency_ms: u64,
+    pub max_latency_ms: u64,
+}
+
+impl ConnectionView {
+    /// A connection that has not completed a handshake yet.
+    pub fn new(remote: SocketAddr) -> Self {
+        ConnectionView {
+            remote,
+            interest_ops: 1,
+            queued: 0,
+            recved: 0,
+            sent: 0,
+            session_id: 0,
+            last_op: "NA".into(),
+            established_ms: 0,
+            timeout_ms: 0,
+            last_cxid: -1,
+            last_zxid: -1,
+            last_response_ms: 0,
+            last_latency_ms: 0,
+            min_latency_ms: 0,
+            avg_latency_ms: 0,
+            max_latency_ms: 0,
+        }
+    }
+}
