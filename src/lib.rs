@@ -4,4 +4,5 @@
 //! tokio shells (`server`, `storage`). See ARCHITECTURE.md for the module map.
 
 pub mod proto;
+pub mod storage;
 pub mod txn;
