@@ -8,6 +8,7 @@
 pub mod committer;
 pub mod epoch;
 pub mod purge;
+mod segment;
 pub mod snapshot;
 pub mod wal;
 
