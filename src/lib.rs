@@ -6,8 +6,12 @@
 pub mod acl;
 pub mod admin;
 pub mod config;
+pub mod core;
 pub mod prep;
 pub mod proto;
+pub mod server;
+pub mod session;
+pub mod storage;
 pub mod tree;
 pub mod txn;
 pub mod watch;
