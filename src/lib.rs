@@ -4,4 +4,6 @@
 //! tokio shells (`server`, `storage`). See ARCHITECTURE.md for the module map.
 
 pub mod proto;
+pub mod session;
 pub mod txn;
+pub mod watch;
