@@ -87,11 +87,7 @@ impl LogWriter {
             .name("zk-log-writer".into())
             .spawn(move || run(log, rx, durable_tx, &thread_stats))
             .expect("spawn log writer thread");
-        LogWriter {
-            tx,
-            handle: Some(handle),
-            stats,
-        }
+        LogWriter { tx, handle: Some(handle), stats }
     }
 
     /// Queues a record (non-blocking). Zxids must increase.
@@ -148,9 +144,7 @@ impl LogWriter {
         let _ = self.tx.send(Msg::Shutdown);
         Some(match handle.join() {
             Ok(r) => r,
-            Err(_) => Err(StorageError::WriterFailed(
-                "log writer thread panicked".into(),
-            )),
+            Err(_) => Err(StorageError::WriterFailed("log writer thread panicked".into())),
         })
     }
 }
@@ -227,12 +221,7 @@ fn run(
 }
 
 /// Makes `pending` buffered appends durable with one fsync and reports it.
-fn flush(
-    log: &mut TxnLog,
-    pending: u64,
-    durable_tx: &UnboundedSender<Durable>,
-    stats: &LogStats,
-) -> Result<()> {
+fn flush(log: &mut TxnLog, pending: u64, durable_tx: &UnboundedSender<Durable>, stats: &LogStats) -> Result<()> {
     if pending == 0 {
         return Ok(());
     }
@@ -250,10 +239,7 @@ mod tests {
     use tokio::sync::mpsc::unbounded_channel;
 
     fn opts() -> LogOptions {
-        LogOptions {
-            pre_alloc_size: 64 << 10,
-            ..LogOptions::default()
-        }
+        LogOptions { pre_alloc_size: 64 << 10, ..LogOptions::default() }
     }
 
     /// Parks the writer thread inside a job (with nothing else in its batch) until the
@@ -309,9 +295,7 @@ mod tests {
         assert_eq!(log.last_durable_zxid(), 2000);
         let mut last = 0;
         while let Ok(d) = drx.try_recv() {
-            let Durable::UpTo(z) = d else {
-                panic!("unexpected {d:?}")
-            };
+            let Durable::UpTo(z) = d else { panic!("unexpected {d:?}") };
             assert!(z > last, "durable notifications must increase");
             last = z;
         }
@@ -323,10 +307,7 @@ mod tests {
         let log = TxnLog::open(dir.path(), opts()).unwrap();
         let recs = log.read_after(0).unwrap();
         assert_eq!(recs.len(), 2000);
-        assert!(recs
-            .iter()
-            .enumerate()
-            .all(|(i, (z, _))| *z == i as i64 + 1));
+        assert!(recs.iter().enumerate().all(|(i, (z, _))| *z == i as i64 + 1));
     }
 
     #[test]

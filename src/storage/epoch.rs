@@ -14,20 +14,16 @@ pub fn read_epoch(path: &Path) -> Result<Option<i64>> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(StorageError::io(path, e)),
     };
-    text.trim().parse::<i64>().map(Some).map_err(|e| {
-        StorageError::corrupt(
-            path,
-            0,
-            format!("not an epoch number ({e}): {:?}", text.trim()),
-        )
-    })
+    text.trim()
+        .parse::<i64>()
+        .map(Some)
+        .map_err(|e| StorageError::corrupt(path, 0, format!("not an epoch number ({e}): {:?}", text.trim())))
 }
 
 /// Atomically replaces the epoch stored at `path` with `value`.
 pub fn write_epoch(path: &Path, value: i64) -> Result<()> {
-    let name = path.file_name().ok_or_else(|| {
-        StorageError::io(path, std::io::Error::other("epoch path has no file name"))
-    })?;
+    let name =
+        path.file_name().ok_or_else(|| StorageError::io(path, std::io::Error::other("epoch path has no file name")))?;
     let mut tmp_name = name.to_os_string();
     tmp_name.push(".tmp");
     let tmp = path.with_file_name(tmp_name);
@@ -60,9 +56,6 @@ mod tests {
         assert!(!dir.path().join("currentEpoch.tmp").exists());
         std::fs::write(&p, "garbage").unwrap();
         let err = read_epoch(&p).unwrap_err();
-        assert!(
-            err.is_corrupt() && err.to_string().contains("currentEpoch"),
-            "{err}"
-        );
+        assert!(err.is_corrupt() && err.to_string().contains("currentEpoch"), "{err}");
     }
 }

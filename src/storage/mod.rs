@@ -30,11 +30,7 @@ pub enum StorageError {
         source: std::io::Error,
     },
     #[error("corrupt data in {} at offset {offset}: {reason}", file.display())]
-    Corrupt {
-        file: PathBuf,
-        offset: u64,
-        reason: String,
-    },
+    Corrupt { file: PathBuf, offset: u64, reason: String },
     #[error("zxid 0x{zxid:x} is not greater than the last zxid 0x{last:x}")]
     ZxidOrder { zxid: i64, last: i64 },
     #[error("invalid record for zxid 0x{zxid:x}: {reason}")]
@@ -58,18 +54,11 @@ pub type Result<T, E = StorageError> = std::result::Result<T, E>;
 
 impl StorageError {
     pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
-        StorageError::Io {
-            path: path.to_path_buf(),
-            source,
-        }
+        StorageError::Io { path: path.to_path_buf(), source }
     }
 
     pub(crate) fn corrupt(file: &Path, offset: u64, reason: impl Into<String>) -> Self {
-        StorageError::Corrupt {
-            file: file.to_path_buf(),
-            offset,
-            reason: reason.into(),
-        }
+        StorageError::Corrupt { file: file.to_path_buf(), offset, reason: reason.into() }
     }
 
     /// True for checksum / format failures (as opposed to I/O or usage errors).

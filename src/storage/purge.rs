@@ -26,11 +26,7 @@ pub struct PurgeReport {
 /// The zxid the log may be purged before: the oldest of the newest `retain` snapshots.
 pub fn purge_point(store: &dyn SnapshotStore, retain: usize) -> Result<Option<i64>> {
     let snaps = store.list()?;
-    Ok(snaps
-        .iter()
-        .take(retain.max(MIN_RETAIN))
-        .next_back()
-        .copied())
+    Ok(snaps.iter().take(retain.max(MIN_RETAIN)).next_back().copied())
 }
 
 /// Removes all but the newest `retain` (≥ 3) snapshots; returns the report with the log purge
@@ -38,10 +34,8 @@ pub fn purge_point(store: &dyn SnapshotStore, retain: usize) -> Result<Option<i6
 pub fn purge_snapshots(store: &mut dyn SnapshotStore, retain: usize) -> Result<PurgeReport> {
     let snaps = store.list()?;
     let keep = retain.max(MIN_RETAIN);
-    let mut report = PurgeReport {
-        log_purged_before: snaps.iter().take(keep).next_back().copied(),
-        ..PurgeReport::default()
-    };
+    let mut report =
+        PurgeReport { log_purged_before: snaps.iter().take(keep).next_back().copied(), ..PurgeReport::default() };
     for &zxid in snaps.iter().skip(keep) {
         store.remove(zxid)?;
         report.snapshots_removed.push(zxid);
@@ -50,11 +44,7 @@ pub fn purge_snapshots(store: &mut dyn SnapshotStore, retain: usize) -> Result<P
 }
 
 /// Purges snapshots and then the log segments wholly before the oldest retained snapshot.
-pub fn purge(
-    store: &mut dyn SnapshotStore,
-    log: &mut TxnLog,
-    retain: usize,
-) -> Result<PurgeReport> {
+pub fn purge(store: &mut dyn SnapshotStore, log: &mut TxnLog, retain: usize) -> Result<PurgeReport> {
     let mut report = purge_snapshots(store, retain)?;
     if let Some(zxid) = report.log_purged_before {
         report.segments_removed = log.purge_before(zxid)?;
@@ -63,11 +53,7 @@ pub fn purge(
 }
 
 /// Like `purge`, for a log owned by a `LogWriter` (the segment removal is queued to it).
-pub fn purge_with_writer(
-    store: &mut dyn SnapshotStore,
-    writer: &LogWriter,
-    retain: usize,
-) -> Result<PurgeReport> {
+pub fn purge_with_writer(store: &mut dyn SnapshotStore, writer: &LogWriter, retain: usize) -> Result<PurgeReport> {
     let report = purge_snapshots(store, retain)?;
     if let Some(zxid) = report.log_purged_before {
         writer.purge_before(zxid);
@@ -85,10 +71,7 @@ mod tests {
     fn keeps_newest_snapshots_and_log_back_to_oldest_kept() {
         let dir = tempfile::tempdir().unwrap();
         let mut store = SledSnapshotStore::open(dir.path()).unwrap();
-        let opts = LogOptions {
-            pre_alloc_size: 4096,
-            ..LogOptions::default()
-        };
+        let opts = LogOptions { pre_alloc_size: 4096, ..LogOptions::default() };
         let mut log = TxnLog::open(dir.path(), opts).unwrap();
         // Segments start at 1, 11, 21, 31, 41; a snapshot after every 10 txns.
         for seg in 0..5 {

@@ -27,11 +27,7 @@ pub fn segment_name(zxid: i64) -> String {
 
 pub(super) fn parse_segment_name(name: &str) -> Option<i64> {
     let hex = name.strip_prefix("log.")?;
-    if hex.len() != 16
-        || !hex
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    {
+    if hex.len() != 16 || !hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
         return None;
     }
     u64::from_str_radix(hex, 16).ok().map(|v| v as i64)
@@ -95,11 +91,7 @@ pub(super) struct RecordReader {
 
 impl RecordReader {
     /// Opens `path`, checks its header. `Ok(None)` if the header is short or all zeros.
-    pub(super) fn open(
-        path: &Path,
-        max_payload: u32,
-        limit: Option<u64>,
-    ) -> Result<Option<RecordReader>> {
+    pub(super) fn open(path: &Path, max_payload: u32, limit: Option<u64>) -> Result<Option<RecordReader>> {
         let io = |e| StorageError::io(path, e);
         let file = File::open(path).map_err(io)?;
         let len = file.metadata().map_err(io)?.len();
@@ -114,11 +106,7 @@ impl RecordReader {
         }
         let version = u32::from_be_bytes(h[4..8].try_into().unwrap());
         if version != SEGMENT_VERSION {
-            return Err(StorageError::corrupt(
-                path,
-                4,
-                format!("unsupported segment version {version}"),
-            ));
+            return Err(StorageError::corrupt(path, 4, format!("unsupported segment version {version}")));
         }
         Ok(Some(RecordReader {
             r,
@@ -152,28 +140,20 @@ impl RecordReader {
         let crc = u32::from_be_bytes(h[4..8].try_into().unwrap());
         let zxid = i64::from_be_bytes(h[8..16].try_into().unwrap());
         if len == 0 {
-            return Ok(Step::Bad(
-                "zero length with a non-zero record header".into(),
-            ));
+            return Ok(Step::Bad("zero length with a non-zero record header".into()));
         }
         if len > self.max_payload {
-            return Ok(Step::Bad(format!(
-                "record length {len} exceeds the maximum"
-            )));
+            return Ok(Step::Bad(format!("record length {len} exceeds the maximum")));
         }
         if self.offset + RECORD_HEADER_LEN + len as u64 > self.limit {
-            return Ok(Step::Bad(format!(
-                "record of length {len} extends past the end of data"
-            )));
+            return Ok(Step::Bad(format!("record of length {len} extends past the end of data")));
         }
         let mut payload = vec![0u8; len as usize];
         if read_full(&mut self.r, &mut payload).map_err(io)? < payload.len() {
             return Ok(Step::Bad("incomplete record payload".into()));
         }
         if record_crc(zxid, &payload) != crc {
-            return Ok(Step::Bad(format!(
-                "checksum mismatch (record zxid 0x{zxid:x})"
-            )));
+            return Ok(Step::Bad(format!("checksum mismatch (record zxid 0x{zxid:x})")));
         }
         self.offset += RECORD_HEADER_LEN + len as u64;
         Ok(Step::Record { zxid, payload })
@@ -191,8 +171,7 @@ fn find_valid_record(data: &[u8], after: i64, max_payload: u32) -> Option<(usize
         }
         let zxid = i64::from_be_bytes(data[i + 8..i + 16].try_into().unwrap());
         let crc = u32::from_be_bytes(data[i + 4..i + 8].try_into().unwrap());
-        (zxid > after && record_crc(zxid, &data[i + h..i + h + len as usize]) == crc)
-            .then_some((i, zxid))
+        (zxid > after && record_crc(zxid, &data[i + h..i + h + len as usize]) == crc).then_some((i, zxid))
     })
 }
 
@@ -235,22 +214,12 @@ pub(super) enum Scanned {
 }
 
 /// Validates one segment. `prev` is the last zxid of earlier segments.
-pub(super) fn scan_segment(
-    path: &Path,
-    name_zxid: i64,
-    prev: i64,
-    is_last: bool,
-    max_payload: u32,
-) -> Result<Scanned> {
+pub(super) fn scan_segment(path: &Path, name_zxid: i64, prev: i64, is_last: bool, max_payload: u32) -> Result<Scanned> {
     let Some(mut rd) = RecordReader::open(path, max_payload, None)? else {
         return if is_last {
             Ok(Scanned::NoHeader)
         } else {
-            Err(StorageError::corrupt(
-                path,
-                0,
-                "missing or incomplete segment header",
-            ))
+            Err(StorageError::corrupt(path, 0, "missing or incomplete segment header"))
         };
     };
     let mut last = None;
@@ -298,10 +267,7 @@ pub(super) fn scan_segment(
         return Err(StorageError::corrupt(
             path,
             off,
-            format!(
-                "{bad}; a valid record (zxid 0x{zxid:x}) follows at offset {}",
-                off + i as u64
-            ),
+            format!("{bad}; a valid record (zxid 0x{zxid:x}) follows at offset {}", off + i as u64),
         ));
     }
     tracing::warn!(file = %path.display(), offset = off, "torn write at the log tail ({bad}); truncating");

@@ -43,9 +43,7 @@ pub fn load_newest_valid(store: &dyn SnapshotStore) -> Result<Option<(i64, Bytes
         match store.load(zxid) {
             Ok(bytes) => return Ok(Some((zxid, bytes))),
             Err(e) if e.is_corrupt() => {
-                tracing::warn!(
-                    "snapshot 0x{zxid:x} failed verification: {e}; falling back to an older one"
-                );
+                tracing::warn!("snapshot 0x{zxid:x} failed verification: {e}; falling back to an older one");
                 last_err = Some(e);
             }
             Err(e) => return Err(e),
@@ -108,32 +106,17 @@ impl SledSnapshotStore {
     pub fn open(data_dir: &Path) -> Result<SledSnapshotStore> {
         let path = data_dir.join("version-2").join("snapshots");
         std::fs::create_dir_all(&path).map_err(|e| StorageError::io(&path, e))?;
-        let sled_err = |source| StorageError::Sled {
-            path: path.clone(),
-            source,
-        };
-        let db = sled::Config::new()
-            .path(&path)
-            .cache_capacity(16 << 20)
-            .open()
-            .map_err(sled_err)?;
+        let sled_err = |source| StorageError::Sled { path: path.clone(), source };
+        let db = sled::Config::new().path(&path).cache_capacity(16 << 20).open().map_err(sled_err)?;
         let chunks = db.open_tree("chunks").map_err(sled_err)?;
         let meta = db.open_tree("meta").map_err(sled_err)?;
-        let store = SledSnapshotStore {
-            path,
-            db,
-            chunks,
-            meta,
-        };
+        let store = SledSnapshotStore { path, db, chunks, meta };
         store.remove_incomplete()?;
         Ok(store)
     }
 
     fn sled_err(&self, source: sled::Error) -> StorageError {
-        StorageError::Sled {
-            path: self.path.clone(),
-            source,
-        }
+        StorageError::Sled { path: self.path.clone(), source }
     }
 
     /// Removes chunks of snapshots that have no meta record (interrupted writes).
@@ -145,16 +128,8 @@ impl SledSnapshotStore {
         while let Some(entry) = self.chunks.range(from..).keys().next() {
             let key = entry.map_err(|e| self.sled_err(e))?;
             let Some(zxid) = key_zxid(&key) else { break };
-            if self
-                .meta
-                .get(zxid.to_be_bytes())
-                .map_err(|e| self.sled_err(e))?
-                .is_none()
-            {
-                tracing::warn!(
-                    "removing incomplete snapshot 0x{zxid:x} from {}",
-                    self.path.display()
-                );
+            if self.meta.get(zxid.to_be_bytes()).map_err(|e| self.sled_err(e))?.is_none() {
+                tracing::warn!("removing incomplete snapshot 0x{zxid:x} from {}", self.path.display());
                 self.remove_chunks(zxid)?;
                 removed = true;
             }
@@ -170,11 +145,7 @@ impl SledSnapshotStore {
     }
 
     fn remove_chunks(&self, zxid: i64) -> Result<()> {
-        for key in self
-            .chunks
-            .range(chunk_key(zxid, 0)..=chunk_key(zxid, u64::MAX))
-            .keys()
-        {
+        for key in self.chunks.range(chunk_key(zxid, 0)..=chunk_key(zxid, u64::MAX)).keys() {
             let key = key.map_err(|e| self.sled_err(e))?;
             self.chunks.remove(key).map_err(|e| self.sled_err(e))?;
         }
@@ -189,12 +160,7 @@ impl SledSnapshotStore {
     #[cfg(test)]
     pub(crate) fn corrupt_chunk(&self, zxid: i64, idx: u64) {
         let key = chunk_key(zxid, idx);
-        let mut v = self
-            .chunks
-            .get(key)
-            .unwrap()
-            .expect("chunk exists")
-            .to_vec();
+        let mut v = self.chunks.get(key).unwrap().expect("chunk exists").to_vec();
         let mid = v.len() / 2;
         v[mid] ^= 0x5a;
         self.chunks.insert(key, v).unwrap();
@@ -204,9 +170,7 @@ impl SledSnapshotStore {
 impl SnapshotStore for SledSnapshotStore {
     fn begin(&mut self, zxid: i64) -> Result<Box<dyn SnapshotSink + '_>> {
         // Overwriting: hide the old snapshot first, then drop its chunks.
-        self.meta
-            .remove(zxid.to_be_bytes())
-            .map_err(|e| self.sled_err(e))?;
+        self.meta.remove(zxid.to_be_bytes()).map_err(|e| self.sled_err(e))?;
         self.remove_chunks(zxid)?;
         Ok(Box::new(SledSink {
             store: self,
@@ -235,34 +199,22 @@ impl SnapshotStore for SledSnapshotStore {
             .get(zxid.to_be_bytes())
             .map_err(|e| self.sled_err(e))?
             .ok_or(StorageError::SnapshotNotFound(zxid))?;
-        let meta =
-            Meta::decode(&raw).ok_or_else(|| self.corrupt(zxid, 0, "unreadable meta record"))?;
+        let meta = Meta::decode(&raw).ok_or_else(|| self.corrupt(zxid, 0, "unreadable meta record"))?;
         if meta.total_len > meta.chunk_count.saturating_mul(CHUNK_SIZE as u64) {
             return Err(self.corrupt(zxid, 0, "meta length exceeds its chunks"));
         }
         let mut out = Vec::with_capacity(meta.total_len as usize);
         let mut crc = 0u32;
         let mut idx = 0u64;
-        for entry in self
-            .chunks
-            .range(chunk_key(zxid, 0)..=chunk_key(zxid, u64::MAX))
-        {
+        for entry in self.chunks.range(chunk_key(zxid, 0)..=chunk_key(zxid, u64::MAX)) {
             let (key, chunk) = entry.map_err(|e| self.sled_err(e))?;
             let offset = out.len() as u64;
             let got = u64::from_be_bytes(key[8..16].try_into().unwrap_or_default());
             if got != idx {
-                return Err(self.corrupt(
-                    zxid,
-                    offset,
-                    format!("chunk {idx} missing (found {got})"),
-                ));
+                return Err(self.corrupt(zxid, offset, format!("chunk {idx} missing (found {got})")));
             }
             if chunk.len() > CHUNK_SIZE || offset + chunk.len() as u64 > meta.total_len {
-                return Err(self.corrupt(
-                    zxid,
-                    offset,
-                    format!("chunk {idx} has a bad length {}", chunk.len()),
-                ));
+                return Err(self.corrupt(zxid, offset, format!("chunk {idx} has a bad length {}", chunk.len())));
             }
             crc = crc32c::crc32c_append(crc, &chunk);
             out.extend_from_slice(&chunk);
@@ -273,10 +225,7 @@ impl SnapshotStore for SledSnapshotStore {
             return Err(self.corrupt(
                 zxid,
                 end,
-                format!(
-                    "{idx} chunks / {end} bytes, expected {} / {}",
-                    meta.chunk_count, meta.total_len
-                ),
+                format!("{idx} chunks / {end} bytes, expected {} / {}", meta.chunk_count, meta.total_len),
             ));
         }
         if crc != meta.crc {
@@ -286,9 +235,7 @@ impl SnapshotStore for SledSnapshotStore {
     }
 
     fn remove(&mut self, zxid: i64) -> Result<()> {
-        self.meta
-            .remove(zxid.to_be_bytes())
-            .map_err(|e| self.sled_err(e))?;
+        self.meta.remove(zxid.to_be_bytes()).map_err(|e| self.sled_err(e))?;
         self.remove_chunks(zxid)?;
         self.db.flush().map_err(|e| self.sled_err(e))?;
         Ok(())
@@ -309,10 +256,7 @@ impl SledSink<'_> {
     fn put_chunk(&mut self, chunk: &[u8]) -> Result<()> {
         self.crc = crc32c::crc32c_append(self.crc, chunk);
         let key = chunk_key(self.zxid, self.next_idx);
-        self.store
-            .chunks
-            .insert(key, chunk)
-            .map_err(|e| self.store.sled_err(e))?;
+        self.store.chunks.insert(key, chunk).map_err(|e| self.store.sled_err(e))?;
         self.next_idx += 1;
         self.total += chunk.len() as u64;
         Ok(())
@@ -355,15 +299,8 @@ impl SnapshotSink for SledSink<'_> {
         let err = |e| store.sled_err(e);
         // Chunks durable first, then the meta record that makes the snapshot visible.
         store.db.flush().map_err(err)?;
-        let meta = Meta {
-            total_len: self.total,
-            chunk_count: self.next_idx,
-            crc: self.crc,
-        };
-        store
-            .meta
-            .insert(self.zxid.to_be_bytes(), &meta.encode()[..])
-            .map_err(err)?;
+        let meta = Meta { total_len: self.total, chunk_count: self.next_idx, crc: self.crc };
+        store.meta.insert(self.zxid.to_be_bytes(), &meta.encode()[..]).map_err(err)?;
         store.db.flush().map_err(err)?;
         self.finished = true;
         Ok(())
@@ -385,9 +322,7 @@ mod tests {
     use super::*;
 
     fn pattern(len: usize, seed: u8) -> Vec<u8> {
-        (0..len)
-            .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed) ^ (i >> 12) as u8)
-            .collect()
+        (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed) ^ (i >> 12) as u8).collect()
     }
 
     fn write_snapshot(store: &mut SledSnapshotStore, zxid: i64, data: &[u8], piece: usize) {
@@ -415,10 +350,7 @@ mod tests {
         assert_eq!(store.load(0x100).unwrap(), &big[..]);
         assert_eq!(store.load(0x200).unwrap(), &big[..CHUNK_SIZE]);
         assert!(store.load(0x50).unwrap().is_empty());
-        assert!(matches!(
-            store.load(0x7),
-            Err(StorageError::SnapshotNotFound(7))
-        ));
+        assert!(matches!(store.load(0x7), Err(StorageError::SnapshotNotFound(7))));
         store.remove(0x200).unwrap();
         assert_eq!(store.list().unwrap(), vec![0x100, 0x50]);
         assert_eq!(load_newest_valid(&store).unwrap().unwrap().0, 0x100);
@@ -450,10 +382,7 @@ mod tests {
             write_snapshot(&mut store, 5, b"complete", 3);
             // Simulate a crash mid-write: chunks without meta.
             for idx in 0..3 {
-                store
-                    .chunks
-                    .insert(chunk_key(9, idx), &b"partial"[..])
-                    .unwrap();
+                store.chunks.insert(chunk_key(9, idx), &b"partial"[..]).unwrap();
             }
             store.db.flush().unwrap();
             assert_eq!(store.list().unwrap(), vec![5]);
@@ -462,32 +391,13 @@ mod tests {
             sink.write(&pattern(CHUNK_SIZE + 1, 4)).unwrap();
             drop(sink);
             assert_eq!(store.list().unwrap(), vec![5]);
-            assert_eq!(
-                store
-                    .chunks
-                    .range(chunk_key(7, 0)..=chunk_key(7, u64::MAX))
-                    .count(),
-                0
-            );
+            assert_eq!(store.chunks.range(chunk_key(7, 0)..=chunk_key(7, u64::MAX)).count(), 0);
         }
         let store = SledSnapshotStore::open(dir.path()).unwrap();
         assert_eq!(store.list().unwrap(), vec![5]);
-        assert_eq!(
-            store
-                .chunks
-                .range(chunk_key(9, 0)..=chunk_key(9, u64::MAX))
-                .count(),
-            0
-        );
-        assert_eq!(
-            load_newest_valid(&store).unwrap().unwrap().1,
-            &b"complete"[..]
-        );
+        assert_eq!(store.chunks.range(chunk_key(9, 0)..=chunk_key(9, u64::MAX)).count(), 0);
+        assert_eq!(load_newest_valid(&store).unwrap().unwrap().1, &b"complete"[..]);
         let empty = tempfile::tempdir().unwrap();
-        assert!(
-            load_newest_valid(&SledSnapshotStore::open(empty.path()).unwrap())
-                .unwrap()
-                .is_none()
-        );
+        assert!(load_newest_valid(&SledSnapshotStore::open(empty.path()).unwrap()).unwrap().is_none());
     }
 }

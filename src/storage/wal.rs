@@ -12,8 +12,7 @@
 //! Files are preallocated with zeros; a zero length field marks the end of the data.
 
 use super::segment::{
-    encode_record, parse_segment_name, scan_segment, segment_header, zero_tail, RecordReader,
-    Scanned, Step,
+    encode_record, parse_segment_name, scan_segment, segment_header, zero_tail, RecordReader, Scanned, Step,
 };
 pub use super::segment::{
     record_crc, segment_name, RECORD_HEADER_LEN, SEGMENT_HEADER_LEN, SEGMENT_MAGIC, SEGMENT_VERSION,
@@ -36,10 +35,7 @@ pub struct LogOptions {
 
 impl Default for LogOptions {
     fn default() -> Self {
-        LogOptions {
-            pre_alloc_size: 64 << 20,
-            max_payload: 32 << 20,
-        }
+        LogOptions { pre_alloc_size: 64 << 20, max_payload: 32 << 20 }
     }
 }
 
@@ -102,25 +98,12 @@ impl TxnLog {
         for (i, (name_zxid, path)) in names.into_iter().enumerate() {
             let is_last = i + 1 == count;
             match scan_segment(&path, name_zxid, prev, is_last, opts.max_payload)? {
-                Scanned::Ok {
-                    last: Some(last),
-                    end,
-                    ..
-                } => {
+                Scanned::Ok { last: Some(last), end, .. } => {
                     prev = last;
-                    segs.push(SegmentInfo {
-                        path,
-                        first_zxid: name_zxid,
-                        last_zxid: last,
-                        end,
-                    });
+                    segs.push(SegmentInfo { path, first_zxid: name_zxid, last_zxid: last, end });
                 }
                 Scanned::Ok { last: None, .. } if !is_last => {
-                    return Err(StorageError::corrupt(
-                        &path,
-                        SEGMENT_HEADER_LEN,
-                        "segment has no records",
-                    ));
+                    return Err(StorageError::corrupt(&path, SEGMENT_HEADER_LEN, "segment has no records"));
                 }
                 Scanned::Ok { .. } | Scanned::NoHeader => {
                     tracing::warn!(file = %path.display(), "removing empty last log segment");
@@ -148,11 +131,7 @@ impl TxnLog {
         self.active = None;
         if let Some(seg) = self.segs.last() {
             let io = |e| StorageError::io(&seg.path, e);
-            let file = OpenOptions::new()
-                .read(true)
-                .write(true)
-                .open(&seg.path)
-                .map_err(io)?;
+            let file = OpenOptions::new().read(true).write(true).open(&seg.path).map_err(io)?;
             let alloc = file.metadata().map_err(io)?.len();
             self.active = Some(Active { file, alloc });
         }
@@ -180,19 +159,12 @@ impl TxnLog {
             return Err(StorageError::Poisoned);
         }
         if zxid <= self.last_appended {
-            return Err(StorageError::ZxidOrder {
-                zxid,
-                last: self.last_appended,
-            });
+            return Err(StorageError::ZxidOrder { zxid, last: self.last_appended });
         }
         if payload.is_empty() || payload.len() > self.opts.max_payload as usize {
             return Err(StorageError::InvalidRecord {
                 zxid,
-                reason: format!(
-                    "payload length {} is not in 1..={}",
-                    payload.len(),
-                    self.opts.max_payload
-                ),
+                reason: format!("payload length {} is not in 1..={}", payload.len(), self.opts.max_payload),
             });
         }
         encode_record(&mut self.buf, zxid, payload);
@@ -252,23 +224,13 @@ impl TxnLog {
     fn create_segment(&mut self, first_zxid: i64) -> Result<()> {
         let path = self.dir.join(segment_name(first_zxid));
         let io = |e| StorageError::io(&path, e);
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(&path)
-            .map_err(io)?;
+        let file = OpenOptions::new().read(true).write(true).create_new(true).open(&path).map_err(io)?;
         let alloc = self.opts.pre_alloc_size.max(SEGMENT_HEADER_LEN);
         file.write_all_at(&segment_header(), 0).map_err(io)?;
         file.set_len(alloc).map_err(io)?;
         file.sync_all().map_err(io)?;
         fsync_dir(&self.dir)?;
-        self.segs.push(SegmentInfo {
-            path,
-            first_zxid,
-            last_zxid: 0,
-            end: SEGMENT_HEADER_LEN,
-        });
+        self.segs.push(SegmentInfo { path, first_zxid, last_zxid: 0, end: SEGMENT_HEADER_LEN });
         self.active = Some(Active { file, alloc });
         Ok(())
     }
@@ -279,10 +241,7 @@ impl TxnLog {
         self.sync()?;
         if let (Some(active), Some(seg)) = (self.active.take(), self.segs.last()) {
             let io = |e| StorageError::io(&seg.path, e);
-            let r = active
-                .file
-                .set_len(seg.end)
-                .and_then(|_| active.file.sync_all());
+            let r = active.file.set_len(seg.end).and_then(|_| active.file.sync_all());
             if let Err(e) = r {
                 self.poisoned = true;
                 return Err(io(e));
@@ -305,13 +264,7 @@ impl TxnLog {
                             out.push((z, Bytes::from(payload)));
                         }
                     }
-                    Step::End => {
-                        return Err(StorageError::corrupt(
-                            &seg.path,
-                            off,
-                            "unexpected end of data",
-                        ))
-                    }
+                    Step::End => return Err(StorageError::corrupt(&seg.path, off, "unexpected end of data")),
                     Step::Bad(reason) => return Err(StorageError::corrupt(&seg.path, off, reason)),
                 }
             }
@@ -392,9 +345,7 @@ impl TxnLog {
     /// Total bytes of the segment files on disk (including preallocation).
     pub fn total_size(&self) -> Result<u64> {
         self.segs.iter().try_fold(0, |acc, s| {
-            let len = std::fs::metadata(&s.path)
-                .map_err(|e| StorageError::io(&s.path, e))?
-                .len();
+            let len = std::fs::metadata(&s.path).map_err(|e| StorageError::io(&s.path, e))?.len();
             Ok(acc + len)
         })
     }

@@ -4,10 +4,7 @@ use super::*;
 use proptest::prelude::*;
 
 fn opts() -> LogOptions {
-    LogOptions {
-        pre_alloc_size: 256,
-        max_payload: 1 << 16,
-    }
+    LogOptions { pre_alloc_size: 256, max_payload: 1 << 16 }
 }
 
 fn payload(z: i64) -> Vec<u8> {
@@ -23,28 +20,16 @@ fn append_all(log: &mut TxnLog, zs: impl IntoIterator<Item = i64>) {
 }
 
 fn zxids(log: &TxnLog) -> Vec<i64> {
-    log.read_after(0)
-        .unwrap()
-        .into_iter()
-        .map(|r| r.0)
-        .collect()
+    log.read_after(0).unwrap().into_iter().map(|r| r.0).collect()
 }
 
 /// Offset of the record with index `i` in a segment whose records are `zs`.
 fn record_offset(zs: &[i64], i: usize) -> u64 {
-    SEGMENT_HEADER_LEN
-        + zs[..i]
-            .iter()
-            .map(|&z| RECORD_HEADER_LEN + payload(z).len() as u64)
-            .sum::<u64>()
+    SEGMENT_HEADER_LEN + zs[..i].iter().map(|&z| RECORD_HEADER_LEN + payload(z).len() as u64).sum::<u64>()
 }
 
 fn flip_byte(path: &Path, offset: u64) {
-    let f = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(path)
-        .unwrap();
+    let f = OpenOptions::new().read(true).write(true).open(path).unwrap();
     let mut b = [0u8];
     f.read_exact_at(&mut b, offset).unwrap();
     f.write_all_at(&[b[0] ^ 0xff], offset).unwrap();
@@ -65,19 +50,8 @@ fn round_trip_across_segments() {
         log.append(41, b"never synced").unwrap();
         assert_eq!(log.last_zxid(), 41);
         assert_eq!(log.last_durable_zxid(), 40);
-        let names: Vec<_> = log
-            .segments()
-            .iter()
-            .map(|p| p.file_name().unwrap().to_owned())
-            .collect();
-        assert_eq!(
-            names,
-            [
-                "log.0000000000000001",
-                "log.0000000000000019",
-                "log.000000000000001f"
-            ]
-        );
+        let names: Vec<_> = log.segments().iter().map(|p| p.file_name().unwrap().to_owned()).collect();
+        assert_eq!(names, ["log.0000000000000001", "log.0000000000000019", "log.000000000000001f"]);
         assert!(log.total_size().unwrap() > 0);
     }
     let mut log = TxnLog::open(dir.path(), opts()).unwrap();
@@ -87,18 +61,11 @@ fn round_trip_across_segments() {
     for after in [0, 5, 20, 24, 25, 30, 39, 40, 100] {
         let got = log.read_after(after).unwrap();
         let want: Vec<i64> = all.iter().copied().filter(|&z| z > after).collect();
-        assert_eq!(
-            got.iter().map(|r| r.0).collect::<Vec<_>>(),
-            want,
-            "after {after}"
-        );
+        assert_eq!(got.iter().map(|r| r.0).collect::<Vec<_>>(), want, "after {after}");
         assert!(got.iter().all(|(z, p)| p[..] == payload(*z)[..]));
     }
     // Appends continue in the last segment after reopening.
-    assert!(matches!(
-        log.append(40, b"dup"),
-        Err(StorageError::ZxidOrder { zxid: 40, last: 40 })
-    ));
+    assert!(matches!(log.append(40, b"dup"), Err(StorageError::ZxidOrder { zxid: 40, last: 40 })));
     assert!(log.append(41, b"").is_err());
     append_all(&mut log, 41..=45);
     assert_eq!(log.segments().len(), 3);
@@ -135,12 +102,7 @@ fn torn_tail_truncated_mid_record() {
     expect_repaired(dir.path(), 9);
     // Truncated inside a record header.
     let (dir, path, zs) = one_segment(10);
-    OpenOptions::new()
-        .write(true)
-        .open(&path)
-        .unwrap()
-        .set_len(record_offset(&zs, 7) + 5)
-        .unwrap();
+    OpenOptions::new().write(true).open(&path).unwrap().set_len(record_offset(&zs, 7) + 5).unwrap();
     expect_repaired(dir.path(), 7);
 }
 
@@ -148,18 +110,13 @@ fn torn_tail_truncated_mid_record() {
 fn torn_tail_garbage_after_last_record() {
     let (dir, path, zs) = one_segment(10);
     let f = OpenOptions::new().write(true).open(&path).unwrap();
-    f.write_all_at(
-        b"\x00\x00\x01\x00garbage garbage garbage",
-        record_offset(&zs, 10),
-    )
-    .unwrap();
+    f.write_all_at(b"\x00\x00\x01\x00garbage garbage garbage", record_offset(&zs, 10)).unwrap();
     drop(f);
     expect_repaired(dir.path(), 10);
     // A zero length field followed by junk is also a repairable tail.
     let (dir, path, zs) = one_segment(10);
     let f = OpenOptions::new().write(true).open(&path).unwrap();
-    f.write_all_at(b"junk", record_offset(&zs, 10) + 40)
-        .unwrap();
+    f.write_all_at(b"junk", record_offset(&zs, 10) + 40).unwrap();
     drop(f);
     expect_repaired(dir.path(), 10);
 }
@@ -177,11 +134,7 @@ fn corruption_in_the_middle_is_refused() {
     let off = record_offset(&zs, 2);
     flip_byte(&path, off + RECORD_HEADER_LEN + 1);
     match TxnLog::open(dir.path(), opts()) {
-        Err(StorageError::Corrupt {
-            file,
-            offset,
-            reason,
-        }) => {
+        Err(StorageError::Corrupt { file, offset, reason }) => {
             assert_eq!((file, offset), (path.clone(), off), "{reason}");
             assert!(reason.contains("follows"), "{reason}");
         }
@@ -189,10 +142,7 @@ fn corruption_in_the_middle_is_refused() {
         Ok(_) => panic!("opened a corrupt log"),
     }
     let msg = TxnLog::open(dir.path(), opts()).err().unwrap().to_string();
-    assert!(
-        msg.contains("log.0000000000000001") && msg.contains(&format!("offset {off}")),
-        "{msg}"
-    );
+    assert!(msg.contains("log.0000000000000001") && msg.contains(&format!("offset {off}")), "{msg}");
 }
 
 #[test]
@@ -227,10 +177,7 @@ fn decreasing_zxids_on_disk_are_corruption() {
     drop(log);
     std::fs::copy(src, dir.path().join("version-2").join(segment_name(3))).unwrap();
     let err = TxnLog::open(dir.path(), opts()).err().expect("must refuse");
-    assert!(
-        err.is_corrupt() && err.to_string().contains("does not increase"),
-        "{err}"
-    );
+    assert!(err.is_corrupt() && err.to_string().contains("does not increase"), "{err}");
 }
 
 #[test]
@@ -336,11 +283,7 @@ fn run_ops(ops: &[Op]) -> (tempfile::TempDir, Vec<(i64, Vec<u8>)>) {
 
 fn reopened_records(dir: &Path) -> Result<Vec<(i64, Vec<u8>)>> {
     let log = TxnLog::open(dir, opts())?;
-    Ok(log
-        .read_after(0)?
-        .into_iter()
-        .map(|(z, p)| (z, p.to_vec()))
-        .collect())
+    Ok(log.read_after(0)?.into_iter().map(|(z, p)| (z, p.to_vec())).collect())
 }
 
 proptest! {

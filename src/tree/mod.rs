@@ -84,6 +84,9 @@ pub struct ApplyOutcome {
     pub triggers: Vec<Trigger>,
 }
 
+/// One znode's full state, for comparing trees in tests: path, Stat, data, ACL.
+pub type NodeFingerprint = (String, Stat, Option<Vec<u8>>, Vec<Acl>);
+
 /// The in-memory database.
 #[derive(Debug, Clone)]
 pub struct DataTree {
@@ -465,7 +468,7 @@ impl DataTree {
     }
 
     /// A digest of the whole tree's state, for tests comparing two trees.
-    pub fn fingerprint(&self) -> Vec<(String, Stat, Option<Vec<u8>>, Vec<Acl>)> {
+    pub fn fingerprint(&self) -> Vec<NodeFingerprint> {
         let mut v = Vec::with_capacity(self.nodes.len());
         self.walk(|p, n| {
             v.push((p.to_owned(), n.stat(), n.data.as_ref().map(|d| d.to_vec()), self.acls.get(n.acl).to_vec()))

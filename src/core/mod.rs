@@ -1,0 +1,522 @@
+//! The standalone request pipeline as a deterministic state machine: it owns the tree, prep,
+//! the session table, the watch registry and every connection's reply queue. The shell feeds
+//! it inputs (a handshake, a decoded request, a durable-up-to notice from the log, a tick) and
+//! executes the actions it returns (send bytes, close a connection, append to the log, write
+//! a snapshot). Nothing here blocks, reads a clock or touches a socket or a file, so a test
+//! can drive it step by step, and the ensemble can reuse it behind Zab.
+//!
+//! Life of a write: `request` → prep makes a txn with the next zxid → `Action::Log` → the log
+//! fsyncs → `durable(zxid)` → the tree applies it → watches fire (notifications queued first)
+//! → the reply is queued → the connection's later reads run.
+//! Must never: acknowledge a write before `durable` covers its zxid.
+
+pub mod conn;
+mod reads;
+mod sessions;
+
+use crate::prep::{Prep, PrepOptions, WriteContext};
+use crate::proto::codes::{op, ErrorCode};
+use crate::proto::request::{self, MultiResult, Request, Response};
+use crate::session::SessionTracker;
+use crate::tree::{DataTree, OpResult};
+use crate::txn::{Txn, TxnBody};
+use crate::watch::WatchManager;
+use bytes::{Bytes, BytesMut};
+use conn::{Conn, ConnId, ConnState, Queued};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+/// The settings the core needs, taken from `Config` by the shell.
+#[derive(Debug, Clone)]
+pub struct CoreConfig {
+    pub tick_ms: i64,
+    pub min_session_timeout_ms: i32,
+    pub max_session_timeout_ms: i32,
+    pub snap_count: u64,
+    pub skip_acl: bool,
+    pub ttl_enabled: bool,
+    pub super_digest: Option<String>,
+    pub server_id: i64,
+    /// Secret mixed into session passwords (random per data directory or per start).
+    pub secret: u64,
+    pub container_check_interval_ms: i64,
+}
+
+impl Default for CoreConfig {
+    fn default() -> Self {
+        CoreConfig {
+            tick_ms: 2000,
+            min_session_timeout_ms: 4000,
+            max_session_timeout_ms: 40000,
+            snap_count: 100_000,
+            skip_acl: false,
+            ttl_enabled: false,
+            super_digest: None,
+            server_id: 0,
+            secret: 0x5eed,
+            container_check_interval_ms: 60_000,
+        }
+    }
+}
+
+/// What the shell must do.
+#[derive(Debug)]
+pub enum Action {
+    /// Frames for a connection, already encoded and in order.
+    Send { conn: ConnId, bytes: BytesMut },
+    /// Close the connection after what was sent to it.
+    Close { conn: ConnId },
+    /// Append a txn to the write-ahead log; `durable` is called once it is fsynced.
+    Log { zxid: i64, payload: Bytes },
+    /// Persist this snapshot of the tree as of `zxid` (in the background).
+    Snapshot { zxid: i64, data: Bytes },
+}
+
+/// Who waits for a txn's outcome.
+#[derive(Debug)]
+enum Origin {
+    Client { conn: ConnId, xid: i32, op: i32, received_us: u64 },
+    Connect { conn: ConnId },
+    Server,
+}
+
+/// Server-wide counters for the admin words.
+#[derive(Debug, Clone, Default)]
+pub struct CoreStats {
+    pub packets_received: u64,
+    pub packets_sent: u64,
+    pub min_latency_us: u64,
+    pub max_latency_us: u64,
+    pub total_latency_us: u64,
+    pub latency_count: u64,
+    pub auth_failed: u64,
+}
+
+pub struct Core {
+    cfg: CoreConfig,
+    tree: DataTree,
+    prep: Prep,
+    sessions: SessionTracker,
+    watches: WatchManager,
+    conns: HashMap<ConnId, Conn>,
+    session_conn: HashMap<i64, ConnId>,
+    next_zxid: i64,
+    inflight: VecDeque<(Txn, Origin)>,
+    /// Connections whose queue may be able to make progress once more is applied.
+    sync_waiters: BTreeMap<i64, Vec<ConnId>>,
+    out: HashMap<ConnId, BytesMut>,
+    actions: Vec<Action>,
+    txns_since_snapshot: u64,
+    wall_ms: i64,
+    mono_ms: i64,
+    now_us: u64,
+    last_container_check_ms: i64,
+    stats: CoreStats,
+}
+
+impl Core {
+    /// A core over a recovered tree. Sessions recorded in the tree get a full timeout to
+    /// reconnect, as ZooKeeper gives them after a restart.
+    pub fn new(cfg: CoreConfig, tree: DataTree, last_logged_zxid: i64, wall_ms: i64, mono_ms: i64) -> Core {
+        let mut sessions = SessionTracker::new(cfg.tick_ms, cfg.server_id, wall_ms);
+        for (&id, &timeout) in tree.sessions() {
+            sessions.add(id, timeout, mono_ms);
+        }
+        let prep = Prep::new(PrepOptions { skip_acl: cfg.skip_acl, ttl_enabled: cfg.ttl_enabled });
+        let next_zxid = tree.last_zxid().max(last_logged_zxid) + 1;
+        Core {
+            cfg,
+            tree,
+            prep,
+            sessions,
+            watches: WatchManager::new(),
+            conns: HashMap::new(),
+            session_conn: HashMap::new(),
+            next_zxid,
+            inflight: VecDeque::new(),
+            sync_waiters: BTreeMap::new(),
+            out: HashMap::new(),
+            actions: Vec::new(),
+            txns_since_snapshot: 0,
+            wall_ms,
+            mono_ms,
+            now_us: 0,
+            last_container_check_ms: mono_ms,
+            stats: CoreStats::default(),
+        }
+    }
+
+    /// Sets the clocks for the inputs that follow: wall time (txn times), monotonic
+    /// milliseconds (expiry) and monotonic microseconds (latency).
+    pub fn set_time(&mut self, wall_ms: i64, mono_ms: i64, now_us: u64) {
+        self.wall_ms = wall_ms;
+        self.mono_ms = mono_ms;
+        self.now_us = now_us;
+    }
+
+    pub fn tree(&self) -> &DataTree {
+        &self.tree
+    }
+    pub fn watches(&self) -> &WatchManager {
+        &self.watches
+    }
+    pub fn sessions(&self) -> &SessionTracker {
+        &self.sessions
+    }
+    pub fn stats(&self) -> &CoreStats {
+        &self.stats
+    }
+    pub fn reset_stats(&mut self) {
+        self.stats = CoreStats { auth_failed: self.stats.auth_failed, ..Default::default() };
+    }
+    pub fn conns(&self) -> impl Iterator<Item = (&ConnId, &Conn)> {
+        self.conns.iter()
+    }
+    pub fn outstanding(&self) -> usize {
+        self.inflight.len()
+    }
+    pub fn last_applied_zxid(&self) -> i64 {
+        self.tree.last_zxid()
+    }
+
+    /// Everything the shell must do since the last call, sends coalesced per connection.
+    pub fn take_actions(&mut self) -> Vec<Action> {
+        let mut acts = std::mem::take(&mut self.actions);
+        // Sends go before closes and logs are independent of sends, so order: logs/snapshots
+        // as produced, then sends, then closes.
+        let (closes, mut rest): (Vec<Action>, Vec<Action>) =
+            acts.drain(..).partition(|a| matches!(a, Action::Close { .. }));
+        for (conn, bytes) in self.out.drain() {
+            if !bytes.is_empty() {
+                rest.push(Action::Send { conn, bytes });
+            }
+        }
+        rest.extend(closes);
+        rest
+    }
+
+    /// Whether there is anything for `take_actions`.
+    pub fn has_actions(&self) -> bool {
+        !self.actions.is_empty() || !self.out.is_empty()
+    }
+
+    fn out(&mut self, conn: ConnId) -> &mut BytesMut {
+        self.out.entry(conn).or_default()
+    }
+
+    fn reply(&mut self, conn: ConnId, xid: i32, zxid: i64, result: Result<Response, ErrorCode>) {
+        let (err, body) = request::split_result(result);
+        request::write_reply(self.out(conn), xid, zxid, err, &body);
+        self.stats.packets_sent += 1;
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.stats.sent += 1;
+            c.stats.last_zxid = zxid;
+        }
+    }
+
+    fn record_latency(&mut self, conn: ConnId, xid: i32, op_name: &'static str, received_us: u64) {
+        let lat = self.now_us.saturating_sub(received_us);
+        let s = &mut self.stats;
+        s.min_latency_us = if s.latency_count == 0 { lat } else { s.min_latency_us.min(lat) };
+        s.max_latency_us = s.max_latency_us.max(lat);
+        s.total_latency_us += lat;
+        s.latency_count += 1;
+        if let Some(c) = self.conns.get_mut(&conn) {
+            let cs = &mut c.stats;
+            cs.min_latency_us = if cs.latency_count == 0 { lat } else { cs.min_latency_us.min(lat) };
+            cs.max_latency_us = cs.max_latency_us.max(lat);
+            cs.total_latency_us += lat;
+            cs.latency_count += 1;
+            cs.last_latency_us = lat;
+            cs.last_op = op_name;
+            cs.last_cxid = xid;
+        }
+    }
+
+    /// A decoded request from an established connection.
+    pub fn request(&mut self, conn: ConnId, xid: i32, req: Request, received_us: u64) {
+        self.stats.packets_received += 1;
+        let Some(c) = self.conns.get_mut(&conn) else { return };
+        c.stats.received += 1;
+        if c.state == ConnState::Closing {
+            // ZooKeeper ignores what a client sends after closeSession.
+            return;
+        }
+        let session = c.session_id;
+        if !self.sessions.touch(session, self.mono_ms) && c.state == ConnState::Open {
+            // The session expired under a live connection: the close is under way.
+            self.reply(conn, xid, self.tree.last_zxid(), Err(ErrorCode::SessionExpired));
+            return;
+        }
+        match req {
+            Request::Auth(a) => self.auth(conn, a),
+            Request::CloseSession => self.close_session_request(conn, xid, received_us),
+            r if r.is_write() => self.submit_write(conn, xid, r, received_us),
+            Request::Sync(s) => {
+                let wait_zxid = self.next_zxid - 1;
+                let c = self.conns.get_mut(&conn).expect("conn");
+                c.queue.push_back(Queued::Sync { xid, path: s.path, wait_zxid, received_us });
+                self.sync_waiters.entry(wait_zxid).or_default().push(conn);
+                self.drain_queue(conn);
+            }
+            r => {
+                let c = self.conns.get_mut(&conn).expect("conn");
+                c.queue.push_back(Queued::Read { xid, req: r, received_us });
+                self.drain_queue(conn);
+            }
+        }
+    }
+
+    fn submit_write(&mut self, conn: ConnId, xid: i32, req: Request, received_us: u64) {
+        let zxid = self.next_zxid;
+        self.next_zxid += 1;
+        let c = self.conns.get(&conn).expect("conn");
+        let ctx = WriteContext { session_id: c.session_id, cxid: xid, zxid, time: self.wall_ms, auth: &c.auth };
+        let op_code = write_op_code(&req);
+        let txn = self.prep.prepare(&self.tree, &ctx, &req);
+        self.conns.get_mut(&conn).expect("conn").queue.push_back(Queued::Write { zxid });
+        self.log(txn, Origin::Client { conn, xid, op: op_code, received_us });
+    }
+
+    fn log(&mut self, txn: Txn, origin: Origin) {
+        self.actions.push(Action::Log { zxid: txn.zxid(), payload: txn.encode() });
+        self.inflight.push_back((txn, origin));
+    }
+
+    /// The log has fsynced everything up to `zxid`: apply and answer.
+    pub fn durable(&mut self, zxid: i64) {
+        while self.inflight.front().is_some_and(|(t, _)| t.zxid() <= zxid) {
+            let (txn, origin) = self.inflight.pop_front().expect("front");
+            self.apply(txn, origin);
+        }
+        let applied = self.tree.last_zxid();
+        let ready: Vec<i64> = self.sync_waiters.range(..=applied).map(|(k, _)| *k).collect();
+        for k in ready {
+            for conn in self.sync_waiters.remove(&k).unwrap_or_default() {
+                self.drain_queue(conn);
+            }
+        }
+        if self.txns_since_snapshot >= self.cfg.snap_count {
+            self.txns_since_snapshot = 0;
+            self.actions.push(Action::Snapshot {
+                zxid: self.tree.last_zxid(),
+                data: crate::tree::snapshot::encode(&self.tree),
+            });
+        }
+    }
+
+    fn apply(&mut self, txn: Txn, origin: Origin) {
+        let zxid = txn.zxid();
+        let outcome = self.tree.apply(&txn);
+        self.prep.applied(zxid);
+        self.txns_since_snapshot += 1;
+        for t in &outcome.triggers {
+            for (w, ev) in self.watches.fire(t) {
+                request::write_notification(self.out(w), zxid, &ev);
+                self.stats.packets_sent += 1;
+            }
+        }
+        match origin {
+            Origin::Client { conn, xid, op: op_code, received_us } => {
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    if matches!(c.queue.front(), Some(Queued::Write { zxid: z }) if *z == zxid) {
+                        c.queue.pop_front();
+                    }
+                }
+                if !self.conns.contains_key(&conn) {
+                    self.after_close_apply(&txn);
+                    return;
+                }
+                let result = self.write_response(op_code, &txn, outcome.result);
+                self.record_latency(conn, xid, op_name(op_code), received_us);
+                self.reply(conn, xid, zxid, result);
+                if op_code == op::CLOSE_SESSION {
+                    self.after_close_apply(&txn);
+                    self.close_conn(conn);
+                } else {
+                    self.drain_queue(conn);
+                }
+            }
+            Origin::Connect { conn } => self.session_created(conn, &txn),
+            Origin::Server => self.after_close_apply(&txn),
+        }
+    }
+
+    fn write_response(&self, op_code: i32, txn: &Txn, result: OpResult) -> Result<Response, ErrorCode> {
+        match result {
+            OpResult::Error(e) => Err(e),
+            OpResult::RolledBack => Err(ErrorCode::RuntimeInconsistency),
+            OpResult::Created { path, stat } => {
+                Ok(if op_code == op::CREATE { Response::Path(path) } else { Response::Create2 { path, stat } })
+            }
+            OpResult::Deleted | OpResult::SessionClosed | OpResult::SessionCreated => Ok(Response::Empty),
+            OpResult::SetData(s) | OpResult::SetAcl(s) => Ok(Response::Stat(s)),
+            OpResult::Checked => {
+                let path = match &txn.body {
+                    TxnBody::Check(c) => c.path.as_str(),
+                    _ => "",
+                };
+                Ok(Response::Stat(self.tree.get(path).map(|n| n.stat()).unwrap_or_default()))
+            }
+            OpResult::Multi(results) => {
+                let ops: Vec<i32> = match &txn.body {
+                    TxnBody::Multi(v) => v.iter().map(|(t, _)| *t).collect(),
+                    _ => Vec::new(),
+                };
+                let mr = results
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, r)| match r {
+                        OpResult::Created { path, stat } => MultiResult::Create {
+                            path,
+                            stat: (ops.get(i).copied() != Some(op::CREATE)).then_some(stat),
+                        },
+                        OpResult::Deleted => MultiResult::Delete,
+                        OpResult::SetData(s) => MultiResult::SetData(s),
+                        OpResult::Checked => MultiResult::Check,
+                        OpResult::Error(e) => MultiResult::Error(e.code()),
+                        _ => MultiResult::Error(0),
+                    })
+                    .collect();
+                Ok(Response::Multi(mr))
+            }
+        }
+    }
+
+    /// Runs queued reads at the front of a connection's queue until a pending write (or a
+    /// sync still waiting for the log) blocks it.
+    fn drain_queue(&mut self, conn: ConnId) {
+        loop {
+            let applied = self.tree.last_zxid();
+            let Some(c) = self.conns.get_mut(&conn) else { return };
+            let ready = match c.queue.front() {
+                Some(Queued::Read { .. }) => true,
+                Some(Queued::Sync { wait_zxid, .. }) => *wait_zxid <= applied,
+                _ => false,
+            };
+            if !ready {
+                return;
+            }
+            match c.queue.pop_front() {
+                Some(Queued::Read { xid, req, received_us }) => self.read(conn, xid, req, received_us),
+                Some(Queued::Sync { xid, path, received_us, .. }) => {
+                    self.record_latency(conn, xid, "SYNC", received_us);
+                    self.reply(conn, xid, applied, Ok(Response::Path(path)));
+                }
+                _ => return,
+            }
+        }
+    }
+
+    fn close_conn(&mut self, conn: ConnId) {
+        if let Some(c) = self.conns.remove(&conn) {
+            if self.session_conn.get(&c.session_id) == Some(&conn) {
+                self.session_conn.remove(&c.session_id);
+            }
+            self.watches.remove_watcher(conn);
+            self.actions.push(Action::Close { conn });
+        }
+    }
+
+    /// The shell lost the connection (client went away or a protocol error).
+    pub fn connection_closed(&mut self, conn: ConnId) {
+        if let Some(c) = self.conns.remove(&conn) {
+            if self.session_conn.get(&c.session_id) == Some(&conn) {
+                self.session_conn.remove(&c.session_id);
+            }
+            self.watches.remove_watcher(conn);
+            self.out.remove(&conn);
+        }
+    }
+
+    /// Periodic work: session expiry, container and TTL cleanup.
+    pub fn tick(&mut self) {
+        for id in self.sessions.expire(self.mono_ms) {
+            tracing::info!("Expiring session 0x{:x}", id);
+            let zxid = self.next_zxid;
+            self.next_zxid += 1;
+            let txn = self.prep.prepare_close_session(&self.tree, id, zxid, self.wall_ms);
+            self.log(txn, Origin::Server);
+        }
+        if self.mono_ms - self.last_container_check_ms >= self.cfg.container_check_interval_ms {
+            self.last_container_check_ms = self.mono_ms;
+            self.check_containers();
+        }
+    }
+
+    /// The next time `tick` has work, in monotonic ms.
+    pub fn next_tick_ms(&self) -> i64 {
+        let container = self.last_container_check_ms + self.cfg.container_check_interval_ms;
+        self.sessions.next_expiry_ms().map_or(container, |s| s.min(container))
+    }
+
+    fn check_containers(&mut self) {
+        let mut doomed = Vec::new();
+        for p in self.tree.containers() {
+            if let Some(n) = self.tree.get(p) {
+                if n.children.is_empty() && n.cversion > 0 {
+                    doomed.push(p.clone());
+                }
+            }
+        }
+        for p in self.tree.ttl_nodes() {
+            if let Some(n) = self.tree.get(p) {
+                let ttl = crate::proto::codes::ttl_of_owner(n.ephemeral_owner).unwrap_or(i64::MAX);
+                if n.children.is_empty() && self.wall_ms - n.mtime > ttl {
+                    doomed.push(p.clone());
+                }
+            }
+        }
+        doomed.sort();
+        for p in doomed {
+            let zxid = self.next_zxid;
+            if let Some(txn) = self.prep.prepare_container_delete(&self.tree, &p, zxid, self.wall_ms) {
+                self.next_zxid += 1;
+                self.log(txn, Origin::Server);
+            }
+        }
+    }
+}
+
+fn write_op_code(req: &Request) -> i32 {
+    match req {
+        Request::Create { op, .. } => *op,
+        Request::Delete(_) => op::DELETE,
+        Request::SetData(_) => op::SET_DATA,
+        Request::SetAcl(_) => op::SET_ACL,
+        Request::Check(_) => op::CHECK,
+        Request::Multi(_) => op::MULTI,
+        Request::CloseSession => op::CLOSE_SESSION,
+        _ => op::ERROR,
+    }
+}
+
+/// ZooKeeper's short op names, as `cons` prints them.
+pub fn op_name(op_code: i32) -> &'static str {
+    match op_code {
+        op::CREATE | op::CREATE2 | op::CREATE_CONTAINER | op::CREATE_TTL => "CREA",
+        op::DELETE => "DELE",
+        op::EXISTS => "EXIS",
+        op::GET_DATA => "GETD",
+        op::SET_DATA => "SETD",
+        op::GET_ACL => "GETA",
+        op::SET_ACL => "SETA",
+        op::GET_CHILDREN | op::GET_CHILDREN2 => "GETC",
+        op::SYNC => "SYNC",
+        op::PING => "PING",
+        op::CHECK => "CHEC",
+        op::MULTI => "MULT",
+        op::MULTI_READ => "MLTR",
+        op::CLOSE_SESSION => "CLOS",
+        op::SET_WATCHES | op::SET_WATCHES2 => "SETW",
+        op::ADD_WATCH => "ADDW",
+        op::CHECK_WATCHES => "CHKW",
+        op::REMOVE_WATCHES => "REMW",
+        op::GET_EPHEMERALS => "GETE",
+        op::GET_ALL_CHILDREN_NUMBER => "GETACN",
+        op::WHO_AM_I => "HOMI",
+        _ => "NA",
+    }
+}
+
+#[cfg(test)]
+mod tests;

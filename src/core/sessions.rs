@@ -1,0 +1,172 @@
+//! The core's session side: handshakes (new session, reconnect, refusal), closeSession,
+//! expiry closes, and auth packets.
+//! Must never: expire or close a session other than through a closeSession txn.
+
+use super::conn::{Conn, ConnId, ConnState, Queued};
+use super::{Core, Origin};
+use crate::acl;
+use crate::prep::Prep;
+use crate::proto::codes::{xid, ErrorCode};
+use crate::proto::jute::Jute;
+use crate::proto::records::*;
+use crate::proto::request::Response;
+use crate::session::session_password;
+use crate::txn::{Txn, TxnBody};
+use bytes::{BufMut, Bytes};
+use std::net::IpAddr;
+
+impl Core {
+    /// A new TCP connection; its handshake follows.
+    pub fn connection_opened(&mut self, conn: ConnId, remote_ip: Option<IpAddr>) {
+        self.conns.insert(conn, Conn::new(remote_ip));
+    }
+
+    fn send_connect_response(&mut self, conn: ConnId, timeout: i32, session_id: i64, passwd: &[u8]) {
+        let out = self.out(conn);
+        let start = out.len();
+        out.put_i32(0);
+        ConnectResponse {
+            protocol_version: 0,
+            time_out: timeout,
+            session_id,
+            passwd: Bytes::copy_from_slice(passwd),
+            read_only: false,
+        }
+        .write(out);
+        let len = (out.len() - start - 4) as i32;
+        out[start..start + 4].copy_from_slice(&len.to_be_bytes());
+        self.stats.packets_sent += 1;
+    }
+
+    fn negotiate_timeout(&self, requested: i32) -> i32 {
+        requested.clamp(self.cfg.min_session_timeout_ms, self.cfg.max_session_timeout_ms)
+    }
+
+    /// The handshake of a connection opened with `connection_opened`.
+    pub fn connect(&mut self, conn: ConnId, req: ConnectRequest) {
+        self.stats.packets_received += 1;
+        if !self.conns.contains_key(&conn) {
+            return;
+        }
+        if req.last_zxid_seen > self.tree.last_zxid() {
+            tracing::info!(
+                "Refusing session request for client as it has seen zxid 0x{:x} our last zxid is 0x{:x} client must try another server",
+                req.last_zxid_seen,
+                self.tree.last_zxid()
+            );
+            self.close_conn(conn);
+            return;
+        }
+        let timeout = self.negotiate_timeout(req.time_out);
+        if req.session_id == 0 {
+            let id = self.sessions.next_session_id();
+            let zxid = self.next_zxid;
+            self.next_zxid += 1;
+            let c = self.conns.get_mut(&conn).expect("conn");
+            c.session_id = id;
+            c.timeout_ms = timeout;
+            c.stats.established_ms = self.wall_ms;
+            c.queue.push_back(Queued::Write { zxid });
+            self.session_conn.insert(id, conn);
+            // Track it now so it can expire even if the client vanishes before the commit.
+            self.sessions.add(id, timeout, self.mono_ms);
+            let txn = Prep::prepare_create_session(id, timeout, zxid, self.wall_ms);
+            self.log(txn, Origin::Connect { conn });
+            return;
+        }
+        let id = req.session_id;
+        let known = self.sessions.get(id).is_some_and(|s| !s.closing);
+        let good_password = req.passwd.as_ref() == session_password(id, self.cfg.secret).as_slice();
+        if !known || !good_password {
+            tracing::info!("Invalid session 0x{:x} for client, probably expired", id);
+            self.send_connect_response(conn, 0, 0, &[0u8; 16]);
+            self.close_conn(conn);
+            return;
+        }
+        self.sessions.set_timeout(id, timeout);
+        self.sessions.touch(id, self.mono_ms);
+        if let Some(old) = self.session_conn.insert(id, conn) {
+            if old != conn {
+                self.close_conn(old);
+            }
+        }
+        let c = self.conns.get_mut(&conn).expect("conn");
+        c.session_id = id;
+        c.timeout_ms = timeout;
+        c.state = ConnState::Open;
+        c.stats.established_ms = self.wall_ms;
+        let pw = session_password(id, self.cfg.secret);
+        self.send_connect_response(conn, timeout, id, &pw);
+    }
+
+    /// The createSession txn is durable and applied: answer the handshake.
+    pub(super) fn session_created(&mut self, conn: ConnId, txn: &Txn) {
+        let id = txn.header.client_id;
+        let Some(c) = self.conns.get_mut(&conn) else { return };
+        if matches!(c.queue.front(), Some(Queued::Write { zxid }) if *zxid == txn.zxid()) {
+            c.queue.pop_front();
+        }
+        c.state = ConnState::Open;
+        let timeout = c.timeout_ms;
+        let pw = session_password(id, self.cfg.secret);
+        self.send_connect_response(conn, timeout, id, &pw);
+        self.drain_queue(conn);
+    }
+
+    pub(super) fn close_session_request(&mut self, conn: ConnId, xid: i32, received_us: u64) {
+        let c = self.conns.get_mut(&conn).expect("conn");
+        let id = c.session_id;
+        c.state = ConnState::Closing;
+        self.sessions.set_closing(id);
+        let zxid = self.next_zxid;
+        self.next_zxid += 1;
+        let txn = self.prep.prepare_close_session(&self.tree, id, zxid, self.wall_ms);
+        self.conns.get_mut(&conn).expect("conn").queue.push_back(Queued::Write { zxid });
+        self.log(txn, Origin::Client { conn, xid, op: crate::proto::codes::op::CLOSE_SESSION, received_us });
+    }
+
+    /// A closeSession txn (or a server delete) was applied: forget the session and close the
+    /// connection that still carries it.
+    pub(super) fn after_close_apply(&mut self, txn: &Txn) {
+        if let TxnBody::CloseSession(_) = txn.body {
+            let id = txn.header.client_id;
+            self.sessions.remove(id);
+            if let Some(conn) = self.session_conn.remove(&id) {
+                self.close_conn(conn);
+            }
+        }
+    }
+
+    pub(super) fn auth(&mut self, conn: ConnId, a: AuthPacket) {
+        let c = self.conns.get(&conn).expect("conn");
+        match acl::authenticate(&a.scheme, &a.auth, c.remote_ip, self.cfg.super_digest.as_deref()) {
+            Ok(ids) => {
+                let c = self.conns.get_mut(&conn).expect("conn");
+                for id in ids {
+                    if !c.auth.contains(&id) {
+                        c.auth.push(id);
+                    }
+                }
+                self.reply(conn, xid::AUTH, 0, Ok(Response::Empty));
+            }
+            Err(e) => {
+                self.stats.auth_failed += 1;
+                tracing::warn!("Authentication failed for scheme: {}", a.scheme);
+                self.reply(conn, xid::AUTH, 0, Err(e));
+                self.close_conn(conn);
+            }
+        }
+    }
+
+    /// Rejects a request the shell could not decode with MARSHALLINGERROR semantics: ZooKeeper
+    /// closes the connection.
+    pub fn protocol_error(&mut self, conn: ConnId) {
+        self.close_conn(conn);
+    }
+
+    /// Answers a request the core refuses before it reaches the pipeline.
+    pub fn reject(&mut self, conn: ConnId, xid_: i32, e: ErrorCode) {
+        let z = self.tree.last_zxid();
+        self.reply(conn, xid_, z, Err(e));
+    }
+}

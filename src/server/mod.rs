@@ -1,0 +1,214 @@
+//! The shells around the core: the client listener (per-IP connection limit, four-letter
+//! words), connection tasks, the node loop, the log writer and snapshot threads, and startup
+//! recovery. `start` serves a `Config` and returns a handle with the bound address, so tests
+//! can run servers on port 0 in-process.
+//! Must never: make a decision the core should make.
+
+pub mod connection;
+pub mod node;
+pub mod recovery;
+
+use crate::admin::EnvView;
+use crate::config::Config;
+use crate::core::{Core, CoreConfig};
+use crate::storage::committer::LogWriter;
+use crate::storage::wal::LogOptions;
+use crate::storage::StorageError;
+use node::{CoreMsg, Node};
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+use thiserror::Error;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch};
+
+/// Why the server could not start or had to stop.
+#[derive(Debug, Error)]
+pub enum ServerError {
+    #[error("{0}")]
+    Startup(String),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+impl From<String> for ServerError {
+    fn from(s: String) -> Self {
+        ServerError::Startup(s)
+    }
+}
+
+/// What connection tasks share: the way to the node loop and the clock origin.
+pub struct Shared {
+    pub core_tx: mpsc::UnboundedSender<CoreMsg>,
+    pub max_buffer: usize,
+    start: Instant,
+}
+
+impl Shared {
+    /// Microseconds since the server started (monotonic).
+    pub fn now_us(&self) -> u64 {
+        self.start.elapsed().as_micros() as u64
+    }
+}
+
+/// A running server.
+pub struct ServerHandle {
+    pub addr: SocketAddr,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl ServerHandle {
+    /// Stops accepting, closes connections and waits for the node loop to finish.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
+}
+
+/// The core's settings from the operator's config.
+pub fn core_config(cfg: &Config, secret: u64) -> CoreConfig {
+    CoreConfig {
+        tick_ms: cfg.tick_time_ms() as i64,
+        min_session_timeout_ms: cfg.min_session_timeout_ms() as i32,
+        max_session_timeout_ms: cfg.max_session_timeout_ms() as i32,
+        snap_count: cfg.snap_count.max(2),
+        skip_acl: cfg.skip_acl,
+        ttl_enabled: cfg.extended_types_enabled,
+        super_digest: cfg.super_digest.clone(),
+        server_id: cfg.server_id() as i64,
+        secret,
+        container_check_interval_ms: cfg.container_check_interval_ms as i64,
+    }
+}
+
+/// Recovers the data directory and starts serving; returns once the port is bound.
+pub async fn start(cfg: Config) -> Result<ServerHandle, ServerError> {
+    let started = Instant::now();
+    let log_opts = LogOptions { pre_alloc_size: cfg.pre_alloc_size_bytes(), ..LogOptions::default() };
+    let (data_dir, log_dir) = (cfg.data_dir.clone(), cfg.data_log_dir.clone());
+    let rec = tokio::task::spawn_blocking(move || recovery::recover(&data_dir, &log_dir, log_opts))
+        .await
+        .map_err(|e| ServerError::Startup(e.to_string()))??;
+    let listener = TcpListener::bind(cfg.client_addr())
+        .await
+        .map_err(|e| ServerError::Startup(format!("cannot bind the client port {}: {e}", cfg.client_addr())))?;
+    let addr = listener.local_addr()?;
+    let (core_tx, core_rx) = mpsc::unbounded_channel();
+    let shared = Arc::new(Shared { core_tx, max_buffer: cfg.jute_max_buffer as usize, start: Instant::now() });
+    let us = shared.now_us();
+    let wall =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
+    let core = Core::new(core_config(&cfg, rec.secret), rec.tree, rec.last_logged_zxid, wall, (us / 1000) as i64);
+    let (durable_tx, durable_rx) = mpsc::unbounded_channel();
+    let writer = Arc::new(LogWriter::spawn(rec.log, durable_tx));
+    let (snap_tx, snap_rx) = std::sync::mpsc::channel();
+    {
+        let writer = writer.clone();
+        let retain = cfg.autopurge_snap_retain_count.max(3) as usize;
+        let autopurge = cfg.purge_interval().is_some();
+        let store = rec.store;
+        std::thread::Builder::new()
+            .name("snapshot".into())
+            .spawn(move || node::snapshot_thread(store, snap_rx, writer, retain, autopurge))?;
+    }
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let node = Node {
+        core,
+        writer,
+        durable_rx,
+        snap_tx,
+        config: cfg.clone(),
+        shared: shared.clone(),
+        rx: core_rx,
+        bound: addr,
+        env: EnvView::collect(),
+    };
+    let node_task = tokio::spawn(node.run(shutdown_rx.clone()));
+    let accept_task = tokio::spawn(accept_loop(listener, shared, cfg.max_client_cnxns_per_ip(), shutdown_rx));
+    tracing::info!("zabkeeper serving on {addr} (started in {:?})", started.elapsed());
+    Ok(ServerHandle { addr, shutdown: shutdown_tx, tasks: vec![accept_task, node_task] })
+}
+
+/// Runs a server until Ctrl-C / SIGTERM.
+pub async fn run(cfg: Config) -> Result<(), ServerError> {
+    let handle = start(cfg).await?;
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("shutting down");
+    handle.shutdown().await;
+    Ok(())
+}
+
+/// Releases a per-IP connection slot when the connection ends.
+struct Slot {
+    ip: IpAddr,
+    counts: Arc<Mutex<HashMap<IpAddr, u32>>>,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut m = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = m.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                m.remove(&self.ip);
+            }
+        }
+    }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    max_per_ip: Option<u32>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
+    let counts: Arc<Mutex<HashMap<IpAddr, u32>>> = Arc::new(Mutex::new(HashMap::new()));
+    loop {
+        let accepted = tokio::select! {
+            _ = shutdown.changed() => return,
+            a = listener.accept() => a,
+        };
+        let (stream, peer) = match accepted {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::warn!("accept failed: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let ip = peer.ip();
+        {
+            let mut m = counts.lock().unwrap_or_else(|e| e.into_inner());
+            let n = m.entry(ip).or_insert(0);
+            if max_per_ip.is_some_and(|max| *n >= max) {
+                tracing::warn!("Too many connections from {ip} - max is {}", max_per_ip.unwrap_or(0));
+                drop(stream);
+                continue;
+            }
+            *n += 1;
+        }
+        let slot = Slot { ip, counts: counts.clone() };
+        let conn = NEXT_CONN.fetch_add(1, Ordering::Relaxed);
+        let shared = shared.clone();
+        let mut sd = shutdown.clone();
+        tokio::spawn(async move {
+            let _slot = slot;
+            tokio::select! {
+                _ = connection::serve(conn, stream, peer, shared) => {}
+                _ = sd.changed() => {}
+            }
+        });
+    }
+}

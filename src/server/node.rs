@@ -1,0 +1,277 @@
+//! The node loop: one task that owns the core and is the only place it runs. It feeds the
+//! core what connections, the log writer and the clock produce, and carries out the core's
+//! actions: frames to connections, txns to the group-commit log writer, snapshots to the
+//! snapshot thread. Inputs are drained in batches so one wake-up serves many requests and
+//! many writes share one fsync.
+//! Must never: block (disk work is on the log and snapshot threads) or hold a lock across an
+//! await.
+
+use super::Shared;
+use crate::admin::{self, ConnectionView, EnvView, FourLetterReply, ServerView};
+use crate::config::Config;
+use crate::core::conn::ConnId;
+use crate::core::{Action, Core};
+use crate::proto::records::ConnectRequest;
+use crate::proto::request::Request;
+use crate::storage::committer::{Durable, LogWriter};
+use crate::storage::snapshot::{SledSnapshotStore, SnapshotStore};
+use bytes::{Bytes, BytesMut};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::sync::{mpsc, oneshot, watch};
+
+/// What a connection task sends to the node loop.
+pub enum CoreMsg {
+    Opened { conn: ConnId, peer: SocketAddr, out: mpsc::UnboundedSender<Outbound> },
+    Connect { conn: ConnId, req: ConnectRequest },
+    Request { conn: ConnId, xid: i32, req: Request, received_us: u64 },
+    Closed { conn: ConnId },
+    FourLetter { word: &'static str, reply: oneshot::Sender<String> },
+}
+
+/// What the node loop sends to a connection's writer.
+pub enum Outbound {
+    Bytes(BytesMut),
+    Close,
+}
+
+struct ConnHandle {
+    peer: SocketAddr,
+    out: mpsc::UnboundedSender<Outbound>,
+}
+
+/// Everything the loop owns.
+pub struct Node {
+    pub core: Core,
+    pub writer: Arc<LogWriter>,
+    pub durable_rx: mpsc::UnboundedReceiver<Durable>,
+    pub snap_tx: std::sync::mpsc::Sender<(i64, Bytes)>,
+    pub config: Config,
+    pub shared: Arc<Shared>,
+    pub rx: mpsc::UnboundedReceiver<CoreMsg>,
+    pub bound: SocketAddr,
+    pub env: EnvView,
+}
+
+fn wall_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+impl Node {
+    fn set_time(&mut self) {
+        let us = self.shared.now_us();
+        self.core.set_time(wall_ms(), (us / 1000) as i64, us);
+    }
+
+    /// Runs until `shutdown` flips or the log fails.
+    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
+        let mut conns: HashMap<ConnId, ConnHandle> = HashMap::new();
+        loop {
+            self.set_time();
+            let next_tick = self.core.next_tick_ms();
+            let now_ms = (self.shared.now_us() / 1000) as i64;
+            let wait = Duration::from_millis((next_tick - now_ms).clamp(1, 1000) as u64);
+            tokio::select! {
+                biased;
+                _ = shutdown.changed() => break,
+                d = self.durable_rx.recv() => {
+                    match d {
+                        Some(Durable::UpTo(z)) => {
+                            self.set_time();
+                            self.core.durable(z);
+                            while let Ok(d) = self.durable_rx.try_recv() {
+                                match d {
+                                    Durable::UpTo(z) => self.core.durable(z),
+                                    Durable::Failed(e) => { self.log_failed(&e); return; }
+                                }
+                            }
+                        }
+                        Some(Durable::Failed(e)) => { self.log_failed(&e); return; }
+                        None => return,
+                    }
+                }
+                m = self.rx.recv() => {
+                    let Some(m) = m else { break };
+                    self.set_time();
+                    self.handle(m, &mut conns);
+                    // Drain what else is queued: one batch, one round of log appends.
+                    for _ in 0..4096 {
+                        match self.rx.try_recv() {
+                            Ok(m) => self.handle(m, &mut conns),
+                            Err(_) => break,
+                        }
+                    }
+                }
+                _ = tokio::time::sleep(wait) => {
+                    self.set_time();
+                    self.core.tick();
+                }
+            }
+            self.execute(&mut conns);
+        }
+        for (_, c) in conns.drain() {
+            let _ = c.out.send(Outbound::Close);
+        }
+    }
+
+    fn log_failed(&self, e: &str) {
+        tracing::error!("the txn log failed: {e}; stopping so that nothing unlogged is acknowledged");
+    }
+
+    fn handle(&mut self, m: CoreMsg, conns: &mut HashMap<ConnId, ConnHandle>) {
+        match m {
+            CoreMsg::Opened { conn, peer, out } => {
+                conns.insert(conn, ConnHandle { peer, out });
+                self.core.connection_opened(conn, Some(peer.ip()));
+            }
+            CoreMsg::Connect { conn, req } => self.core.connect(conn, req),
+            CoreMsg::Request { conn, xid, req, received_us } => self.core.request(conn, xid, req, received_us),
+            CoreMsg::Closed { conn } => {
+                conns.remove(&conn);
+                self.core.connection_closed(conn);
+            }
+            CoreMsg::FourLetter { word, reply } => {
+                let text = self.four_letter(word, conns);
+                let _ = reply.send(text);
+            }
+        }
+    }
+
+    fn execute(&mut self, conns: &mut HashMap<ConnId, ConnHandle>) {
+        for a in self.core.take_actions() {
+            match a {
+                Action::Send { conn, bytes } => {
+                    if let Some(c) = conns.get(&conn) {
+                        let _ = c.out.send(Outbound::Bytes(bytes));
+                    }
+                }
+                Action::Close { conn } => {
+                    if let Some(c) = conns.remove(&conn) {
+                        let _ = c.out.send(Outbound::Close);
+                    }
+                }
+                Action::Log { zxid, payload } => self.writer.append(zxid, payload),
+                Action::Snapshot { zxid, data } => {
+                    // New txns go to a new segment so the old ones can be purged later.
+                    self.writer.roll();
+                    let _ = self.snap_tx.send((zxid, data));
+                }
+            }
+        }
+    }
+
+    fn four_letter(&mut self, word: &str, conns: &HashMap<ConnId, ConnHandle>) -> String {
+        if let Some(reset) = admin::stat_reset(word) {
+            let _ = reset;
+            self.core.reset_stats();
+        }
+        let view = self.view(conns);
+        match admin::four_letter(word, &view, &self.config, &self.env) {
+            FourLetterReply::Text(t) | FourLetterReply::NotWhitelisted(t) => t,
+            FourLetterReply::Unknown => String::new(),
+        }
+    }
+
+    fn view(&self, conns: &HashMap<ConnId, ConnHandle>) -> ServerView {
+        let core = &self.core;
+        let st = core.stats();
+        let tree = core.tree();
+        let (open_fds, max_fds) = admin::process_fd_counts();
+        let log_stats = self.writer.stats();
+        let mut connections = Vec::new();
+        for (id, c) in core.conns() {
+            let Some(h) = conns.get(id) else { continue };
+            let mut v = ConnectionView::new(h.peer);
+            v.session_id = c.session_id;
+            v.recved = c.stats.received;
+            v.sent = c.stats.sent;
+            v.last_op = c.stats.last_op.to_string();
+            v.last_cxid = c.stats.last_cxid;
+            v.last_zxid = c.stats.last_zxid;
+            v.timeout_ms = c.timeout_ms as u32;
+            v.established_ms = c.stats.established_ms;
+            v.queued = c.queue.len() as u64;
+            if let Some(avg) = c.stats.total_latency_us.checked_div(c.stats.latency_count) {
+                v.min_latency_ms = c.stats.min_latency_us / 1000;
+                v.max_latency_ms = c.stats.max_latency_us / 1000;
+                v.avg_latency_ms = avg / 1000;
+                v.last_latency_ms = c.stats.last_latency_us / 1000;
+            }
+            connections.push(v);
+        }
+        let mut fsync = admin::Summary::default();
+        let syncs = log_stats.syncs.load(std::sync::atomic::Ordering::Relaxed);
+        if syncs > 0 {
+            fsync.count = syncs;
+            fsync.max = log_stats.max_fsync_micros.load(std::sync::atomic::Ordering::Relaxed) / 1000;
+            fsync.min = 0;
+            fsync.sum = log_stats.last_fsync_micros.load(std::sync::atomic::Ordering::Relaxed) / 1000 * syncs;
+        }
+        ServerView {
+            zxid: tree.last_zxid(),
+            node_count: tree.node_count() as u64,
+            min_latency_ms: st.min_latency_us / 1000,
+            avg_latency_ms: if st.latency_count > 0 {
+                st.total_latency_us as f64 / st.latency_count as f64 / 1000.0
+            } else {
+                0.0
+            },
+            max_latency_ms: st.max_latency_us / 1000,
+            packets_received: st.packets_received,
+            packets_sent: st.packets_sent,
+            outstanding_requests: core.outstanding() as u64,
+            num_alive_connections: conns.len() as u64,
+            watch_count: core.watches().count() as u64,
+            ephemerals_count: tree.ephemeral_count() as u64,
+            approximate_data_size: tree.approximate_data_size(),
+            open_file_descriptor_count: open_fds,
+            max_file_descriptor_count: max_fds,
+            connections,
+            uptime_ms: self.shared.now_us() / 1000,
+            global_sessions: core.sessions().len() as u64,
+            auth_failed_count: st.auth_failed,
+            fsync_ms: fsync,
+            client_port_bound: Some(self.bound.port()),
+            ..ServerView::default()
+        }
+    }
+}
+
+/// The snapshot thread: writes each snapshot to the store, then purges old snapshots and the
+/// log segments before the oldest one kept.
+pub fn snapshot_thread(
+    mut store: SledSnapshotStore,
+    rx: std::sync::mpsc::Receiver<(i64, Bytes)>,
+    writer: Arc<LogWriter>,
+    retain: usize,
+    autopurge: bool,
+) {
+    while let Ok((zxid, data)) = rx.recv() {
+        let started = std::time::Instant::now();
+        let res = store.begin(zxid).and_then(|mut sink| {
+            for chunk in data.chunks(1 << 20) {
+                sink.write(chunk)?;
+            }
+            sink.finish()
+        });
+        match res {
+            Ok(()) => tracing::info!("Snapshot 0x{zxid:x} written ({} bytes) in {:?}", data.len(), started.elapsed()),
+            Err(e) => {
+                tracing::error!("writing snapshot 0x{zxid:x} failed: {e}");
+                continue;
+            }
+        }
+        if autopurge {
+            match crate::storage::purge::purge_with_writer(&mut store, &writer, retain) {
+                Ok(report) => {
+                    if !report.snapshots_removed.is_empty() {
+                        tracing::info!("Purged {} old snapshots", report.snapshots_removed.len());
+                    }
+                }
+                Err(e) => tracing::warn!("purging old snapshots failed: {e}"),
+            }
+        }
+    }
+}

@@ -1,0 +1,100 @@
+//! Startup recovery: newest verified snapshot plus replay of the log after it. If the newest
+//! snapshot fails verification, an older one is used with more of the log, and the log says
+//! so. Also the per-data-directory secret that session passwords are derived from.
+//! Must never: write txns; it only reads what is durable (the log truncates a torn tail).
+
+use super::ServerError;
+use crate::storage::snapshot::{SledSnapshotStore, SnapshotStore};
+use crate::storage::wal::{LogOptions, TxnLog};
+use crate::tree::{snapshot, DataTree};
+use crate::txn::Txn;
+use std::path::Path;
+use std::time::Instant;
+
+/// What startup recovered.
+pub struct Recovered {
+    pub tree: DataTree,
+    pub log: TxnLog,
+    pub store: SledSnapshotStore,
+    pub last_logged_zxid: i64,
+    pub secret: u64,
+}
+
+/// Opens the data directories and rebuilds the tree.
+pub fn recover(data_dir: &Path, log_dir: &Path, log_opts: LogOptions) -> Result<Recovered, ServerError> {
+    let started = Instant::now();
+    std::fs::create_dir_all(data_dir.join("version-2"))
+        .map_err(|e| format!("cannot create {}: {e}", data_dir.display()))?;
+    let secret = load_secret(&data_dir.join("version-2"))?;
+    let store = SledSnapshotStore::open(data_dir)
+        .map_err(|e| format!("cannot open snapshots in {}: {e}", data_dir.display()))?;
+    let log = TxnLog::open(log_dir, log_opts)
+        .map_err(|e| format!("cannot open the txn log in {}: {e}", log_dir.display()))?;
+    let first_logged = log.first_zxid();
+    let mut tree = None;
+    for zxid in store.list().map_err(|e| e.to_string())? {
+        let loaded =
+            store.load(zxid).map_err(|e| e.to_string()).and_then(|b| snapshot::decode(&b).map_err(|e| e.to_string()));
+        match loaded {
+            Ok(t) => {
+                tracing::info!("Loaded snapshot 0x{:x} ({} znodes)", zxid, t.node_count());
+                tree = Some(t);
+                break;
+            }
+            Err(e) => tracing::warn!("snapshot 0x{zxid:x} failed verification: {e}; falling back to an older one"),
+        }
+    }
+    let mut tree = match tree {
+        Some(t) => t,
+        None => {
+            if first_logged.is_some_and(|z| z > 1) {
+                // Snapshots existed for the purged part of the log and none is usable.
+                return Err(format!(
+                    "no usable snapshot in {} and the txn log starts at zxid 0x{:x}: cannot rebuild the tree",
+                    data_dir.display(),
+                    first_logged.unwrap_or(0)
+                )
+                .into());
+            }
+            DataTree::new()
+        }
+    };
+    let base = tree.last_zxid();
+    let records = log.read_after(base).map_err(|e| e.to_string())?;
+    if let Some((first, _)) = records.first() {
+        if *first != base + 1 && base != 0 {
+            tracing::warn!("txn log resumes at 0x{first:x} after snapshot 0x{base:x}");
+        }
+    }
+    let n = records.len();
+    for (zxid, payload) in records {
+        let txn = Txn::decode(&payload).map_err(|e| format!("txn 0x{zxid:x} in the log cannot be decoded: {e}"))?;
+        tree.apply(&txn);
+    }
+    let last_logged_zxid = log.last_zxid().max(tree.last_zxid());
+    tracing::info!(
+        "Recovered {} znodes up to zxid 0x{:x} ({} txns replayed) in {:?}",
+        tree.node_count(),
+        tree.last_zxid(),
+        n,
+        started.elapsed()
+    );
+    Ok(Recovered { tree, log, store, last_logged_zxid, secret })
+}
+
+fn load_secret(dir: &Path) -> Result<u64, ServerError> {
+    let p = dir.join("session.secret");
+    if let Ok(s) = std::fs::read_to_string(&p) {
+        if let Ok(v) = u64::from_str_radix(s.trim(), 16) {
+            return Ok(v);
+        }
+    }
+    let mut b = [0u8; 8];
+    getrandom::getrandom(&mut b).map_err(|e| format!("no randomness: {e}"))?;
+    let v = u64::from_le_bytes(b);
+    let tmp = dir.join("session.secret.tmp");
+    std::fs::write(&tmp, format!("{v:016x}\n")).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
+    std::fs::File::open(&tmp).and_then(|f| f.sync_all()).map_err(|e| e.to_string())?;
+    std::fs::rename(&tmp, &p).map_err(|e| e.to_string())?;
+    Ok(v)
+}
