@@ -59,16 +59,21 @@ impl Shared {
 pub struct ServerHandle {
     pub addr: SocketAddr,
     shutdown: watch::Sender<bool>,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
+    accept_task: tokio::task::JoinHandle<()>,
+    node_task: tokio::task::JoinHandle<()>,
 }
 
 impl ServerHandle {
     /// Stops accepting, closes connections and waits for the node loop to finish.
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);
-        for t in self.tasks {
-            let _ = t.await;
-        }
+        let _ = self.accept_task.await;
+        let _ = self.node_task.await;
+    }
+
+    /// Resolves when the node loop stops by itself (the txn log failed).
+    pub async fn failed(&mut self) {
+        let _ = (&mut self.node_task).await;
     }
 }
 
@@ -133,16 +138,19 @@ pub async fn start(cfg: Config) -> Result<ServerHandle, ServerError> {
     let node_task = tokio::spawn(node.run(shutdown_rx.clone()));
     let accept_task = tokio::spawn(accept_loop(listener, shared, cfg.max_client_cnxns_per_ip(), shutdown_rx));
     tracing::info!("zabkeeper serving on {addr} (started in {:?})", started.elapsed());
-    Ok(ServerHandle { addr, shutdown: shutdown_tx, tasks: vec![accept_task, node_task] })
+    Ok(ServerHandle { addr, shutdown: shutdown_tx, accept_task, node_task })
 }
 
 /// Runs a server until Ctrl-C / SIGTERM.
 pub async fn run(cfg: Config) -> Result<(), ServerError> {
-    let handle = start(cfg).await?;
+    let mut handle = start(cfg).await?;
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
+        _ = handle.failed() => {
+            return Err(ServerError::Startup("the txn log failed; stopped serving (see the log above)".into()));
+        }
     }
     tracing::info!("shutting down");
     handle.shutdown().await;
