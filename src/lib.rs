@@ -5,6 +5,7 @@
 
 pub mod acl;
 pub mod admin;
+pub mod client;
 pub mod config;
 pub mod core;
 pub mod prep;

@@ -1,0 +1,164 @@
+//! The client's connection task: handshake, pipelined writes, in-order reply matching, pings
+//! at a third of the session timeout, and notifications forwarded to the event channel.
+//! Must never: reorder requests; replies are matched to calls strictly in send order.
+
+use super::{Call, ClientError, WatchedEvent, XidKind};
+use crate::proto::codes::{event, state, xid};
+use crate::proto::jute::{Jute, Reader};
+use crate::proto::records::*;
+use bytes::{BufMut, Bytes, BytesMut};
+use std::collections::VecDeque;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot};
+
+/// Handshake settings.
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    pub timeout_ms: i32,
+    pub session_id: i64,
+    pub password: Bytes,
+    pub last_zxid_seen: i64,
+    pub read_only: bool,
+    pub connect_timeout: Duration,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        ConnectOptions {
+            timeout_ms: 30_000,
+            session_id: 0,
+            password: Bytes::from_static(&[0u8; 16]),
+            last_zxid_seen: 0,
+            read_only: false,
+            connect_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+type Pending = VecDeque<(i32, oneshot::Sender<Result<(ReplyHeader, Bytes), ClientError>>)>;
+
+fn frame(xid_: i32, op: i32, body: &[u8]) -> BytesMut {
+    let mut f = BytesMut::with_capacity(12 + body.len());
+    f.put_i32((8 + body.len()) as i32);
+    f.put_i32(xid_);
+    f.put_i32(op);
+    f.put_slice(body);
+    f
+}
+
+async fn read_frame(rd: &mut BufReader<tokio::net::tcp::OwnedReadHalf>) -> std::io::Result<Bytes> {
+    let len = rd.read_i32().await?;
+    if !(0..=(64 << 20)).contains(&len) {
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, format!("bad frame length {len}")));
+    }
+    let mut b = vec![0u8; len as usize];
+    rd.read_exact(&mut b).await?;
+    Ok(Bytes::from(b))
+}
+
+/// Connects, performs the handshake and spawns the connection task.
+pub async fn open(
+    server: &str,
+    opts: &ConnectOptions,
+) -> Result<(mpsc::UnboundedSender<Call>, mpsc::UnboundedReceiver<WatchedEvent>, ConnectResponse), ClientError> {
+    let lost = |e: std::io::Error| ClientError::ConnectionLoss(format!("{server}: {e}"));
+    let stream = tokio::time::timeout(opts.connect_timeout, TcpStream::connect(server))
+        .await
+        .map_err(|_| ClientError::ConnectionLoss(format!("{server}: connect timed out")))?
+        .map_err(lost)?;
+    let _ = stream.set_nodelay(true);
+    let (rd, mut wr) = stream.into_split();
+    let mut rd = BufReader::with_capacity(64 * 1024, rd);
+    let req = ConnectRequest {
+        protocol_version: 0,
+        last_zxid_seen: opts.last_zxid_seen,
+        time_out: opts.timeout_ms,
+        session_id: opts.session_id,
+        passwd: opts.password.clone(),
+        read_only: opts.read_only,
+    };
+    let mut f = BytesMut::new();
+    f.put_i32(0);
+    req.write(&mut f);
+    let len = (f.len() - 4) as i32;
+    f[..4].copy_from_slice(&len.to_be_bytes());
+    wr.write_all(&f).await.map_err(lost)?;
+    let b = tokio::time::timeout(opts.connect_timeout, read_frame(&mut rd))
+        .await
+        .map_err(|_| ClientError::ConnectionLoss(format!("{server}: handshake timed out")))?
+        .map_err(lost)?;
+    let resp = ConnectResponse::read(&mut Reader::new(&b)).map_err(|e| ClientError::Malformed(e.to_string()))?;
+    let (call_tx, call_rx) = mpsc::unbounded_channel();
+    let (ev_tx, ev_rx) = mpsc::unbounded_channel();
+    if resp.time_out > 0 {
+        let ping_every = Duration::from_millis((resp.time_out as u64 / 3).max(1));
+        tokio::spawn(run(rd, wr, call_rx, ev_tx, ping_every));
+    }
+    Ok((call_tx, ev_rx, resp))
+}
+
+async fn run(
+    mut rd: BufReader<tokio::net::tcp::OwnedReadHalf>,
+    mut wr: tokio::net::tcp::OwnedWriteHalf,
+    mut calls: mpsc::UnboundedReceiver<Call>,
+    events: mpsc::UnboundedSender<WatchedEvent>,
+    ping_every: Duration,
+) {
+    let mut pending: Pending = VecDeque::new();
+    let mut next_xid: i32 = 1;
+    let mut out = BytesMut::new();
+    let mut ping = tokio::time::interval(ping_every);
+    ping.tick().await;
+    let reason = loop {
+        tokio::select! {
+            c = calls.recv() => {
+                let Some(c) = c else { break "client dropped".to_string() };
+                let mut push = |c: Call, out: &mut BytesMut, pending: &mut Pending| {
+                    let x = match c.xid_kind {
+                        XidKind::Normal => { let x = next_xid; next_xid = next_xid.wrapping_add(1).max(1); x }
+                        XidKind::Auth => xid::AUTH,
+                    };
+                    out.extend_from_slice(&frame(x, c.op, &c.body));
+                    pending.push_back((x, c.reply));
+                };
+                push(c, &mut out, &mut pending);
+                while let Ok(c) = calls.try_recv() {
+                    push(c, &mut out, &mut pending);
+                }
+                if let Err(e) = wr.write_all(&out).await { break e.to_string(); }
+                out.clear();
+            }
+            _ = ping.tick() => {
+                if let Err(e) = wr.write_all(&frame(xid::PING, crate::proto::codes::op::PING, &[])).await { break e.to_string(); }
+            }
+            f = read_frame(&mut rd) => {
+                let b = match f { Ok(b) => b, Err(e) => break e.to_string() };
+                let mut r = Reader::new(&b);
+                let Ok(h) = ReplyHeader::read(&mut r) else { break "malformed reply header".to_string() };
+                match h.xid {
+                    xid::PING => {}
+                    xid::NOTIFICATION => {
+                        if let Ok(ev) = WatcherEvent::read(&mut r) {
+                            let _ = events.send(WatchedEvent { event_type: ev.type_, state: ev.state, path: Some(ev.path), zxid: h.zxid });
+                        }
+                    }
+                    x => {
+                        match pending.front() {
+                            Some((want, _)) if *want == x => {
+                                let (_, tx) = pending.pop_front().expect("front");
+                                let _ = tx.send(Ok((h, Bytes::copy_from_slice(r.rest()))));
+                            }
+                            _ => break format!("reply xid {x} out of order"),
+                        }
+                    }
+                }
+            }
+        }
+    };
+    for (_, tx) in pending {
+        let _ = tx.send(Err(ClientError::ConnectionLoss(reason.clone())));
+    }
+    let _ = events.send(WatchedEvent { event_type: event::NONE, state: state::DISCONNECTED, path: None, zxid: -1 });
+}
