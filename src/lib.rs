@@ -5,6 +5,7 @@
 
 pub mod acl;
 pub mod admin;
+pub mod bench;
 pub mod client;
 pub mod config;
 pub mod core;
