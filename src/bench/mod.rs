@@ -32,6 +32,8 @@ pub struct BenchConfig {
     pub watchers: usize,
     /// For `multi`: ops per multi.
     pub multi_ops: usize,
+    /// Offered load in ops/s over all workers (0 = as fast as replies allow).
+    pub rate: f64,
 }
 
 impl Default for BenchConfig {
@@ -48,6 +50,7 @@ impl Default for BenchConfig {
             root: "/zkbench".into(),
             watchers: 100,
             multi_ops: 4,
+            rate: 0.0,
         }
     }
 }

@@ -129,9 +129,21 @@ pub async fn start(cfg: &BenchConfig, rec: Arc<Recorder>) -> Result<Vec<JoinHand
                 let mut hist = local_histogram();
                 let payload = Bytes::from(vec![b'y'; cfg.payload]);
                 let mut n: u64 = 0;
+                // With an offered rate, each worker sends on its own fixed schedule and latency
+                // is measured from the scheduled time (no coordinated omission).
+                let workers = (cfg.sessions * cfg.pipeline).max(1) as f64;
+                let interval = (cfg.rate > 0.0).then(|| std::time::Duration::from_secs_f64(workers / cfg.rate));
+                let mut next = Instant::now();
                 while !rec.stopped() {
                     n += 1;
-                    let started = Instant::now();
+                    let started = match interval {
+                        Some(iv) => {
+                            next += iv;
+                            tokio::time::sleep_until(tokio::time::Instant::from_std(next - iv)).await;
+                            next - iv
+                        }
+                        None => Instant::now(),
+                    };
                     let ok = match &client {
                         Some(c) => one_op(&cfg, c, &mut rng, &payload, s, t, n, &mut hist, &rec).await,
                         None => Some(churn_once(&cfg.server).await),

@@ -39,6 +39,9 @@ struct Args {
     multi_ops: usize,
     #[arg(long, default_value = "/zkbench")]
     root: String,
+    /// Offered load in ops/s over all workers (0 = closed loop, as fast as replies allow).
+    #[arg(long, default_value_t = 0.0)]
+    rate: f64,
     /// Write the reports as JSON to this file.
     #[arg(long)]
     json: Option<std::path::PathBuf>,
@@ -74,6 +77,7 @@ fn main() -> ExitCode {
             root: args.root.clone(),
             watchers: args.watchers,
             multi_ops: args.multi_ops,
+            rate: args.rate,
         };
         match rt.block_on(bench::run(cfg)) {
             Ok(r) => {
