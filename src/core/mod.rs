@@ -287,20 +287,30 @@ impl Core {
         while self.inflight.front().is_some_and(|(t, _)| t.zxid() <= zxid) {
             let (txn, origin) = self.inflight.pop_front().expect("front");
             self.apply(txn, origin);
+            // A sync waits for this txn, not for the rest of the batch: answer it before a
+            // later write of its connection is applied and answered.
+            self.wake_syncs();
         }
-        let applied = self.tree.last_zxid();
-        let ready: Vec<i64> = self.sync_waiters.range(..=applied).map(|(k, _)| *k).collect();
-        for k in ready {
-            for conn in self.sync_waiters.remove(&k).unwrap_or_default() {
-                self.drain_queue(conn);
-            }
-        }
+        self.wake_syncs();
         if self.txns_since_snapshot >= self.cfg.snap_count {
             self.txns_since_snapshot = 0;
             self.actions.push(Action::Snapshot {
                 zxid: self.tree.last_zxid(),
                 data: crate::tree::snapshot::encode(&self.tree),
             });
+        }
+    }
+
+    /// Drains the queues of connections whose sync has become answerable.
+    fn wake_syncs(&mut self) {
+        let applied = self.tree.last_zxid();
+        while let Some(entry) = self.sync_waiters.first_entry() {
+            if *entry.key() > applied {
+                break;
+            }
+            for conn in entry.remove() {
+                self.drain_queue(conn);
+            }
         }
     }
 
