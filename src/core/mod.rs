@@ -243,8 +243,10 @@ impl Core {
         }
         let session = c.session_id;
         if !self.sessions.touch(session, self.mono_ms) && c.state == ConnState::Open {
-            // The session expired under a live connection: the close is under way.
-            self.reply(conn, xid, self.tree.last_zxid(), Err(ErrorCode::SessionExpired));
+            // The session expired under a live connection: the close is under way. The refusal
+            // still waits behind the connection's earlier requests.
+            c.queue.push_back(Queued::Refused { xid, err: ErrorCode::SessionExpired });
+            self.drain_queue(conn);
             return;
         }
         match req {
@@ -399,7 +401,7 @@ impl Core {
             let applied = self.tree.last_zxid();
             let Some(c) = self.conns.get_mut(&conn) else { return };
             let ready = match c.queue.front() {
-                Some(Queued::Read { .. }) => true,
+                Some(Queued::Read { .. } | Queued::Refused { .. }) => true,
                 Some(Queued::Sync { wait_zxid, .. }) => *wait_zxid <= applied,
                 _ => false,
             };
@@ -408,6 +410,7 @@ impl Core {
             }
             match c.queue.pop_front() {
                 Some(Queued::Read { xid, req, received_us }) => self.read(conn, xid, req, received_us),
+                Some(Queued::Refused { xid, err }) => self.reply(conn, xid, applied, Err(err)),
                 Some(Queued::Sync { xid, path, received_us, .. }) => {
                     self.record_latency(conn, xid, "SYNC", received_us);
                     self.reply(conn, xid, applied, Ok(Response::Path(path)));
