@@ -77,6 +77,10 @@ impl TxnBody {
                 let m = MultiTxn::read(r)?;
                 let mut ops = Vec::with_capacity(m.txns.len());
                 for t in m.txns {
+                    // ZooKeeper never nests multis; refusing them also bounds the recursion.
+                    if t.type_ == op::MULTI {
+                        return Err(DecodeError::BadValue { what: "nested multi txn", value: t.type_ as i64 });
+                    }
                     let mut sub = Reader::new(&t.data);
                     ops.push((t.type_, TxnBody::read(t.type_, &mut sub)?));
                 }

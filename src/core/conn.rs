@@ -3,6 +3,7 @@
 //! session's earlier writes).
 //! Must never: touch sockets; the shell owns them and only knows the connection id.
 
+use crate::proto::codes::ErrorCode;
 use crate::proto::records::Id;
 use crate::proto::request::Request;
 use std::collections::VecDeque;
@@ -28,6 +29,9 @@ pub enum Queued {
     Write { zxid: i64 },
     /// A read (or any non-txn request) to run once everything before it is answered.
     Read { xid: i32, req: Request, received_us: u64 },
+    /// A request refused before it reached the pipeline (its session expired), answered with
+    /// `err` in its turn.
+    Refused { xid: i32, err: ErrorCode },
     /// A sync: answered once every write prepared before it (`wait_zxid`) is applied.
     Sync { xid: i32, path: String, wait_zxid: i64, received_us: u64 },
 }

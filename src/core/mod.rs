@@ -243,8 +243,10 @@ impl Core {
         }
         let session = c.session_id;
         if !self.sessions.touch(session, self.mono_ms) && c.state == ConnState::Open {
-            // The session expired under a live connection: the close is under way.
-            self.reply(conn, xid, self.tree.last_zxid(), Err(ErrorCode::SessionExpired));
+            // The session expired under a live connection: the close is under way. The refusal
+            // still waits behind the connection's earlier requests.
+            c.queue.push_back(Queued::Refused { xid, err: ErrorCode::SessionExpired });
+            self.drain_queue(conn);
             return;
         }
         match req {
@@ -287,20 +289,30 @@ impl Core {
         while self.inflight.front().is_some_and(|(t, _)| t.zxid() <= zxid) {
             let (txn, origin) = self.inflight.pop_front().expect("front");
             self.apply(txn, origin);
+            // A sync waits for this txn, not for the rest of the batch: answer it before a
+            // later write of its connection is applied and answered.
+            self.wake_syncs();
         }
-        let applied = self.tree.last_zxid();
-        let ready: Vec<i64> = self.sync_waiters.range(..=applied).map(|(k, _)| *k).collect();
-        for k in ready {
-            for conn in self.sync_waiters.remove(&k).unwrap_or_default() {
-                self.drain_queue(conn);
-            }
-        }
+        self.wake_syncs();
         if self.txns_since_snapshot >= self.cfg.snap_count {
             self.txns_since_snapshot = 0;
             self.actions.push(Action::Snapshot {
                 zxid: self.tree.last_zxid(),
                 data: crate::tree::snapshot::encode(&self.tree),
             });
+        }
+    }
+
+    /// Drains the queues of connections whose sync has become answerable.
+    fn wake_syncs(&mut self) {
+        let applied = self.tree.last_zxid();
+        while let Some(entry) = self.sync_waiters.first_entry() {
+            if *entry.key() > applied {
+                break;
+            }
+            for conn in entry.remove() {
+                self.drain_queue(conn);
+            }
         }
     }
 
@@ -389,7 +401,7 @@ impl Core {
             let applied = self.tree.last_zxid();
             let Some(c) = self.conns.get_mut(&conn) else { return };
             let ready = match c.queue.front() {
-                Some(Queued::Read { .. }) => true,
+                Some(Queued::Read { .. } | Queued::Refused { .. }) => true,
                 Some(Queued::Sync { wait_zxid, .. }) => *wait_zxid <= applied,
                 _ => false,
             };
@@ -398,6 +410,7 @@ impl Core {
             }
             match c.queue.pop_front() {
                 Some(Queued::Read { xid, req, received_us }) => self.read(conn, xid, req, received_us),
+                Some(Queued::Refused { xid, err }) => self.reply(conn, xid, applied, Err(err)),
                 Some(Queued::Sync { xid, path, received_us, .. }) => {
                     self.record_latency(conn, xid, "SYNC", received_us);
                     self.reply(conn, xid, applied, Ok(Response::Path(path)));

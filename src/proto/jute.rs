@@ -159,7 +159,9 @@ impl<T: Jute> Jute for Vec<T> {
                 if n > r.remaining() {
                     return Err(DecodeError::Truncated { wanted: n, left: r.remaining() });
                 }
-                let mut v = Vec::with_capacity(n);
+                // Preallocate no more memory than the bytes left: an element may be far
+                // larger in memory than its smallest encoding.
+                let mut v = Vec::with_capacity(n.min(r.remaining() / std::mem::size_of::<T>().max(1)));
                 for _ in 0..n {
                     v.push(T::read(r)?);
                 }

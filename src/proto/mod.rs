@@ -12,3 +12,6 @@ pub use codes::{op, CreateMode, ErrorCode};
 pub use jute::{from_bytes, to_bytes, DecodeError, Jute, Reader};
 pub use records::*;
 pub use request::{MultiOp, MultiResult, Request, Response};
+
+#[cfg(test)]
+mod tests;
