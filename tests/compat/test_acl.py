@@ -142,3 +142,13 @@ def test_unknown_auth_scheme_fails_session(clients):
     c = clients()
     with pytest.raises(AuthFailedError):
         c.add_auth("nosuchscheme", "whatever")
+
+
+def test_acl_checked_before_version(clients, base):
+    owner = authed(clients, "gina", "pw")
+    anon = clients()
+    p = owner.create(base + "/n", acl=[make_digest_acl("gina", "pw", all=True)])
+    with pytest.raises(NoAuthError):
+        anon.set(p, b"x", version=42)
+    with pytest.raises(NoAuthError):
+        anon.set_acls(p, OPEN_ACL_UNSAFE, version=42)

@@ -111,3 +111,15 @@ def test_unknown_and_isro(server):
     assert four_letter(server.port, "isro") == "rw"
     wchs = four_letter(server.port, "wchs")
     assert re.search(r"\d+ connections watching \d+ paths\nTotal watches:\d+", wchs), wchs
+
+
+def test_cons_lists_sessions(server, zk):
+    text = four_letter(server.port, "cons")
+    sid = "sid=0x%x" % zk.client_id[0]
+    lines = [l for l in text.splitlines() if sid in l]
+    assert len(lines) == 1, text
+    line = lines[0]
+    assert re.match(r"^ /127\.0\.0\.1:\d+\[\d+\]\(queued=\d+,recved=\d+,sent=\d+,", line), line
+    for field in ("lop=", "est=", "to=", "lcxid=0x", "lzxid=0x", "lresp=", "llat=", "minlat=",
+                  "avglat=", "maxlat="):
+        assert field in line, (field, line)

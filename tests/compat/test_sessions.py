@@ -93,3 +93,15 @@ def test_negotiated_session_timeout_is_clamped(server, clients):
     assert negotiated_timeout(server, clients(timeout=0.1)) == 400
     assert negotiated_timeout(server, clients(timeout=2.0)) == 2000
     assert negotiated_timeout(server, clients(timeout=60.0)) == 4000
+
+
+def test_ephemeral_deletion_fires_watches_of_other_sessions(clients, base):
+    import queue
+    owner, watcher = clients(), clients()
+    p = owner.create(base + "/eph", ephemeral=True)
+    events = queue.Queue()
+    watcher.exists(p, watch=lambda e: events.put((e.type, e.path)))
+    watcher.get_children(base, watch=lambda e: events.put((e.type, e.path)))
+    owner.stop()
+    got = {events.get(timeout=10), events.get(timeout=10)}
+    assert got == {("DELETED", p), ("CHILD", base)}
