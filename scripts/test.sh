@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The project's single test command: every Rust test, then the kazoo compatibility suite
+# (tests/compat), which runs the same tests against zabkeeper and Apache ZooKeeper 3.8.
+# Fails if either part fails; both parts always run.
+#
+# Environment: CARGO_TARGET_DIR (default ./target), PYTHON (default python3),
+# PYTEST_ARGS (extra pytest arguments), COMPAT_TARGETS (e.g. "zabkeeper").
+set -uo pipefail
+
+cd "$(dirname "$0")/.."
+PYTHON="${PYTHON:-python3}"
+TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
+
+echo "+ cargo build --release"
+cargo build --release || { echo "test.sh: release build failed" >&2; exit 1; }
+export ZABKEEPER_BIN="$TARGET_DIR/release/zabkeeper"
+[ -x "$ZABKEEPER_BIN" ] || { echo "test.sh: $ZABKEEPER_BIN missing after build" >&2; exit 1; }
+echo "ZABKEEPER_BIN=$ZABKEEPER_BIN"
+
+status=0
+echo "+ cargo test --release"
+if ! cargo test --release; then
+    echo "test.sh: cargo test FAILED" >&2
+    status=1
+fi
+
+echo "+ $PYTHON -m pytest -q tests/compat ${PYTEST_ARGS:-}"
+# shellcheck disable=SC2086
+if ! "$PYTHON" -m pytest -q -p no:cacheprovider tests/compat ${PYTEST_ARGS:-}; then
+    echo "test.sh: compat suite FAILED" >&2
+    status=1
+fi
+
+if [ "$status" -eq 0 ]; then echo "test.sh: all tests passed"; fi
+exit "$status"

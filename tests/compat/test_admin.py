@@ -1,0 +1,125 @@
+"""Four-letter words and server_version: structure, not values."""
+
+import re
+
+from compat_util import four_letter
+
+
+def kv_lines(text, sep):
+    out = {}
+    for line in text.splitlines():
+        if sep in line:
+            k, v = line.split(sep, 1)
+            out[k.strip()] = v.strip()
+    return out
+
+
+def test_ruok(server, zk):
+    assert four_letter(server.port, "ruok") == "imok"
+    assert zk.command(b"ruok") == "imok"
+
+
+def test_server_version(zk):
+    version = zk.server_version()
+    assert isinstance(version, tuple) and len(version) >= 3
+    assert all(isinstance(v, int) for v in version)
+    assert version[:2] >= (3, 5)
+
+
+def test_srvr(server, zk):
+    zk.create("/srvr-probe-%d" % id(zk), ephemeral=True)
+    text = four_letter(server.port, "srvr")
+    assert text.startswith("Zookeeper version: ")
+    lines = text.splitlines()
+    keys = [l.split(":", 1)[0] for l in lines if l]
+    assert keys == [
+        "Zookeeper version", "Latency min/avg/max", "Received", "Sent", "Connections",
+        "Outstanding", "Zxid", "Mode", "Node count",
+    ]
+    kv = kv_lines(text, ":")
+    assert re.fullmatch(r"\d+/[\d.]+/\d+", kv["Latency min/avg/max"])
+    assert re.fullmatch(r"0x[0-9a-f]+", kv["Zxid"]) and int(kv["Zxid"], 16) > 0
+    assert kv["Mode"] == "standalone"
+    assert int(kv["Node count"]) >= 5  # /, /zookeeper, /zookeeper/quota, /zookeeper/config, ours
+    assert int(kv["Connections"]) >= 1
+
+
+def test_stat_lists_clients(server, zk):
+    text = four_letter(server.port, "stat")
+    assert text.startswith("Zookeeper version: ")
+    assert "\nClients:\n" in text
+    clients = re.findall(r"^ /127\.0\.0\.1:\d+\[\d+\]\(queued=\d+,recved=\d+,sent=\d+\)$", text, re.M)
+    assert len(clients) >= 2  # our kazoo session and this 4lw connection
+    assert "\nMode: standalone\n" in text
+    assert re.search(r"^Node count: \d+$", text, re.M)
+
+
+def test_conf(server):
+    kv = kv_lines(four_letter(server.port, "conf"), "=")
+    assert kv["clientPort"] == str(server.port)
+    assert kv["tickTime"] == "200"
+    assert kv["minSessionTimeout"] == "400"
+    assert kv["maxSessionTimeout"] == "4000"
+    assert kv["maxClientCnxns"] == "0"
+    assert kv["dataDir"].startswith(server.data_dir)
+    assert kv["serverId"] == "0"
+    for key in ("dataLogDir", "dataDirSize", "dataLogSize", "clientPortListenBacklog"):
+        assert key in kv
+
+
+def test_envi(server):
+    text = four_letter(server.port, "envi")
+    assert text.startswith("Environment:\n")
+    kv = kv_lines(text, "=")
+    for key in ("zookeeper.version", "host.name", "java.version", "os.name", "os.arch",
+                "user.name", "user.dir"):
+        assert key in kv, key
+    assert kv["os.name"] == "Linux"
+
+
+def test_mntr(server, clients, base):
+    a = clients()
+    a.create(base + "/e1", ephemeral=True)
+    a.create(base + "/e2", ephemeral=True)
+    text = four_letter(server.port, "mntr")
+    lines = [l for l in text.splitlines() if l]
+    assert all(len(l.split("\t")) == 2 for l in lines), [l for l in lines if len(l.split("\t")) != 2]
+    kv = dict(l.split("\t") for l in lines)
+    assert kv["zk_server_state"] == "standalone"
+    assert lines[0].startswith("zk_version\t")
+    assert int(kv["zk_ephemerals_count"]) >= 2
+    assert int(kv["zk_znode_count"]) >= 7
+    assert int(kv["zk_num_alive_connections"]) >= 2
+    assert int(kv["zk_outstanding_requests"]) >= 0
+    for key in ("zk_avg_latency", "zk_max_latency", "zk_min_latency", "zk_packets_received",
+                "zk_packets_sent", "zk_watch_count", "zk_approximate_data_size",
+                "zk_open_file_descriptor_count", "zk_max_file_descriptor_count",
+                "zk_global_sessions", "zk_uptime"):
+        assert key in kv, key
+
+
+def test_mntr_counts_watches(server, zk, base):
+    before = dict(l.split("\t") for l in four_letter(server.port, "mntr").splitlines() if l)
+    p = zk.create(base + "/w")
+    zk.get(p, watch=lambda e: None)
+    zk.get_children(p, watch=lambda e: None)
+    after = dict(l.split("\t") for l in four_letter(server.port, "mntr").splitlines() if l)
+    assert int(after["zk_watch_count"]) == int(before["zk_watch_count"]) + 2
+
+
+def test_unknown_and_isro(server):
+    assert four_letter(server.port, "isro") == "rw"
+    wchs = four_letter(server.port, "wchs")
+    assert re.search(r"\d+ connections watching \d+ paths\nTotal watches:\d+", wchs), wchs
+
+
+def test_cons_lists_sessions(server, zk):
+    text = four_letter(server.port, "cons")
+    sid = "sid=0x%x" % zk.client_id[0]
+    lines = [l for l in text.splitlines() if sid in l]
+    assert len(lines) == 1, text
+    line = lines[0]
+    assert re.match(r"^ /127\.0\.0\.1:\d+\[\d+\]\(queued=\d+,recved=\d+,sent=\d+,", line), line
+    for field in ("lop=", "est=", "to=", "lcxid=0x", "lzxid=0x", "lresp=", "llat=", "minlat=",
+                  "avglat=", "maxlat="):
+        assert field in line, (field, line)
