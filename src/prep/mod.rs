@@ -118,14 +118,7 @@ impl Prep {
             if let Some(parent) = self.view(tree, &scratch, path::parent(p)) {
                 scratch.insert(
                     path::parent(p).to_owned(),
-                    Pending {
-                        zxid,
-                        node: Some(NodeView {
-                            cversion: parent.cversion + 1,
-                            num_children: parent.num_children - 1,
-                            ..parent
-                        }),
-                    },
+                    Pending { zxid, node: Some(NodeView { num_children: parent.num_children - 1, ..parent }) },
                 );
             }
             scratch.insert(p.clone(), Pending { zxid, node: None });
@@ -394,11 +387,9 @@ impl Prep {
                 parent_path.to_owned(),
                 Pending {
                     zxid,
-                    node: Some(NodeView {
-                        cversion: parent.cversion.wrapping_add(1),
-                        num_children: parent.num_children - 1,
-                        ..parent
-                    }),
+                    // Deletes do not advance the stored cversion (ZooKeeper 3.6+): it counts
+                    // creates, so sequence numbers never repeat and never skip for deletes.
+                    node: Some(NodeView { num_children: parent.num_children - 1, ..parent }),
                 },
             );
         }

@@ -31,6 +31,9 @@ pub struct Znode {
     pub ctime: i64,
     pub mtime: i64,
     pub version: i32,
+    /// The stored child-change counter: ZooKeeper (3.6+) advances it on child creates only
+    /// and shows clients `2 * cversion - numChildren` (creates plus deletes); sequential names
+    /// come from the stored value.
     pub cversion: i32,
     pub aversion: i32,
     pub ephemeral_owner: i64,
@@ -41,6 +44,18 @@ pub struct Znode {
 }
 
 impl Znode {
+    /// The owner clients see: the session for an ephemeral, 0 for everything else (containers
+    /// and TTL znodes keep their marker internally, as DataNode.getClientEphemeralOwner).
+    pub fn client_ephemeral_owner(&self) -> i64 {
+        let o = self.ephemeral_owner;
+        if o == CONTAINER_EPHEMERAL_OWNER || crate::proto::codes::ttl_of_owner(o).is_some() {
+            0
+        } else {
+            o
+        }
+    }
+
+    /// The client-visible Stat.
     pub fn stat(&self) -> Stat {
         Stat {
             czxid: self.czxid,
@@ -48,9 +63,9 @@ impl Znode {
             ctime: self.ctime,
             mtime: self.mtime,
             version: self.version,
-            cversion: self.cversion,
+            cversion: self.cversion.wrapping_mul(2).wrapping_sub(self.children.len() as i32),
             aversion: self.aversion,
-            ephemeral_owner: self.ephemeral_owner,
+            ephemeral_owner: self.client_ephemeral_owner(),
             data_length: self.data.as_ref().map_or(0, |d| d.len() as i32),
             num_children: self.children.len() as i32,
             pzxid: self.pzxid,
@@ -362,7 +377,6 @@ impl DataTree {
         let parent_path = path::parent(p);
         if let Some(parent) = self.nodes.get_mut(parent_path) {
             parent.children.remove(path::basename(p));
-            parent.cversion += 1;
             if zxid > parent.pzxid {
                 parent.pzxid = zxid;
             }
