@@ -34,6 +34,8 @@ pub struct BenchConfig {
     pub multi_ops: usize,
     /// Offered load in ops/s over all workers (0 = as fast as replies allow).
     pub rate: f64,
+    /// Stop once this many ops completed (0 = run for `duration`).
+    pub stop_after: u64,
 }
 
 impl Default for BenchConfig {
@@ -51,6 +53,7 @@ impl Default for BenchConfig {
             watchers: 100,
             multi_ops: 4,
             rate: 0.0,
+            stop_after: 0,
         }
     }
 }
@@ -86,16 +89,18 @@ pub struct Recorder {
     pub errors: AtomicU64,
     measuring: AtomicBool,
     pub stop: AtomicBool,
+    stop_after: u64,
 }
 
 impl Recorder {
-    fn new() -> Recorder {
+    fn new(stop_after: u64) -> Recorder {
         Recorder {
             hist: Mutex::new(Histogram::new_with_bounds(1, 60_000_000, 3).expect("histogram bounds")),
             ops: AtomicU64::new(0),
             errors: AtomicU64::new(0),
             measuring: AtomicBool::new(false),
             stop: AtomicBool::new(false),
+            stop_after,
         }
     }
 
@@ -105,7 +110,10 @@ impl Recorder {
             return;
         }
         if ok {
-            self.ops.fetch_add(1, Ordering::Relaxed);
+            let n = self.ops.fetch_add(1, Ordering::Relaxed) + 1;
+            if self.stop_after > 0 && n >= self.stop_after {
+                self.stop.store(true, Ordering::Relaxed);
+            }
             let _ = local.record((latency.as_micros() as u64).max(1));
         } else {
             self.errors.fetch_add(1, Ordering::Relaxed);
@@ -146,13 +154,15 @@ fn cpu_seconds() -> f64 {
 
 /// Runs one benchmark and reports.
 pub async fn run(cfg: BenchConfig) -> Result<BenchReport, String> {
-    let rec = Arc::new(Recorder::new());
+    let rec = Arc::new(Recorder::new(cfg.stop_after));
     let handles = workload::start(&cfg, rec.clone()).await?;
     tokio::time::sleep(cfg.warmup).await;
     rec.measuring.store(true, Ordering::Relaxed);
     let cpu0 = cpu_seconds();
     let t0 = Instant::now();
-    tokio::time::sleep(cfg.duration).await;
+    while t0.elapsed() < cfg.duration && !rec.stopped() {
+        tokio::time::sleep(Duration::from_millis(20).min(cfg.duration)).await;
+    }
     rec.measuring.store(false, Ordering::Relaxed);
     let seconds = t0.elapsed().as_secs_f64();
     let cpu = cpu_seconds() - cpu0;

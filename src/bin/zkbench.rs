@@ -42,6 +42,9 @@ struct Args {
     /// Offered load in ops/s over all workers (0 = closed loop, as fast as replies allow).
     #[arg(long, default_value_t = 0.0)]
     rate: f64,
+    /// Stop each workload after this many completed ops (0 = run for --duration).
+    #[arg(long, default_value_t = 0)]
+    stop_after: u64,
     /// Write the reports as JSON to this file.
     #[arg(long)]
     json: Option<std::path::PathBuf>,
@@ -78,6 +81,7 @@ fn main() -> ExitCode {
             watchers: args.watchers,
             multi_ops: args.multi_ops,
             rate: args.rate,
+            stop_after: args.stop_after,
         };
         match rt.block_on(bench::run(cfg)) {
             Ok(r) => {
