@@ -6,8 +6,8 @@ mod common;
 
 use common::{start_server_with, TestServer};
 use std::time::Duration;
-use zookeeper_client as zk;
 use zk::{Acl, Acls, AuthId, CreateMode, Permission};
+use zookeeper_client as zk;
 
 /// "super:test" hashed, as DigestAuthenticationProvider.generateDigest prints it.
 const SUPER_DIGEST: &str = "super:D/InIHSb7yEEbrWz8b9l71RjZJU=";

@@ -5,8 +5,8 @@ mod common;
 
 use common::{start_server_with, wait_until, TestServer};
 use std::time::Duration;
-use zookeeper_client as zk;
 use zk::{Acls, CreateMode};
+use zookeeper_client as zk;
 
 async fn server() -> TestServer {
     start_server_with(|c| c.max_session_timeout = Some(60_000)).await

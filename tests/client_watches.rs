@@ -7,8 +7,8 @@ mod common;
 use common::{start_server_with, TestServer};
 use std::future::Future;
 use std::time::Duration;
-use zookeeper_client as zk;
 use zk::{Acls, AddWatchMode, CreateMode, EventType, WatchedEvent};
+use zookeeper_client as zk;
 
 async fn server() -> TestServer {
     start_server_with(|c| c.max_session_timeout = Some(60_000)).await
