@@ -250,7 +250,7 @@ impl Core {
             return;
         }
         match req {
-            Request::Auth(a) => self.auth(conn, a),
+            Request::Auth(a) => self.auth(conn, xid, a),
             Request::CloseSession => self.close_session_request(conn, xid, received_us),
             r if r.is_write() => self.submit_write(conn, xid, r, received_us),
             Request::Sync(s) => {

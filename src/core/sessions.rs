@@ -6,7 +6,7 @@ use super::conn::{Conn, ConnId, ConnState, Queued};
 use super::{Core, Origin};
 use crate::acl;
 use crate::prep::Prep;
-use crate::proto::codes::{xid, ErrorCode};
+use crate::proto::codes::ErrorCode;
 use crate::proto::jute::Jute;
 use crate::proto::records::*;
 use crate::proto::request::Response;
@@ -137,7 +137,9 @@ impl Core {
         }
     }
 
-    pub(super) fn auth(&mut self, conn: ConnId, a: AuthPacket) {
+    /// ZooKeeper answers an auth packet with the xid of its header (clients conventionally
+    /// send -4, but some use ordinary xids and match replies by xid).
+    pub(super) fn auth(&mut self, conn: ConnId, xid_: i32, a: AuthPacket) {
         let c = self.conns.get(&conn).expect("conn");
         match acl::authenticate(&a.scheme, &a.auth, c.remote_ip, self.cfg.super_digest.as_deref()) {
             Ok(ids) => {
@@ -147,12 +149,12 @@ impl Core {
                         c.auth.push(id);
                     }
                 }
-                self.reply(conn, xid::AUTH, 0, Ok(Response::Empty));
+                self.reply(conn, xid_, 0, Ok(Response::Empty));
             }
             Err(e) => {
                 self.stats.auth_failed += 1;
                 tracing::warn!("Authentication failed for scheme: {}", a.scheme);
-                self.reply(conn, xid::AUTH, 0, Err(e));
+                self.reply(conn, xid_, 0, Err(e));
                 self.close_conn(conn);
             }
         }

@@ -81,8 +81,10 @@ fn decode_multi(r: &mut Reader<'_>, read_only: bool) -> Result<Vec<MultiOp>, Dec
             (op::DELETE, false) => MultiOp::Delete(Jute::read(r)?),
             (op::SET_DATA, false) => MultiOp::SetData(Jute::read(r)?),
             (op::CHECK, false) => MultiOp::Check(Jute::read(r)?),
-            (op::GET_CHILDREN, true) => MultiOp::GetChildren(Jute::read(r)?),
-            (op::GET_DATA, true) => MultiOp::GetData(Jute::read(r)?),
+            // multiRead ops carry GetChildrenRequest / GetDataRequest: a path and a watch
+            // flag, which ZooKeeper reads and ignores (MultiOperationRecord).
+            (op::GET_CHILDREN, true) => MultiOp::GetChildren(PathRequest { path: PathWatchRequest::read(r)?.path }),
+            (op::GET_DATA, true) => MultiOp::GetData(PathRequest { path: PathWatchRequest::read(r)?.path }),
             (t, _) => return Err(DecodeError::BadValue { what: "multi op type", value: t as i64 }),
         };
         ops.push(m);
@@ -190,7 +192,9 @@ impl MultiOp {
             }
             MultiOp::Delete(r) | MultiOp::Check(r) => r.write(w),
             MultiOp::SetData(r) => r.write(w),
-            MultiOp::GetChildren(r) | MultiOp::GetData(r) => r.write(w),
+            MultiOp::GetChildren(r) | MultiOp::GetData(r) => {
+                PathWatchRequest { path: r.path.clone(), watch: false }.write(w)
+            }
         }
     }
 }
