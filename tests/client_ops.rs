@@ -8,8 +8,6 @@ use std::time::Duration;
 use zk::{Acls, CreateMode, MultiReadResult, MultiWriteError, MultiWriteResult};
 use zookeeper_client as zk;
 
-const CONTAINER_OWNER: i64 = i64::MIN;
-
 async fn server() -> TestServer {
     start_server_with(|c| c.max_session_timeout = Some(60_000)).await
 }
@@ -79,17 +77,18 @@ async fn sequential_names_follow_parent_cversion() {
     let (_, s2) = c.create("/seq/n-", b"", &seq_opts).await.unwrap();
     assert_eq!(s2.into_i64(), 2);
     c.delete("/seq/x", None).await.unwrap();
-    // cversion counts deletes too: create n-0 (1), x (2), n-2 (3), delete x (4).
+    // The stored cversion counts creates only (ZooKeeper 3.6+): n-0 (1), x (2), n-2 (3); the
+    // delete of x does not advance it, so the next sequence number is 3.
     let eph_seq = CreateMode::EphemeralSequential.with_acls(Acls::anyone_all());
     let (es, s4) = c.create("/seq/e-", b"", &eph_seq).await.unwrap();
-    assert_eq!(s4.to_string(), "0000000004");
+    assert_eq!(s4.to_string(), "0000000003");
     assert_eq!(es.ephemeral_owner, c.session_id().0);
     // A sequential create directly in a directory ("/seq/") names the child by number only.
     let (_, s5) = c.create("/seq/", b"", &seq_opts).await.unwrap();
-    assert_eq!(s5.into_i64(), 5);
+    assert_eq!(s5.into_i64(), 4);
     let mut children = c.list_children("/seq").await.unwrap();
     children.sort();
-    assert_eq!(children, vec!["0000000005", "e-0000000004", "n-0000000000", "n-0000000002"]);
+    assert_eq!(children, vec!["0000000004", "e-0000000003", "n-0000000000", "n-0000000002"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -100,10 +99,11 @@ async fn ephemeral_container_and_ttl_stats() {
     assert_eq!(e.ephemeral_owner, c.session_id().0);
     assert_ne!(e.ephemeral_owner, 0);
     let (ct, _) = c.create("/ctr", b"", &CreateMode::Container.with_acls(Acls::anyone_all())).await.unwrap();
-    assert_eq!(ct.ephemeral_owner, CONTAINER_OWNER);
+    // Clients see 0 for containers and TTL znodes (DataNode.getClientEphemeralOwner).
+    assert_eq!(ct.ephemeral_owner, 0);
     let ttl = persistent().with_ttl(Duration::from_secs(3600));
     let (t, _) = c.create("/ttl", b"", &ttl).await.unwrap();
-    assert_eq!(t.ephemeral_owner, (0xFFi64 << 56) | 3_600_000);
+    assert_eq!(t.ephemeral_owner, 0);
     let ttl_seq = CreateMode::PersistentSequential.with_acls(Acls::anyone_all()).with_ttl(Duration::from_secs(3600));
     let (_, seq) = c.create("/ttl-", b"", &ttl_seq).await.unwrap();
     assert!(seq.into_i64() > 0);

@@ -150,10 +150,19 @@ impl Core {
             Request::CheckWatches(r) => self.watches.check(&r.path, conn, r.type_).map(|_| Response::Empty),
             Request::RemoveWatches(r) => self.watches.remove(&r.path, conn, r.type_).map(|_| Response::Empty),
             Request::WhoAmI => {
+                // As ZooKeeper answers: user names (a digest id's part before ':'), the
+                // authenticated ids first and the connection's ip id last.
                 let auth = &self.conns[&conn].auth;
-                Ok(Response::WhoAmI(
-                    auth.iter().map(|id| ClientInfo { auth_scheme: id.scheme.clone(), user: id.id.clone() }).collect(),
-                ))
+                let info = |id: &Id| ClientInfo {
+                    auth_scheme: id.scheme.clone(),
+                    user: if id.scheme == "digest" {
+                        id.id.split(':').next().unwrap_or("").to_owned()
+                    } else {
+                        id.id.clone()
+                    },
+                };
+                let (ip, other): (Vec<&Id>, Vec<&Id>) = auth.iter().partition(|id| id.scheme == "ip");
+                Ok(Response::WhoAmI(other.into_iter().chain(ip).map(info).collect()))
             }
             Request::Reconfig(_) => Err(ErrorCode::ReconfigDisabled),
             Request::Sasl(_) => Err(ErrorCode::AuthFailed),
