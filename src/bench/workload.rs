@@ -151,6 +151,11 @@ pub async fn start(cfg: &BenchConfig, rec: Arc<Recorder>) -> Result<Vec<JoinHand
                     if let Some(ok) = ok {
                         rec.done(started.elapsed(), ok, &mut hist);
                     }
+                    if client.as_ref().is_some_and(|c| c.is_closed()) {
+                        // The connection is gone: stop rather than spin on instant failures.
+                        rec.errors.fetch_add(1, Ordering::Relaxed);
+                        break;
+                    }
                 }
                 rec.merge(&hist);
             }));

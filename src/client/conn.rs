@@ -100,7 +100,7 @@ pub async fn open(
 }
 
 async fn run(
-    mut rd: BufReader<tokio::net::tcp::OwnedReadHalf>,
+    rd: BufReader<tokio::net::tcp::OwnedReadHalf>,
     mut wr: tokio::net::tcp::OwnedWriteHalf,
     mut calls: mpsc::UnboundedReceiver<Call>,
     events: mpsc::UnboundedSender<WatchedEvent>,
@@ -111,6 +111,19 @@ async fn run(
     let mut out = BytesMut::new();
     let mut ping = tokio::time::interval(ping_every);
     ping.tick().await;
+    // Frames are read by their own task: a read future must never be dropped half-way by the
+    // select below (that would lose bytes of a frame).
+    let (frame_tx, mut frames) = mpsc::channel::<std::io::Result<Bytes>>(1024);
+    let reader = tokio::spawn(async move {
+        let mut rd = rd;
+        loop {
+            let f = read_frame(&mut rd).await;
+            let failed = f.is_err();
+            if frame_tx.send(f).await.is_err() || failed {
+                return;
+            }
+        }
+    });
     let reason = loop {
         tokio::select! {
             c = calls.recv() => {
@@ -133,8 +146,8 @@ async fn run(
             _ = ping.tick() => {
                 if let Err(e) = wr.write_all(&frame(xid::PING, crate::proto::codes::op::PING, &[])).await { break e.to_string(); }
             }
-            f = read_frame(&mut rd) => {
-                let b = match f { Ok(b) => b, Err(e) => break e.to_string() };
+            f = frames.recv() => {
+                let b = match f { Some(Ok(b)) => b, Some(Err(e)) => break e.to_string(), None => break "reader ended".to_string() };
                 let mut r = Reader::new(&b);
                 let Ok(h) = ReplyHeader::read(&mut r) else { break "malformed reply header".to_string() };
                 match h.xid {
@@ -157,6 +170,7 @@ async fn run(
             }
         }
     };
+    reader.abort();
     for (_, tx) in pending {
         let _ = tx.send(Err(ClientError::ConnectionLoss(reason.clone())));
     }

@@ -140,6 +140,11 @@ impl Client {
         }
     }
 
+    /// Whether the connection is gone (every call would fail with connection loss).
+    pub fn is_closed(&self) -> bool {
+        self.calls.is_closed()
+    }
+
     /// Sends one raw request and waits for its reply (header + body bytes).
     pub async fn call_raw(&self, op_code: i32, body: BytesMut) -> Result<(ReplyHeader, Bytes), ClientError> {
         self.send(XidKind::Normal, op_code, body).await
