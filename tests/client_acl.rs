@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{start_server_with, TestServer};
+use common::{start_server_with, zk_connect as connect, TestServer};
 use std::time::Duration;
 use zk::{Acl, Acls, AuthId, CreateMode, Permission};
 use zookeeper_client as zk;
@@ -18,14 +18,6 @@ async fn server() -> TestServer {
         c.super_digest = Some(SUPER_DIGEST.into());
     })
     .await
-}
-
-async fn connect(srv: &TestServer) -> zk::Client {
-    zk::Client::connector()
-        .with_session_timeout(Duration::from_secs(30))
-        .connect(&srv.connect_string())
-        .await
-        .expect("connect")
 }
 
 async fn connect_as(srv: &TestServer, user_pass: &str) -> zk::Client {

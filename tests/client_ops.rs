@@ -3,26 +3,10 @@
 
 mod common;
 
-use common::{start_server_with, wait_until, TestServer};
+use common::{start_server_with, wait_until, zk_connect as connect, zk_persistent as persistent, zk_server as server};
 use std::time::Duration;
 use zk::{Acls, CreateMode, MultiReadResult, MultiWriteError, MultiWriteResult};
 use zookeeper_client as zk;
-
-async fn server() -> TestServer {
-    start_server_with(|c| c.max_session_timeout = Some(60_000)).await
-}
-
-async fn connect(srv: &TestServer) -> zk::Client {
-    zk::Client::connector()
-        .with_session_timeout(Duration::from_secs(30))
-        .connect(&srv.connect_string())
-        .await
-        .expect("connect")
-}
-
-fn persistent() -> zk::CreateOptions<'static> {
-    CreateMode::Persistent.with_acls(Acls::anyone_all())
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn create2_stat_and_parent_stat() {

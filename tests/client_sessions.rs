@@ -3,22 +3,10 @@
 
 mod common;
 
-use common::{start_server_with, wait_until, TestServer};
+use common::{wait_until, zk_connect as connect, zk_server as server};
 use std::time::Duration;
 use zk::{Acls, CreateMode};
 use zookeeper_client as zk;
-
-async fn server() -> TestServer {
-    start_server_with(|c| c.max_session_timeout = Some(60_000)).await
-}
-
-async fn connect(srv: &TestServer) -> zk::Client {
-    zk::Client::connector()
-        .with_session_timeout(Duration::from_secs(30))
-        .connect(&srv.connect_string())
-        .await
-        .expect("connect")
-}
 
 fn ephemeral() -> zk::CreateOptions<'static> {
     CreateMode::Ephemeral.with_acls(Acls::anyone_all())

@@ -4,27 +4,11 @@
 
 mod common;
 
-use common::{start_server_with, TestServer};
+use common::{zk_connect as connect, zk_persistent as persistent, zk_server as server};
 use std::future::Future;
 use std::time::Duration;
 use zk::{Acls, AddWatchMode, CreateMode, EventType, WatchedEvent};
 use zookeeper_client as zk;
-
-async fn server() -> TestServer {
-    start_server_with(|c| c.max_session_timeout = Some(60_000)).await
-}
-
-async fn connect(srv: &TestServer) -> zk::Client {
-    zk::Client::connector()
-        .with_session_timeout(Duration::from_secs(30))
-        .connect(&srv.connect_string())
-        .await
-        .expect("connect")
-}
-
-fn persistent() -> zk::CreateOptions<'static> {
-    CreateMode::Persistent.with_acls(Acls::anyone_all())
-}
 
 /// Waits for a watch event with a generous deadline (a missing event fails, never hangs).
 async fn event(f: impl Future<Output = WatchedEvent>) -> WatchedEvent {

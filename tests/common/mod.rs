@@ -111,3 +111,22 @@ pub async fn four_letter(addr: SocketAddr, word: &str) -> String {
     s.read_to_string(&mut out).await.expect("read");
     out
 }
+
+/// A server for the zookeeper-client tests: sessions may ask for up to 60 s.
+pub async fn zk_server() -> TestServer {
+    start_server_with(|c| c.max_session_timeout = Some(60_000)).await
+}
+
+/// A zookeeper-client session with a 30 s timeout.
+pub async fn zk_connect(srv: &TestServer) -> zookeeper_client::Client {
+    zookeeper_client::Client::connector()
+        .with_session_timeout(Duration::from_secs(30))
+        .connect(&srv.connect_string())
+        .await
+        .expect("connect")
+}
+
+/// Persistent, open ACL: the create options most tests use.
+pub fn zk_persistent() -> zookeeper_client::CreateOptions<'static> {
+    zookeeper_client::CreateMode::Persistent.with_acls(zookeeper_client::Acls::anyone_all())
+}
