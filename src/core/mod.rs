@@ -269,8 +269,7 @@ impl Core {
     }
 
     fn submit_write(&mut self, conn: ConnId, xid: i32, req: Request, received_us: u64) {
-        let zxid = self.next_zxid;
-        self.next_zxid += 1;
+        let zxid = self.take_zxid();
         let c = self.conns.get(&conn).expect("conn");
         let ctx = WriteContext { session_id: c.session_id, cxid: xid, zxid, time: self.wall_ms, auth: &c.auth };
         let op_code = write_op_code(&req);
@@ -420,33 +419,42 @@ impl Core {
         }
     }
 
+    /// Drops a connection's state (its session lives on until closed or expired).
+    fn forget_conn(&mut self, conn: ConnId) -> bool {
+        let Some(c) = self.conns.remove(&conn) else { return false };
+        if self.session_conn.get(&c.session_id) == Some(&conn) {
+            self.session_conn.remove(&c.session_id);
+        }
+        self.watches.remove_watcher(conn);
+        true
+    }
+
+    /// The core closes a connection, after what was already queued for it.
     fn close_conn(&mut self, conn: ConnId) {
-        if let Some(c) = self.conns.remove(&conn) {
-            if self.session_conn.get(&c.session_id) == Some(&conn) {
-                self.session_conn.remove(&c.session_id);
-            }
-            self.watches.remove_watcher(conn);
+        if self.forget_conn(conn) {
             self.actions.push(Action::Close { conn });
         }
     }
 
     /// The shell lost the connection (client went away or a protocol error).
     pub fn connection_closed(&mut self, conn: ConnId) {
-        if let Some(c) = self.conns.remove(&conn) {
-            if self.session_conn.get(&c.session_id) == Some(&conn) {
-                self.session_conn.remove(&c.session_id);
-            }
-            self.watches.remove_watcher(conn);
+        if self.forget_conn(conn) {
             self.out.remove(&conn);
         }
+    }
+
+    /// Takes the next zxid for a txn about to be prepared.
+    fn take_zxid(&mut self) -> i64 {
+        let zxid = self.next_zxid;
+        self.next_zxid += 1;
+        zxid
     }
 
     /// Periodic work: session expiry, container and TTL cleanup.
     pub fn tick(&mut self) {
         for id in self.sessions.expire(self.mono_ms) {
             tracing::info!("Expiring session 0x{:x}", id);
-            let zxid = self.next_zxid;
-            self.next_zxid += 1;
+            let zxid = self.take_zxid();
             let txn = self.prep.prepare_close_session(&self.tree, id, zxid, self.wall_ms);
             self.log(txn, Origin::Server);
         }

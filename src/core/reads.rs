@@ -66,9 +66,6 @@ impl Core {
     fn read_result(&mut self, conn: ConnId, req: Request) -> Result<Response, ErrorCode> {
         match req {
             Request::Exists(r) => {
-                if r.path.contains('\0') {
-                    return Err(ErrorCode::BadArguments);
-                }
                 path::validate(&r.path, false).map_err(|_| ErrorCode::BadArguments)?;
                 let stat = self.tree.get(&r.path).map(|n| n.stat());
                 if r.watch {

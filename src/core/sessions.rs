@@ -60,8 +60,7 @@ impl Core {
         let timeout = self.negotiate_timeout(req.time_out);
         if req.session_id == 0 {
             let id = self.sessions.next_session_id();
-            let zxid = self.next_zxid;
-            self.next_zxid += 1;
+            let zxid = self.take_zxid();
             let c = self.conns.get_mut(&conn).expect("conn");
             c.session_id = id;
             c.timeout_ms = timeout;
@@ -118,8 +117,7 @@ impl Core {
         let id = c.session_id;
         c.state = ConnState::Closing;
         self.sessions.set_closing(id);
-        let zxid = self.next_zxid;
-        self.next_zxid += 1;
+        let zxid = self.take_zxid();
         let txn = self.prep.prepare_close_session(&self.tree, id, zxid, self.wall_ms);
         self.conns.get_mut(&conn).expect("conn").queue.push_back(Queued::Write { zxid });
         self.log(txn, Origin::Client { conn, xid, op: crate::proto::codes::op::CLOSE_SESSION, received_us });

@@ -10,7 +10,7 @@ pub mod acl;
 mod quota;
 pub mod snapshot;
 
-use crate::proto::codes::{op, perms, ErrorCode, CONTAINER_EPHEMERAL_OWNER};
+use crate::proto::codes::{perms, ErrorCode, CONTAINER_EPHEMERAL_OWNER};
 use crate::proto::path;
 use crate::proto::records::{Acl, Stat};
 use crate::txn::{Txn, TxnBody};
@@ -221,7 +221,7 @@ impl DataTree {
                 // A multi that failed in prep is logged as error txns only: nothing to apply.
                 let failed = ops.iter().any(|(_, b)| matches!(b, TxnBody::Error(_)));
                 let mut results = Vec::with_capacity(ops.len());
-                for (ty, body) in ops {
+                for (_, body) in ops {
                     if failed {
                         let code = match body {
                             TxnBody::Error(e) => e.err,
@@ -232,12 +232,12 @@ impl DataTree {
                             None => OpResult::RolledBack,
                         });
                     } else {
-                        results.push(self.apply_one(*ty, body, h.client_id, h.zxid, h.time, &mut triggers));
+                        results.push(self.apply_one(body, h.client_id, h.zxid, h.time, &mut triggers));
                     }
                 }
                 OpResult::Multi(results)
             }
-            body => self.apply_one(h.type_, body, h.client_id, h.zxid, h.time, &mut triggers),
+            body => self.apply_one(body, h.client_id, h.zxid, h.time, &mut triggers),
         };
         if h.zxid > self.last_zxid {
             self.last_zxid = h.zxid;
@@ -247,7 +247,6 @@ impl DataTree {
 
     fn apply_one(
         &mut self,
-        ty: i32,
         body: &TxnBody,
         client_id: i64,
         zxid: i64,
@@ -301,7 +300,6 @@ impl DataTree {
             TxnBody::Error(e) => Err(ErrorCode::from_code(e.err).unwrap_or(ErrorCode::SystemError)),
             TxnBody::Multi(_) => Err(ErrorCode::RuntimeInconsistency),
         };
-        let _ = ty;
         r.unwrap_or_else(OpResult::Error)
     }
 
@@ -488,22 +486,6 @@ impl DataTree {
             v.push((p.to_owned(), n.stat(), n.data.as_ref().map(|d| d.to_vec()), self.acls.get(n.acl).to_vec()))
         });
         v
-    }
-
-    /// Whether `op` names a write the tree applies (for prep's sanity checks).
-    pub fn is_tree_op(ty: i32) -> bool {
-        matches!(
-            ty,
-            op::CREATE
-                | op::CREATE2
-                | op::CREATE_CONTAINER
-                | op::CREATE_TTL
-                | op::DELETE
-                | op::DELETE_CONTAINER
-                | op::SET_DATA
-                | op::SET_ACL
-                | op::CHECK
-        )
     }
 }
 

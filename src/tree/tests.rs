@@ -2,6 +2,7 @@
 //! snapshots.
 
 use super::*;
+use crate::proto::codes::op;
 use crate::proto::records::*;
 use bytes::Bytes;
 
