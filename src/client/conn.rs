@@ -6,6 +6,7 @@ use super::{Call, ClientError, WatchedEvent, XidKind};
 use crate::proto::codes::{event, state, xid};
 use crate::proto::jute::{Jute, Reader};
 use crate::proto::records::*;
+use crate::proto::request::write_frame;
 use bytes::{BufMut, Bytes, BytesMut};
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -39,13 +40,11 @@ impl Default for ConnectOptions {
 
 type Pending = VecDeque<(i32, oneshot::Sender<Result<(ReplyHeader, Bytes), ClientError>>)>;
 
-fn frame(xid_: i32, op: i32, body: &[u8]) -> BytesMut {
-    let mut f = BytesMut::with_capacity(12 + body.len());
-    f.put_i32((8 + body.len()) as i32);
-    f.put_i32(xid_);
-    f.put_i32(op);
-    f.put_slice(body);
-    f
+fn frame(out: &mut BytesMut, xid_: i32, op: i32, body: &[u8]) {
+    write_frame(out, |w| {
+        RequestHeader { xid: xid_, type_: op }.write(w);
+        w.put_slice(body);
+    });
 }
 
 async fn read_frame(rd: &mut BufReader<tokio::net::tcp::OwnedReadHalf>) -> std::io::Result<Bytes> {
@@ -80,10 +79,7 @@ pub async fn open(
         read_only: opts.read_only,
     };
     let mut f = BytesMut::new();
-    f.put_i32(0);
-    req.write(&mut f);
-    let len = (f.len() - 4) as i32;
-    f[..4].copy_from_slice(&len.to_be_bytes());
+    write_frame(&mut f, |w| req.write(w));
     wr.write_all(&f).await.map_err(lost)?;
     let b = tokio::time::timeout(opts.connect_timeout, read_frame(&mut rd))
         .await
@@ -133,7 +129,7 @@ async fn run(
                         XidKind::Normal => { let x = next_xid; next_xid = next_xid.wrapping_add(1).max(1); x }
                         XidKind::Auth => xid::AUTH,
                     };
-                    out.extend_from_slice(&frame(x, c.op, &c.body));
+                    frame(out, x, c.op, &c.body);
                     pending.push_back((x, c.reply));
                 };
                 push(c, &mut out, &mut pending);
@@ -144,7 +140,9 @@ async fn run(
                 out.clear();
             }
             _ = ping.tick() => {
-                if let Err(e) = wr.write_all(&frame(xid::PING, crate::proto::codes::op::PING, &[])).await { break e.to_string(); }
+                let mut p = BytesMut::new();
+                frame(&mut p, xid::PING, crate::proto::codes::op::PING, &[]);
+                if let Err(e) = wr.write_all(&p).await { break e.to_string(); }
             }
             f = frames.recv() => {
                 let b = match f { Some(Ok(b)) => b, Some(Err(e)) => break e.to_string(), None => break "reader ended".to_string() };

@@ -9,10 +9,11 @@ use crate::prep::Prep;
 use crate::proto::codes::ErrorCode;
 use crate::proto::jute::Jute;
 use crate::proto::records::*;
+use crate::proto::request::write_frame;
 use crate::proto::request::Response;
 use crate::session::session_password;
 use crate::txn::{Txn, TxnBody};
-use bytes::{BufMut, Bytes};
+use bytes::Bytes;
 use std::net::IpAddr;
 
 impl Core {
@@ -22,19 +23,14 @@ impl Core {
     }
 
     fn send_connect_response(&mut self, conn: ConnId, timeout: i32, session_id: i64, passwd: &[u8]) {
-        let out = self.out(conn);
-        let start = out.len();
-        out.put_i32(0);
-        ConnectResponse {
+        let resp = ConnectResponse {
             protocol_version: 0,
             time_out: timeout,
             session_id,
             passwd: Bytes::copy_from_slice(passwd),
             read_only: false,
-        }
-        .write(out);
-        let len = (out.len() - start - 4) as i32;
-        out[start..start + 4].copy_from_slice(&len.to_be_bytes());
+        };
+        write_frame(self.out(conn), |w| resp.write(w));
         self.stats.packets_sent += 1;
     }
 

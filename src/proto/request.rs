@@ -335,26 +335,31 @@ impl Response {
     }
 }
 
-/// Appends one length-prefixed frame holding `header` and, when `err == 0`, `body`.
-pub fn write_reply(out: &mut BytesMut, xid_: i32, zxid: i64, err: i32, body: &Response) {
+/// Appends one frame: a big-endian length, then whatever `body` writes.
+pub fn write_frame(out: &mut BytesMut, body: impl FnOnce(&mut BytesMut)) {
     let start = out.len();
     out.put_i32(0);
-    ReplyHeader { xid: xid_, zxid, err }.write(out);
-    if err == 0 {
-        body.write(out);
-    }
+    body(out);
     let len = (out.len() - start - 4) as i32;
     out[start..start + 4].copy_from_slice(&len.to_be_bytes());
 }
 
+/// Appends one reply frame holding `header` and, when `err == 0`, `body`.
+pub fn write_reply(out: &mut BytesMut, xid_: i32, zxid: i64, err: i32, body: &Response) {
+    write_frame(out, |w| {
+        ReplyHeader { xid: xid_, zxid, err }.write(w);
+        if err == 0 {
+            body.write(w);
+        }
+    });
+}
+
 /// Appends a watch notification frame.
 pub fn write_notification(out: &mut BytesMut, zxid: i64, ev: &WatcherEvent) {
-    let start = out.len();
-    out.put_i32(0);
-    ReplyHeader { xid: xid::NOTIFICATION, zxid, err: 0 }.write(out);
-    ev.write(out);
-    let len = (out.len() - start - 4) as i32;
-    out[start..start + 4].copy_from_slice(&len.to_be_bytes());
+    write_frame(out, |w| {
+        ReplyHeader { xid: xid::NOTIFICATION, zxid, err: 0 }.write(w);
+        ev.write(w);
+    });
 }
 
 /// Converts a result into the (err, body) pair of a reply.
