@@ -168,6 +168,12 @@ impl Core {
     pub fn reset_stats(&mut self) {
         self.stats = CoreStats { auth_failed: self.stats.auth_failed, ..Default::default() };
     }
+    /// crst: resets every connection's counters.
+    pub fn reset_conn_stats(&mut self) {
+        for c in self.conns.values_mut() {
+            c.stats = conn::ConnStats { established_ms: c.stats.established_ms, ..Default::default() };
+        }
+    }
     pub fn conns(&self) -> impl Iterator<Item = (&ConnId, &Conn)> {
         self.conns.iter()
     }

@@ -7,7 +7,7 @@
 //! await.
 
 use super::Shared;
-use crate::admin::{self, ConnectionView, EnvView, FourLetterReply, ServerView};
+use crate::admin::{self, ConnectionView, EnvView, FourLetterReply, ServerView, StatReset};
 use crate::config::Config;
 use crate::core::conn::ConnId;
 use crate::core::{Action, Core};
@@ -163,13 +163,18 @@ impl Node {
     }
 
     fn four_letter(&mut self, word: &str, conns: &HashMap<ConnId, ConnHandle>) -> String {
-        if let Some(reset) = admin::stat_reset(word) {
-            let _ = reset;
-            self.core.reset_stats();
-        }
         let view = self.view(conns);
         match admin::four_letter(word, &view, &self.config, &self.env) {
-            FourLetterReply::Text(t) | FourLetterReply::NotWhitelisted(t) => t,
+            FourLetterReply::Text(t) => {
+                // crst / srst reset after rendering their reply, and only when allowed.
+                match admin::stat_reset(word) {
+                    Some(StatReset::Server) => self.core.reset_stats(),
+                    Some(StatReset::Connections) => self.core.reset_conn_stats(),
+                    None => {}
+                }
+                t
+            }
+            FourLetterReply::NotWhitelisted(t) => t,
             FourLetterReply::Unknown => String::new(),
         }
     }
@@ -201,14 +206,13 @@ impl Node {
             }
             connections.push(v);
         }
-        let mut fsync = admin::Summary::default();
-        let syncs = log_stats.syncs.load(std::sync::atomic::Ordering::Relaxed);
-        if syncs > 0 {
-            fsync.count = syncs;
-            fsync.max = log_stats.max_fsync_micros.load(std::sync::atomic::Ordering::Relaxed) / 1000;
-            fsync.min = 0;
-            fsync.sum = log_stats.last_fsync_micros.load(std::sync::atomic::Ordering::Relaxed) / 1000 * syncs;
-        }
+        let load = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed) / 1000;
+        let fsync = admin::Summary {
+            count: log_stats.syncs.load(std::sync::atomic::Ordering::Relaxed),
+            sum: load(&log_stats.total_fsync_micros),
+            min: load(&log_stats.min_fsync_micros),
+            max: load(&log_stats.max_fsync_micros),
+        };
         ServerView {
             zxid: tree.last_zxid(),
             node_count: tree.node_count() as u64,

@@ -4,7 +4,7 @@
 //! Must never: write txns; it only reads what is durable (the log truncates a torn tail).
 
 use super::ServerError;
-use crate::storage::snapshot::{SledSnapshotStore, SnapshotStore};
+use crate::storage::snapshot::{load_newest_valid, SledSnapshotStore};
 use crate::storage::wal::{LogOptions, TxnLog};
 use crate::tree::{snapshot, DataTree};
 use crate::txn::Txn;
@@ -31,19 +31,17 @@ pub fn recover(data_dir: &Path, log_dir: &Path, log_opts: LogOptions) -> Result<
     let log = TxnLog::open(log_dir, log_opts)
         .map_err(|e| format!("cannot open the txn log in {}: {e}", log_dir.display()))?;
     let first_logged = log.first_zxid();
-    let mut tree = None;
-    for zxid in store.list().map_err(|e| e.to_string())? {
-        let loaded =
-            store.load(zxid).map_err(|e| e.to_string()).and_then(|b| snapshot::decode(&b).map_err(|e| e.to_string()));
-        match loaded {
-            Ok(t) => {
-                tracing::info!("Loaded snapshot 0x{:x} ({} znodes)", zxid, t.node_count());
-                tree = Some(t);
-                break;
-            }
-            Err(e) => tracing::warn!("snapshot 0x{zxid:x} failed verification: {e}; falling back to an older one"),
+    // The newest snapshot that passes its checksum and decodes; damaged ones are skipped
+    // with a warning. If none is usable, the log must reach back to the first txn.
+    let tree = match load_newest_valid(&store, |b| snapshot::decode(b).map_err(|e| e.to_string())) {
+        Ok(Some((zxid, t))) => {
+            tracing::info!("Loaded snapshot 0x{:x} ({} znodes)", zxid, t.node_count());
+            Some(t)
         }
-    }
+        Ok(None) => None,
+        Err(e) if e.is_corrupt() => None,
+        Err(e) => return Err(e.into()),
+    };
     let mut tree = match tree {
         Some(t) => t,
         None => {

@@ -37,6 +37,10 @@ pub struct LogStats {
     pub last_fsync_micros: AtomicU64,
     /// Longest fsync so far, in microseconds.
     pub max_fsync_micros: AtomicU64,
+    /// Shortest fsync so far, in microseconds (0 before the first).
+    pub min_fsync_micros: AtomicU64,
+    /// All fsync time so far, in microseconds (average = total / syncs).
+    pub total_fsync_micros: AtomicU64,
 }
 
 impl LogStats {
@@ -51,7 +55,13 @@ impl LogStats {
     }
 
     fn record(&self, batch: u64, micros: u64) {
-        self.syncs.fetch_add(1, Ordering::Relaxed);
+        let first = self.syncs.fetch_add(1, Ordering::Relaxed) == 0;
+        self.total_fsync_micros.fetch_add(micros, Ordering::Relaxed);
+        if first {
+            self.min_fsync_micros.store(micros, Ordering::Relaxed);
+        } else {
+            self.min_fsync_micros.fetch_min(micros, Ordering::Relaxed);
+        }
         self.txns.fetch_add(batch, Ordering::Relaxed);
         self.max_batch.fetch_max(batch, Ordering::Relaxed);
         self.last_fsync_micros.store(micros, Ordering::Relaxed);

@@ -27,6 +27,8 @@ pub trait SnapshotStore: Send {
     /// The whole snapshot bytes, verified against its checksum (Err(Corrupt…) if not).
     fn load(&self, zxid: i64) -> Result<Bytes, StorageError>;
     fn remove(&mut self, zxid: i64) -> Result<(), StorageError>;
+    /// Where the snapshots live, for messages.
+    fn location(&self) -> &Path;
 }
 
 /// A snapshot being written. Dropping it without `finish` abandons it.
@@ -35,13 +37,22 @@ pub trait SnapshotSink {
     fn finish(self: Box<Self>) -> Result<(), StorageError>;
 }
 
-/// Loads the newest snapshot that verifies, warning about and skipping damaged ones.
-/// `Ok(None)` if there are no snapshots; an error if every snapshot failed verification.
-pub fn load_newest_valid(store: &dyn SnapshotStore) -> Result<Option<(i64, Bytes)>> {
+/// Loads the newest snapshot that verifies (checksum) and decodes (`decode`, the caller's
+/// format check), warning about and skipping damaged ones. `Ok(None)` if there are no
+/// snapshots; a `Corrupt` error if every snapshot failed.
+pub fn load_newest_valid<T>(
+    store: &dyn SnapshotStore,
+    decode: impl Fn(&[u8]) -> std::result::Result<T, String>,
+) -> Result<Option<(i64, T)>> {
     let mut last_err = None;
     for zxid in store.list()? {
-        match store.load(zxid) {
-            Ok(bytes) => return Ok(Some((zxid, bytes))),
+        let loaded = store.load(zxid).and_then(|bytes| {
+            decode(&bytes).map_err(|why| {
+                StorageError::corrupt(store.location(), 0, format!("snapshot 0x{zxid:x} does not decode: {why}"))
+            })
+        });
+        match loaded {
+            Ok(v) => return Ok(Some((zxid, v))),
             Err(e) if e.is_corrupt() => {
                 tracing::warn!("snapshot 0x{zxid:x} failed verification: {e}; falling back to an older one");
                 last_err = Some(e);
@@ -234,6 +245,10 @@ impl SnapshotStore for SledSnapshotStore {
         Ok(Bytes::from(out))
     }
 
+    fn location(&self) -> &Path {
+        &self.path
+    }
+
     fn remove(&mut self, zxid: i64) -> Result<()> {
         self.meta.remove(zxid.to_be_bytes()).map_err(|e| self.sled_err(e))?;
         self.remove_chunks(zxid)?;
@@ -321,6 +336,10 @@ impl Drop for SledSink<'_> {
 mod tests {
     use super::*;
 
+    fn raw(b: &[u8]) -> std::result::Result<Bytes, String> {
+        Ok(Bytes::copy_from_slice(b))
+    }
+
     fn pattern(len: usize, seed: u8) -> Vec<u8> {
         (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed) ^ (i >> 12) as u8).collect()
     }
@@ -353,7 +372,7 @@ mod tests {
         assert!(matches!(store.load(0x7), Err(StorageError::SnapshotNotFound(7))));
         store.remove(0x200).unwrap();
         assert_eq!(store.list().unwrap(), vec![0x100, 0x50]);
-        assert_eq!(load_newest_valid(&store).unwrap().unwrap().0, 0x100);
+        assert_eq!(load_newest_valid(&store, raw).unwrap().unwrap().0, 0x100);
     }
 
     #[test]
@@ -368,10 +387,10 @@ mod tests {
         let err = store.load(20).unwrap_err();
         assert!(err.is_corrupt(), "{err}");
         assert!(err.to_string().contains("snapshot 0x14"), "{err}");
-        let (zxid, bytes) = load_newest_valid(&store).unwrap().unwrap();
+        let (zxid, bytes) = load_newest_valid(&store, raw).unwrap().unwrap();
         assert_eq!((zxid, &bytes[..]), (10, &old[..]));
         store.corrupt_chunk(10, 0);
-        assert!(load_newest_valid(&store).unwrap_err().is_corrupt());
+        assert!(load_newest_valid(&store, raw).unwrap_err().is_corrupt());
     }
 
     #[test]
@@ -396,8 +415,8 @@ mod tests {
         let store = SledSnapshotStore::open(dir.path()).unwrap();
         assert_eq!(store.list().unwrap(), vec![5]);
         assert_eq!(store.chunks.range(chunk_key(9, 0)..=chunk_key(9, u64::MAX)).count(), 0);
-        assert_eq!(load_newest_valid(&store).unwrap().unwrap().1, &b"complete"[..]);
+        assert_eq!(load_newest_valid(&store, raw).unwrap().unwrap().1, &b"complete"[..]);
         let empty = tempfile::tempdir().unwrap();
-        assert!(load_newest_valid(&SledSnapshotStore::open(empty.path()).unwrap()).unwrap().is_none());
+        assert!(load_newest_valid(&SledSnapshotStore::open(empty.path()).unwrap(), raw).unwrap().is_none());
     }
 }
