@@ -3,13 +3,28 @@
 
 mod common;
 
-use common::{wait_until, zk_connect as connect, zk_server as server};
+use common::{wait_until, zk_connect as connect, zk_server as server, TestServer};
 use std::time::Duration;
 use zk::{Acls, CreateMode};
 use zookeeper_client as zk;
 
 fn ephemeral() -> zk::CreateOptions<'static> {
     CreateMode::Ephemeral.with_acls(Acls::anyone_all())
+}
+
+/// A session with the given requested timeout.
+async fn with_timeout(srv: &TestServer, timeout: Duration) -> zk::Client {
+    zk::Client::connector().with_session_timeout(timeout).connect(&srv.connect_string()).await.unwrap()
+}
+
+/// A session that does not close itself when dropped (so a test can abandon or resume it).
+async fn detached(srv: &TestServer, timeout: Duration) -> zk::Client {
+    zk::Client::connector().with_detached().with_session_timeout(timeout).connect(&srv.connect_string()).await.unwrap()
+}
+
+/// Reconnects to an existing session by id and password.
+async fn resume(srv: &TestServer, session: zk::SessionInfo, timeout: Duration) -> Result<zk::Client, zk::Error> {
+    zk::Client::connector().with_session(session).with_session_timeout(timeout).connect(&srv.connect_string()).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -29,17 +44,9 @@ async fn close_removes_ephemerals_at_once() {
 async fn negotiated_timeout_is_clamped() {
     // tickTime 200 ms: min 400 ms, max 20 ticks = 4000 ms by default.
     let srv = common::start_server().await;
-    let short = zk::Client::connector()
-        .with_session_timeout(Duration::from_millis(100))
-        .connect(&srv.connect_string())
-        .await
-        .unwrap();
+    let short = with_timeout(&srv, Duration::from_millis(100)).await;
     assert_eq!(short.session_timeout(), Duration::from_millis(400));
-    let long = zk::Client::connector()
-        .with_session_timeout(Duration::from_secs(100))
-        .connect(&srv.connect_string())
-        .await
-        .unwrap();
+    let long = with_timeout(&srv, Duration::from_secs(100)).await;
     assert_eq!(long.session_timeout(), Duration::from_millis(4000));
 }
 
@@ -48,12 +55,7 @@ async fn silent_session_expires_and_cannot_resume() {
     let srv = server().await;
     let observer = connect(&srv).await;
     // A detached client does not send closeSession when dropped: it just goes quiet.
-    let quiet = zk::Client::connector()
-        .with_detached()
-        .with_session_timeout(Duration::from_millis(1000))
-        .connect(&srv.connect_string())
-        .await
-        .unwrap();
+    let quiet = detached(&srv, Duration::from_millis(1000)).await;
     quiet.create("/quiet", b"", &ephemeral()).await.unwrap();
     let session = quiet.session().clone();
     drop(quiet);
@@ -62,34 +64,19 @@ async fn silent_session_expires_and_cannot_resume() {
     })
     .await;
     // The expired session cannot be resumed.
-    let err = zk::Client::connector()
-        .with_session(session)
-        .with_session_timeout(Duration::from_millis(1000))
-        .connect(&srv.connect_string())
-        .await
-        .unwrap_err();
+    let err = resume(&srv, session, Duration::from_millis(1000)).await.unwrap_err();
     assert_eq!(err, zk::Error::SessionExpired);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn detached_session_can_be_resumed_by_id_and_password() {
     let srv = server().await;
-    let first = zk::Client::connector()
-        .with_detached()
-        .with_session_timeout(Duration::from_secs(30))
-        .connect(&srv.connect_string())
-        .await
-        .unwrap();
+    let first = detached(&srv, Duration::from_secs(30)).await;
     first.create("/mine", b"", &ephemeral()).await.unwrap();
     let session = first.session().clone();
     let id = first.session_id();
     drop(first);
-    let second = zk::Client::connector()
-        .with_session(session)
-        .with_session_timeout(Duration::from_secs(30))
-        .connect(&srv.connect_string())
-        .await
-        .unwrap();
+    let second = resume(&srv, session, Duration::from_secs(30)).await.unwrap();
     assert_eq!(second.session_id(), id);
     assert_eq!(second.list_ephemerals("/").await.unwrap(), vec!["/mine".to_string()]);
     assert_eq!(second.check_stat("/mine").await.unwrap().unwrap().ephemeral_owner, id.0);
@@ -104,12 +91,7 @@ async fn session_and_data_survive_restart() {
     c.create("/keep", b"v1", &persistent).await.unwrap();
     let set = c.set_data("/keep", b"v2", None).await.unwrap();
     let (eph, _) = c.create("/keep-eph", b"", &ephemeral()).await.unwrap();
-    let detached = zk::Client::connector()
-        .with_detached()
-        .with_session_timeout(Duration::from_secs(30))
-        .connect(&srv.connect_string())
-        .await
-        .unwrap();
+    let detached = detached(&srv, Duration::from_secs(30)).await;
     detached.create("/other-eph", b"", &ephemeral()).await.unwrap();
     let other_session = detached.session().clone();
     let other_id = detached.session_id();
@@ -130,12 +112,7 @@ async fn session_and_data_survive_restart() {
     assert!(fresh.czxid > eph.czxid);
 
     // The detached session resumes explicitly on the new server.
-    let resumed = zk::Client::connector()
-        .with_session(other_session)
-        .with_session_timeout(Duration::from_secs(30))
-        .connect(&srv.connect_string())
-        .await
-        .unwrap();
+    let resumed = resume(&srv, other_session, Duration::from_secs(30)).await.unwrap();
     assert_eq!(resumed.session_id(), other_id);
     assert_eq!(resumed.list_ephemerals("/").await.unwrap(), vec!["/other-eph".to_string()]);
 
@@ -153,12 +130,7 @@ async fn session_and_data_survive_restart() {
 async fn session_not_resumed_after_restart_expires() {
     let mut srv = server().await;
     let observer_before = connect(&srv).await;
-    let quiet = zk::Client::connector()
-        .with_detached()
-        .with_session_timeout(Duration::from_millis(1000))
-        .connect(&srv.connect_string())
-        .await
-        .unwrap();
+    let quiet = detached(&srv, Duration::from_millis(1000)).await;
     quiet.create("/gone-later", b"", &ephemeral()).await.unwrap();
     drop(quiet);
     drop(observer_before);
