@@ -19,6 +19,13 @@ fn is(ev: &WatchedEvent, ty: EventType, path: &str) -> bool {
     ev.event_type == ty && ev.path == path
 }
 
+/// The next event from `f`, which must be `ty` on `path`.
+async fn expect(f: impl Future<Output = WatchedEvent>, ty: EventType, path: &str) -> WatchedEvent {
+    let ev = event(f).await;
+    assert!(is(&ev, ty, path), "expected {ty:?} on {path}, got {ev:?}");
+    ev
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn data_watch_fires_on_change_and_delete() {
     let srv = server().await;
@@ -27,15 +34,13 @@ async fn data_watch_fires_on_change_and_delete() {
     a.create("/d", b"1", &persistent()).await.unwrap();
     let (_, _, w) = a.get_and_watch_data("/d").await.unwrap();
     let st = b.set_data("/d", b"2", None).await.unwrap();
-    let ev = event(w.changed()).await;
-    assert!(is(&ev, EventType::NodeDataChanged, "/d"), "{ev:?}");
+    let ev = expect(w.changed(), EventType::NodeDataChanged, "/d").await;
     assert_eq!(ev.zxid, st.mzxid, "the event carries the zxid of the change");
     assert_eq!(ev.session_state, zk::SessionState::SyncConnected);
 
     let (_, _, w) = a.get_and_watch_data("/d").await.unwrap();
     b.delete("/d", None).await.unwrap();
-    let ev = event(w.changed()).await;
-    assert!(is(&ev, EventType::NodeDeleted, "/d"), "{ev:?}");
+    expect(w.changed(), EventType::NodeDeleted, "/d").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -46,15 +51,13 @@ async fn exist_watch_on_missing_node_fires_created() {
     let (stat, w) = a.check_and_watch_stat("/later").await.unwrap();
     assert!(stat.is_none());
     let (st, _) = b.create("/later", b"", &persistent()).await.unwrap();
-    let ev = event(w.changed()).await;
-    assert!(is(&ev, EventType::NodeCreated, "/later"), "{ev:?}");
+    let ev = expect(w.changed(), EventType::NodeCreated, "/later").await;
     assert_eq!(ev.zxid, st.czxid);
     // exists on an existing node leaves a data watch.
     let (stat, w) = a.check_and_watch_stat("/later").await.unwrap();
     assert!(stat.is_some());
     b.set_data("/later", b"x", None).await.unwrap();
-    let ev = event(w.changed()).await;
-    assert!(is(&ev, EventType::NodeDataChanged, "/later"), "{ev:?}");
+    expect(w.changed(), EventType::NodeDataChanged, "/later").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -68,14 +71,12 @@ async fn child_watch_fires_on_child_changes_not_data() {
     // A data change on the parent does not fire a child watch; the later create does.
     b.set_data("/c", b"data", None).await.unwrap();
     let (kid, _) = b.create("/c/k", b"", &persistent()).await.unwrap();
-    let ev = event(w.changed()).await;
-    assert!(is(&ev, EventType::NodeChildrenChanged, "/c"), "{ev:?}");
+    let ev = expect(w.changed(), EventType::NodeChildrenChanged, "/c").await;
     assert_eq!(ev.zxid, kid.czxid);
 
     let (_, _, w) = a.get_and_watch_children("/c").await.unwrap();
     b.delete("/c/k", None).await.unwrap();
-    let ev = event(w.changed()).await;
-    assert!(is(&ev, EventType::NodeChildrenChanged, "/c"), "{ev:?}");
+    expect(w.changed(), EventType::NodeChildrenChanged, "/c").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -97,8 +98,7 @@ async fn persistent_watch_fires_repeatedly() {
     // Changes below a child are not seen by a non-recursive persistent watch.
     b.set_data("/pw/kid", b"x", None).await.unwrap();
     b.delete("/pw/kid", None).await.unwrap();
-    let ev = event(w.changed()).await;
-    assert!(is(&ev, EventType::NodeChildrenChanged, "/pw"), "{ev:?}");
+    expect(w.changed(), EventType::NodeChildrenChanged, "/pw").await;
     b.delete("/pw", None).await.unwrap();
     assert!(is(&event(w.changed()).await, EventType::NodeDeleted, "/pw"));
     // Still registered after the delete.
@@ -133,8 +133,7 @@ async fn recursive_watch_sees_descendants_but_no_child_events() {
     // Nodes outside the watched subtree are not reported.
     b.create("/rwx", b"", &persistent()).await.unwrap();
     b.set_data("/rw/a", b"y", None).await.unwrap();
-    let ev = event(w.changed()).await;
-    assert!(is(&ev, EventType::NodeDataChanged, "/rw/a"), "{ev:?}");
+    expect(w.changed(), EventType::NodeDataChanged, "/rw/a").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -147,8 +146,7 @@ async fn closed_session_ephemerals_fire_deleted_for_others() {
     let (_, _, data_w) = watcher.get_and_watch_data("/grp/me").await.unwrap();
     let (_, child_w) = watcher.list_and_watch_children("/grp").await.unwrap();
     drop(owner); // closes the session
-    let ev = event(data_w.changed()).await;
-    assert!(is(&ev, EventType::NodeDeleted, "/grp/me"), "{ev:?}");
+    let ev = expect(data_w.changed(), EventType::NodeDeleted, "/grp/me").await;
     let ev2 = event(child_w.changed()).await;
     assert!(is(&ev2, EventType::NodeChildrenChanged, "/grp"), "{ev2:?}");
     assert_eq!(ev.zxid, ev2.zxid, "one closeSession txn deletes it");
