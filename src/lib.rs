@@ -13,6 +13,7 @@ pub mod prep;
 pub mod proto;
 pub mod server;
 pub mod session;
+pub mod shell;
 pub mod storage;
 pub mod tree;
 pub mod txn;

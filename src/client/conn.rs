@@ -23,6 +23,9 @@ pub struct ConnectOptions {
     pub last_zxid_seen: i64,
     pub read_only: bool,
     pub connect_timeout: Duration,
+    /// Where watch events and connection-state changes go; `None` = a fresh channel
+    /// returned by `Client::connect`. Lets a caller keep one event stream across reconnects.
+    pub events: Option<mpsc::UnboundedSender<WatchedEvent>>,
 }
 
 impl Default for ConnectOptions {
@@ -34,6 +37,7 @@ impl Default for ConnectOptions {
             last_zxid_seen: 0,
             read_only: false,
             connect_timeout: Duration::from_secs(10),
+            events: None,
         }
     }
 }
@@ -61,6 +65,7 @@ async fn read_frame(rd: &mut BufReader<tokio::net::tcp::OwnedReadHalf>) -> std::
 pub async fn open(
     server: &str,
     opts: &ConnectOptions,
+    chroot: Option<String>,
 ) -> Result<(mpsc::UnboundedSender<Call>, mpsc::UnboundedReceiver<WatchedEvent>, ConnectResponse), ClientError> {
     let lost = |e: std::io::Error| ClientError::ConnectionLoss(format!("{server}: {e}"));
     let stream = tokio::time::timeout(opts.connect_timeout, TcpStream::connect(server))
@@ -87,10 +92,11 @@ pub async fn open(
         .map_err(lost)?;
     let resp = ConnectResponse::read(&mut Reader::new(&b)).map_err(|e| ClientError::Malformed(e.to_string()))?;
     let (call_tx, call_rx) = mpsc::unbounded_channel();
-    let (ev_tx, ev_rx) = mpsc::unbounded_channel();
+    let (own_tx, ev_rx) = mpsc::unbounded_channel();
+    let ev_tx = opts.events.clone().unwrap_or(own_tx);
     if resp.time_out > 0 {
         let ping_every = Duration::from_millis((resp.time_out as u64 / 3).max(1));
-        tokio::spawn(run(rd, wr, call_rx, ev_tx, ping_every));
+        tokio::spawn(run(rd, wr, call_rx, ev_tx, ping_every, chroot));
     }
     Ok((call_tx, ev_rx, resp))
 }
@@ -101,6 +107,7 @@ async fn run(
     mut calls: mpsc::UnboundedReceiver<Call>,
     events: mpsc::UnboundedSender<WatchedEvent>,
     ping_every: Duration,
+    chroot: Option<String>,
 ) {
     let mut pending: Pending = VecDeque::new();
     let mut next_xid: i32 = 1;
@@ -152,7 +159,8 @@ async fn run(
                     xid::PING => {}
                     xid::NOTIFICATION => {
                         if let Ok(ev) = WatcherEvent::read(&mut r) {
-                            let _ = events.send(WatchedEvent { event_type: ev.type_, state: ev.state, path: Some(ev.path), zxid: h.zxid });
+                            let path = Some(strip_chroot(chroot.as_deref(), ev.path));
+                            let _ = events.send(WatchedEvent { event_type: ev.type_, state: ev.state, path, zxid: h.zxid });
                         }
                     }
                     x => {
@@ -173,4 +181,17 @@ async fn run(
         let _ = tx.send(Err(ClientError::ConnectionLoss(reason.clone())));
     }
     let _ = events.send(WatchedEvent { event_type: event::NONE, state: state::DISCONNECTED, path: None, zxid: -1 });
+}
+
+/// A server path as the client sees it under `chroot` (the chroot itself is "/"); paths
+/// outside the chroot are left as they are.
+pub(crate) fn strip_chroot(chroot: Option<&str>, p: String) -> String {
+    match chroot {
+        Some(c) => match p.strip_prefix(c) {
+            Some("") => "/".to_owned(),
+            Some(rest) if rest.starts_with('/') => rest.to_owned(),
+            _ => p,
+        },
+        None => p,
+    }
 }

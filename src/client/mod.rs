@@ -79,6 +79,8 @@ pub struct Client {
     pub password: Bytes,
     pub timeout_ms: i32,
     pub server: String,
+    /// The server granted a read-only session.
+    pub read_only: bool,
     chroot: Option<String>,
 }
 
@@ -98,7 +100,7 @@ impl Client {
         };
         let mut last = ClientError::ConnectionLoss("no servers given".into());
         for server in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-            match conn::open(server, &opts).await {
+            match conn::open(server, &opts, chroot.clone()).await {
                 Ok((calls, events, resp)) => {
                     if resp.time_out <= 0 {
                         return Err(ClientError::SessionExpired);
@@ -110,6 +112,7 @@ impl Client {
                             password: resp.passwd,
                             timeout_ms: resp.time_out,
                             server: server.to_owned(),
+                            read_only: resp.read_only,
                             chroot,
                         },
                         events,
@@ -130,19 +133,17 @@ impl Client {
     }
 
     fn unchroot(&self, p: String) -> String {
-        match &self.chroot {
-            Some(c) => match p.strip_prefix(c.as_str()) {
-                Some("") => "/".to_owned(),
-                Some(rest) => rest.to_owned(),
-                None => p,
-            },
-            None => p,
-        }
+        conn::strip_chroot(self.chroot.as_deref(), p)
     }
 
     /// Whether the connection is gone (every call would fail with connection loss).
     pub fn is_closed(&self) -> bool {
         self.calls.is_closed()
+    }
+
+    /// Resolves once the connection is gone (after its Disconnected event was sent).
+    pub async fn closed(&self) {
+        self.calls.closed().await
     }
 
     /// Sends one raw request and waits for its reply (header + body bytes).
@@ -288,11 +289,20 @@ impl Client {
     async fn multi_op(&self, code: i32, ops: &[MultiOp]) -> Result<Vec<MultiResult>, (ClientError, Vec<MultiResult>)> {
         let mut body = BytesMut::new();
         for m in ops {
-            m.write(&mut body);
+            match &self.chroot {
+                Some(_) => self.chrooted(m).write(&mut body),
+                None => m.write(&mut body),
+            }
         }
         MultiHeader { type_: -1, done: true, err: -1 }.write(&mut body);
         let (_, b) = self.send(XidKind::Normal, code, body).await.map_err(|e| (e, Vec::new()))?;
-        let results = MultiResult::decode_all(&b).map_err(|e| (ClientError::Malformed(e.to_string()), Vec::new()))?;
+        let mut results =
+            MultiResult::decode_all(&b).map_err(|e| (ClientError::Malformed(e.to_string()), Vec::new()))?;
+        for r in &mut results {
+            if let MultiResult::Create { path, .. } = r {
+                *path = self.unchroot(std::mem::take(path));
+            }
+        }
         if code == op::MULTI {
             if let Some(MultiResult::Error(c)) = results.iter().find(|r| matches!(r, MultiResult::Error(c) if *c != 0))
             {
@@ -300,6 +310,18 @@ impl Client {
             }
         }
         Ok(results)
+    }
+
+    /// `m` with its path under the chroot.
+    fn chrooted(&self, m: &MultiOp) -> MultiOp {
+        let mut m = m.clone();
+        match &mut m {
+            MultiOp::Create { req, .. } => req.path = self.path(&req.path),
+            MultiOp::Delete(r) | MultiOp::Check(r) => r.path = self.path(&r.path),
+            MultiOp::SetData(r) => r.path = self.path(&r.path),
+            MultiOp::GetChildren(r) | MultiOp::GetData(r) => r.path = self.path(&r.path),
+        }
+        m
     }
 
     /// closeSession, then the connection closes.

@@ -1,0 +1,253 @@
+//! The shell's ZooKeeper handle: a background task that connects to the `-server` list,
+//! reconnects with the same session after a connection loss, reports Expired when the
+//! server refuses it, and a printer task that prints every watch event and state change as
+//! zkCli.sh does ("WATCHER::" then the `WatchedEvent` line). Commands get the live client
+//! from here and wait (bounded) while it is connecting.
+//! Must never: print a reply or decide a command's output; it only prints events.
+
+use super::format::watched_event;
+use super::watches::WatchTracker;
+use crate::client::{Client, ClientError, ConnectOptions, WatchedEvent};
+use crate::proto::codes::{event, state};
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot, watch};
+
+/// Java's `ZooKeeper.States`, as shown in the prompt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HandleState {
+    Connecting,
+    Connected,
+    ConnectedReadOnly,
+    Closed,
+}
+
+impl HandleState {
+    pub fn name(self) -> &'static str {
+        match self {
+            HandleState::Connecting => "CONNECTING",
+            HandleState::Connected => "CONNECTED",
+            HandleState::ConnectedReadOnly => "CONNECTEDREADONLY",
+            HandleState::Closed => "CLOSED",
+        }
+    }
+    /// `States.isAlive()`: commands may be sent (now or once connected).
+    pub fn is_alive(self) -> bool {
+        self != HandleState::Closed
+    }
+}
+
+#[derive(Clone)]
+struct Status {
+    state: HandleState,
+    client: Option<Arc<Client>>,
+}
+
+/// One ZooKeeper handle (what `connect` creates and `close` ends).
+pub struct Handle {
+    status: watch::Receiver<Status>,
+    stop: Option<oneshot::Sender<()>>,
+    drain: mpsc::UnboundedSender<oneshot::Sender<()>>,
+    session_task: tokio::task::JoinHandle<()>,
+    pub timeout: Duration,
+    /// The watches this handle set (a new handle starts with none).
+    pub watches: Arc<Mutex<WatchTracker>>,
+    events: mpsc::UnboundedSender<WatchedEvent>,
+}
+
+/// What a handle connects with.
+#[derive(Debug, Clone)]
+pub struct HandleConfig {
+    pub hosts: String,
+    pub timeout_ms: i32,
+    pub read_only: bool,
+}
+
+impl Handle {
+    /// Starts connecting in the background (like `new ZooKeeper(...)`); events print when
+    /// `print_watches` is on.
+    pub fn open(cfg: HandleConfig, print_watches: Arc<AtomicBool>) -> Handle {
+        let (status_tx, status) = watch::channel(Status { state: HandleState::Connecting, client: None });
+        let (ev_tx, ev_rx) = mpsc::unbounded_channel();
+        let (drain, drain_rx) = mpsc::unbounded_channel();
+        let (stop, stop_rx) = oneshot::channel();
+        let closing = Arc::new(AtomicBool::new(false));
+        let watches = Arc::new(Mutex::new(WatchTracker::default()));
+        tokio::spawn(print_events(ev_rx, drain_rx, print_watches, closing.clone(), watches.clone()));
+        let timeout = Duration::from_millis(cfg.timeout_ms.max(1) as u64);
+        let session_task = tokio::spawn(run_session(cfg, status_tx, ev_tx.clone(), stop_rx, closing));
+        Handle { status, stop: Some(stop), drain, session_task, timeout, watches, events: ev_tx }
+    }
+
+    /// The client, if connected right now.
+    pub fn current_client(&self) -> Option<Arc<Client>> {
+        self.status.borrow().client.clone()
+    }
+
+    pub fn state(&self) -> HandleState {
+        self.status.borrow().state
+    }
+
+    /// The connected client, waiting up to the session timeout while connecting.
+    pub async fn client(&self) -> Result<Arc<Client>, ClientError> {
+        match tokio::time::timeout(self.timeout, self.settled()).await {
+            Ok(Some(c)) => Ok(c),
+            Ok(None) => Err(ClientError::ConnectionLoss("session closed".into())),
+            Err(_) => Err(ClientError::ConnectionLoss("not connected".into())),
+        }
+    }
+
+    /// Waits until the handle is connected (its client) or closed (None).
+    async fn settled(&self) -> Option<Arc<Client>> {
+        let mut rx = self.status.clone();
+        let s = rx.wait_for(|s| s.client.is_some() || s.state == HandleState::Closed).await;
+        s.ok().and_then(|s| s.client.clone())
+    }
+
+    /// Waits until the handle is connected (or closed, or `limit` passes); true if connected.
+    pub async fn wait_connected(&self, limit: Duration) -> bool {
+        matches!(tokio::time::timeout(limit, self.settled()).await, Ok(Some(_)))
+    }
+
+    /// Reports an event the client itself produces (a watch removed by `removewatches`).
+    pub fn emit(&self, ev: WatchedEvent) {
+        let _ = self.events.send(ev);
+    }
+
+    /// Prints every event received so far (events that arrived before a reply are printed
+    /// before the shell moves on).
+    pub async fn drain_events(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.drain.send(tx).is_ok() {
+            let _ = tokio::time::timeout(Duration::from_secs(2), rx).await;
+        }
+    }
+
+    /// Closes the session (closeSession) and waits for the handle to finish.
+    pub async fn close(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+            let _ = tokio::time::timeout(Duration::from_secs(15), &mut self.session_task).await;
+        }
+        self.drain_events().await;
+    }
+}
+
+async fn run_session(
+    cfg: HandleConfig,
+    status: watch::Sender<Status>,
+    events: mpsc::UnboundedSender<WatchedEvent>,
+    mut stop: oneshot::Receiver<()>,
+    closing: Arc<AtomicBool>,
+) {
+    let hosts = cfg.hosts.split('/').next().unwrap_or_default().split(',').filter(|h| !h.trim().is_empty()).count();
+    let mut opts = ConnectOptions {
+        timeout_ms: cfg.timeout_ms,
+        read_only: cfg.read_only,
+        connect_timeout: Duration::from_millis((cfg.timeout_ms.max(1000) as u64) / hosts.max(1) as u64),
+        events: Some(events.clone()),
+        ..ConnectOptions::default()
+    };
+    let send = |state_: i32| {
+        let _ = events.send(WatchedEvent { event_type: event::NONE, state: state_, path: None, zxid: -1 });
+    };
+    let mut backoff = Duration::from_millis(50);
+    loop {
+        let attempt = tokio::select! {
+            r = Client::connect(&cfg.hosts, opts.clone()) => r,
+            _ = &mut stop => break,
+        };
+        match attempt {
+            Ok((client, _)) => {
+                backoff = Duration::from_millis(50);
+                opts.session_id = client.session_id;
+                opts.password = client.password.clone();
+                let (st, ev) = if client.read_only {
+                    (HandleState::ConnectedReadOnly, state::CONNECTED_READ_ONLY)
+                } else {
+                    (HandleState::Connected, state::SYNC_CONNECTED)
+                };
+                let client = Arc::new(client);
+                send(ev);
+                status.send_replace(Status { state: st, client: Some(client.clone()) });
+                tokio::select! {
+                    _ = client.closed() => {
+                        status.send_replace(Status { state: HandleState::Connecting, client: None });
+                    }
+                    _ = &mut stop => {
+                        closing.store(true, Ordering::SeqCst);
+                        let _ = client.close().await;
+                        break;
+                    }
+                }
+            }
+            Err(ClientError::SessionExpired) => {
+                send(state::EXPIRED);
+                status.send_replace(Status { state: HandleState::Closed, client: None });
+                return;
+            }
+            Err(_) => {
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = &mut stop => break,
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(1));
+            }
+        }
+    }
+    status.send_replace(Status { state: HandleState::Closed, client: None });
+    send(state::CLOSED);
+}
+
+async fn print_events(
+    mut events: mpsc::UnboundedReceiver<WatchedEvent>,
+    mut drain: mpsc::UnboundedReceiver<oneshot::Sender<()>>,
+    print_watches: Arc<AtomicBool>,
+    closing: Arc<AtomicBool>,
+    watches: Arc<Mutex<WatchTracker>>,
+) {
+    let print = |ev: WatchedEvent| {
+        // A deliberate close ends the connection too; only "Closed" is reported for it.
+        if ev.state == state::DISCONNECTED && ev.path.is_none() && closing.load(Ordering::SeqCst) {
+            return;
+        }
+        // Like the Java client, a node event reaches the watcher only through a watch it set.
+        let removal = matches!(
+            ev.event_type,
+            event::DATA_WATCH_REMOVED | event::CHILD_WATCH_REMOVED | event::PERSISTENT_WATCH_REMOVED
+        );
+        if ev.event_type != event::NONE && !removal {
+            let path = ev.path.as_deref().unwrap_or("/");
+            if !watches.lock().expect("watch tracker").materialize(ev.event_type, path) {
+                return;
+            }
+        }
+        if print_watches.load(Ordering::SeqCst) {
+            let text = watched_event(ev.state, ev.event_type, ev.path.as_deref());
+            let mut out = std::io::stdout().lock();
+            let _ = write!(out, "\nWATCHER::\n\n{text}\n");
+            let _ = out.flush();
+        }
+    };
+    loop {
+        tokio::select! {
+            biased;
+            ack = drain.recv() => {
+                let Some(ack) = ack else { break };
+                while let Ok(ev) = events.try_recv() {
+                    print(ev);
+                }
+                let _ = ack.send(());
+            }
+            ev = events.recv() => match ev {
+                Some(ev) => print(ev),
+                None => break,
+            },
+        }
+    }
+    while let Ok(ev) = events.try_recv() {
+        print(ev);
+    }
+}
