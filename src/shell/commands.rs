@@ -66,6 +66,7 @@ fn retain_compat(table: &OptTable, words: &[String], p: Parsed, form: &str, use_
 
 impl Shell {
     pub(super) async fn client(&self, path: &str) -> Result<Arc<Client>, CliError> {
+        self.handle().arm();
         self.handle().client().await.map_err(|e| zk_err(e, path))
     }
 

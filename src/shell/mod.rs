@@ -170,6 +170,10 @@ impl Shell {
             .map_err(|_| CliError::new(format!("For input string: \"{}\"", self.opts.timeout_ms)))?;
         let cfg = HandleConfig { hosts: host.to_owned(), timeout_ms, read_only: self.opts.read_only };
         let h = Handle::open(cfg, self.print_watches.clone());
+        // A one-shot command shows connection events only once it uses the connection.
+        if self.opts.command.is_none() || self.opts.wait_for_connection {
+            h.arm();
+        }
         if self.opts.wait_for_connection {
             let limit = Duration::from_millis(timeout_ms.max(0) as u64);
             if !h.wait_connected(limit).await {
@@ -184,9 +188,10 @@ impl Shell {
         Ok(())
     }
 
-    /// Closes the session before the process exits.
+    /// Closes the session before the process exits (silently: zkCli prints nothing more).
     pub async fn shutdown(&mut self) {
         if let Some(h) = self.handle.as_mut() {
+            h.silence();
             if h.state().is_alive() {
                 h.close().await;
             }
@@ -232,7 +237,7 @@ impl Shell {
         };
         if !COMMANDS.iter().any(|(c, _)| *c == cmd) {
             print_usage();
-            return Err(CliError { msg: format!("Command not found: {cmd}"), code: 127 });
+            return Err(CliError { msg: format!("Command not found: Command not found {cmd}"), code: 127 });
         }
         match cmd.as_str() {
             "redo" if words.len() >= 2 => Box::pin(self.redo(&words[1])).await?,

@@ -49,7 +49,7 @@ struct Status {
 pub struct Handle {
     status: watch::Receiver<Status>,
     stop: Option<oneshot::Sender<()>>,
-    drain: mpsc::UnboundedSender<oneshot::Sender<()>>,
+    printer: mpsc::UnboundedSender<PrinterMsg>,
     session_task: tokio::task::JoinHandle<()>,
     pub timeout: Duration,
     /// The watches this handle set (a new handle starts with none).
@@ -71,14 +71,14 @@ impl Handle {
     pub fn open(cfg: HandleConfig, print_watches: Arc<AtomicBool>) -> Handle {
         let (status_tx, status) = watch::channel(Status { state: HandleState::Connecting, client: None });
         let (ev_tx, ev_rx) = mpsc::unbounded_channel();
-        let (drain, drain_rx) = mpsc::unbounded_channel();
+        let (printer, printer_rx) = mpsc::unbounded_channel();
         let (stop, stop_rx) = oneshot::channel();
         let closing = Arc::new(AtomicBool::new(false));
         let watches = Arc::new(Mutex::new(WatchTracker::default()));
-        tokio::spawn(print_events(ev_rx, drain_rx, print_watches, closing.clone(), watches.clone()));
+        tokio::spawn(print_events(ev_rx, printer_rx, print_watches, closing.clone(), watches.clone()));
         let timeout = Duration::from_millis(cfg.timeout_ms.max(1) as u64);
         let session_task = tokio::spawn(run_session(cfg, status_tx, ev_tx.clone(), stop_rx, closing));
-        Handle { status, stop: Some(stop), drain, session_task, timeout, watches, events: ev_tx }
+        Handle { status, stop: Some(stop), printer, session_task, timeout, watches, events: ev_tx }
     }
 
     /// The client, if connected right now.
@@ -111,6 +111,17 @@ impl Handle {
         matches!(tokio::time::timeout(limit, self.settled()).await, Ok(Some(_)))
     }
 
+    /// Starts printing events; until then they are held (a one-shot command that never
+    /// needed the connection prints no connection event, like zkCli exiting early).
+    pub fn arm(&self) {
+        let _ = self.printer.send(PrinterMsg::Arm);
+    }
+
+    /// Stops printing events (the shell is exiting; zkCli prints nothing after it exits).
+    pub fn silence(&self) {
+        let _ = self.printer.send(PrinterMsg::Silence);
+    }
+
     /// Reports an event the client itself produces (a watch removed by `removewatches`).
     pub fn emit(&self, ev: WatchedEvent) {
         let _ = self.events.send(ev);
@@ -120,7 +131,7 @@ impl Handle {
     /// before the shell moves on).
     pub async fn drain_events(&self) {
         let (tx, rx) = oneshot::channel();
-        if self.drain.send(tx).is_ok() {
+        if self.printer.send(PrinterMsg::Drain(tx)).is_ok() {
             let _ = tokio::time::timeout(Duration::from_secs(2), rx).await;
         }
     }
@@ -201,23 +212,34 @@ async fn run_session(
     send(state::CLOSED);
 }
 
+/// Requests to the printer task.
+enum PrinterMsg {
+    /// Print everything received so far, then acknowledge.
+    Drain(oneshot::Sender<()>),
+    Arm,
+    Silence,
+}
+
 async fn print_events(
     mut events: mpsc::UnboundedReceiver<WatchedEvent>,
-    mut drain: mpsc::UnboundedReceiver<oneshot::Sender<()>>,
+    mut requests: mpsc::UnboundedReceiver<PrinterMsg>,
     print_watches: Arc<AtomicBool>,
     closing: Arc<AtomicBool>,
     watches: Arc<Mutex<WatchTracker>>,
 ) {
+    let mut armed = false;
+    let mut silenced = false;
+    let mut held: Vec<WatchedEvent> = Vec::new();
     let print = |ev: WatchedEvent| {
         // A deliberate close ends the connection too; only "Closed" is reported for it.
         if ev.state == state::DISCONNECTED && ev.path.is_none() && closing.load(Ordering::SeqCst) {
             return;
         }
-        // Like the Java client, a node event reaches the watcher only through a watch it set.
         let removal = matches!(
             ev.event_type,
             event::DATA_WATCH_REMOVED | event::CHILD_WATCH_REMOVED | event::PERSISTENT_WATCH_REMOVED
         );
+        // Like the Java client, a node event reaches the watcher only through a watch it set.
         if ev.event_type != event::NONE && !removal {
             let path = ev.path.as_deref().unwrap_or("/");
             if !watches.lock().expect("watch tracker").materialize(ev.event_type, path) {
@@ -231,23 +253,39 @@ async fn print_events(
             let _ = out.flush();
         }
     };
+    let handle = |ev: WatchedEvent, armed: bool, silenced: bool, held: &mut Vec<WatchedEvent>| {
+        if silenced {
+            return;
+        }
+        if armed {
+            print(ev)
+        } else {
+            held.push(ev)
+        }
+    };
     loop {
         tokio::select! {
             biased;
-            ack = drain.recv() => {
-                let Some(ack) = ack else { break };
-                while let Ok(ev) = events.try_recv() {
-                    print(ev);
+            req = requests.recv() => match req {
+                Some(PrinterMsg::Drain(ack)) => {
+                    while let Ok(ev) = events.try_recv() {
+                        handle(ev, armed, silenced, &mut held);
+                    }
+                    let _ = ack.send(());
                 }
-                let _ = ack.send(());
-            }
+                Some(PrinterMsg::Arm) => {
+                    armed = true;
+                    for ev in std::mem::take(&mut held) {
+                        handle(ev, armed, silenced, &mut held);
+                    }
+                }
+                Some(PrinterMsg::Silence) => silenced = true,
+                None => break,
+            },
             ev = events.recv() => match ev {
-                Some(ev) => print(ev),
+                Some(ev) => handle(ev, armed, silenced, &mut held),
                 None => break,
             },
         }
-    }
-    while let Ok(ev) = events.try_recv() {
-        print(ev);
     }
 }
