@@ -5,8 +5,8 @@
 //! executed with `block_on`.
 
 use super::parse::parse_shell_args;
+use super::session::ClientSource;
 use super::{err, out, Shell, COMMANDS};
-use crate::client::Client;
 use rustyline::completion::{Completer, Pair};
 use rustyline::error::ReadlineError;
 use rustyline::highlight::Highlighter;
@@ -76,7 +76,7 @@ fn interactive(rt: &tokio::runtime::Runtime, shell: &mut Shell) {
     };
     editor.set_helper(Some(helper));
     loop {
-        *current.lock().expect("completion client") = shell.current_client();
+        *current.lock().expect("completion client") = shell.handle.as_ref().map(|h| h.client_source());
         match editor.readline(&shell.prompt()) {
             Ok(line) => {
                 if !line.trim().is_empty() {
@@ -93,16 +93,10 @@ fn interactive(rt: &tokio::runtime::Runtime, shell: &mut Shell) {
     }
 }
 
-impl Shell {
-    fn current_client(&self) -> Option<Arc<Client>> {
-        self.handle.as_ref().and_then(|h| h.current_client())
-    }
-}
-
 /// Tab completion: command names for the first word, znode paths for words starting with "/".
 struct ZkHelper {
     rt: tokio::runtime::Handle,
-    client: Arc<Mutex<Option<Arc<Client>>>>,
+    client: Arc<Mutex<Option<ClientSource>>>,
 }
 
 impl Completer for ZkHelper {
@@ -120,7 +114,8 @@ impl Completer for ZkHelper {
         if !word.starts_with('/') {
             return Ok((pos, Vec::new()));
         }
-        let Some(client) = self.client.lock().expect("completion client").clone() else {
+        let source = self.client.lock().expect("completion client").clone();
+        let Some(client) = source.and_then(|s| s.get()) else {
             return Ok((pos, Vec::new()));
         };
         let slash = word.rfind('/').unwrap_or(0);

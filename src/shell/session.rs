@@ -57,6 +57,16 @@ pub struct Handle {
     events: mpsc::UnboundedSender<WatchedEvent>,
 }
 
+/// Looks up a handle's client at the moment it is needed.
+#[derive(Clone)]
+pub struct ClientSource(watch::Receiver<Status>);
+
+impl ClientSource {
+    pub fn get(&self) -> Option<Arc<Client>> {
+        self.0.borrow().client.clone()
+    }
+}
+
 /// What a handle connects with.
 #[derive(Debug, Clone)]
 pub struct HandleConfig {
@@ -81,9 +91,9 @@ impl Handle {
         Handle { status, stop: Some(stop), printer, session_task, timeout, watches, events: ev_tx }
     }
 
-    /// The client, if connected right now.
-    pub fn current_client(&self) -> Option<Arc<Client>> {
-        self.status.borrow().client.clone()
+    /// A way to look up the connected client later (for tab completion).
+    pub fn client_source(&self) -> ClientSource {
+        ClientSource(self.status.clone())
     }
 
     pub fn state(&self) -> HandleState {
