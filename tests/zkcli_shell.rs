@@ -201,6 +201,9 @@ async fn shell_keeps_its_session_across_a_server_restart() {
     let mut sh = PipedShell::spawn(&srv.connect_string());
     sh.send("create -e /eph");
     sh.wait_err("Created /eph").await;
+    sh.send("create /watched 1");
+    sh.send("get -w /watched");
+    sh.wait_out("1\n").await;
     srv.restart().await;
     sh.wait_out("WatchedEvent state:Disconnected type:None path:null\n").await;
     let out = sh.out.clone();
@@ -212,6 +215,10 @@ async fn shell_keeps_its_session_across_a_server_restart() {
     // Same session: its ephemeral is still there and still its own.
     sh.send("getEphemerals /");
     sh.wait_out("[/eph]\n").await;
+    // The watch set before the restart was re-registered on the new connection.
+    let other = root_client(&srv).await;
+    other.set_data("/watched", Some(b"2"), -1).await.unwrap();
+    sh.wait_out("WatchedEvent state:SyncConnected type:NodeDataChanged path:/watched\n").await;
     let (code, out) = sh.finish();
     assert_eq!(code, 0, "{out}");
     assert!(!out.contains("Expired"), "{out}");

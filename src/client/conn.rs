@@ -9,6 +9,8 @@ use crate::proto::records::*;
 use crate::proto::request::write_frame;
 use bytes::{BufMut, Bytes, BytesMut};
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
@@ -66,6 +68,7 @@ pub async fn open(
     server: &str,
     opts: &ConnectOptions,
     chroot: Option<String>,
+    last_zxid: Arc<AtomicI64>,
 ) -> Result<(mpsc::UnboundedSender<Call>, mpsc::UnboundedReceiver<WatchedEvent>, ConnectResponse), ClientError> {
     let lost = |e: std::io::Error| ClientError::ConnectionLoss(format!("{server}: {e}"));
     let stream = tokio::time::timeout(opts.connect_timeout, TcpStream::connect(server))
@@ -96,7 +99,7 @@ pub async fn open(
     let ev_tx = opts.events.clone().unwrap_or(own_tx);
     if resp.time_out > 0 {
         let ping_every = Duration::from_millis((resp.time_out as u64 / 3).max(1));
-        tokio::spawn(run(rd, wr, call_rx, ev_tx, ping_every, chroot));
+        tokio::spawn(run(rd, wr, call_rx, ev_tx, ping_every, chroot, last_zxid));
     }
     Ok((call_tx, ev_rx, resp))
 }
@@ -108,6 +111,7 @@ async fn run(
     events: mpsc::UnboundedSender<WatchedEvent>,
     ping_every: Duration,
     chroot: Option<String>,
+    last_zxid: Arc<AtomicI64>,
 ) {
     let mut pending: Pending = VecDeque::new();
     let mut next_xid: i32 = 1;
@@ -135,6 +139,7 @@ async fn run(
                     let x = match c.xid_kind {
                         XidKind::Normal => { let x = next_xid; next_xid = next_xid.wrapping_add(1).max(1); x }
                         XidKind::Auth => xid::AUTH,
+                        XidKind::SetWatches => xid::SET_WATCHES,
                     };
                     frame(out, x, c.op, &c.body);
                     pending.push_back((x, c.reply));
@@ -155,6 +160,9 @@ async fn run(
                 let b = match f { Some(Ok(b)) => b, Some(Err(e)) => break e.to_string(), None => break "reader ended".to_string() };
                 let mut r = Reader::new(&b);
                 let Ok(h) = ReplyHeader::read(&mut r) else { break "malformed reply header".to_string() };
+                if h.zxid > 0 {
+                    last_zxid.fetch_max(h.zxid, Ordering::Relaxed);
+                }
                 match h.xid {
                     xid::PING => {}
                     xid::NOTIFICATION => {

@@ -11,6 +11,8 @@ use crate::proto::jute::{Jute, Reader};
 use crate::proto::records::*;
 use crate::proto::request::{MultiOp, MultiResult};
 use bytes::{Bytes, BytesMut};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 use thiserror::Error;
 use tokio::sync::{mpsc, oneshot};
@@ -70,6 +72,7 @@ pub(crate) struct Call {
 pub(crate) enum XidKind {
     Normal,
     Auth,
+    SetWatches,
 }
 
 /// A connected session.
@@ -82,6 +85,7 @@ pub struct Client {
     /// The server granted a read-only session.
     pub read_only: bool,
     chroot: Option<String>,
+    last_zxid: Arc<AtomicI64>,
 }
 
 fn acl_open() -> Vec<Acl> {
@@ -100,7 +104,8 @@ impl Client {
         };
         let mut last = ClientError::ConnectionLoss("no servers given".into());
         for server in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-            match conn::open(server, &opts, chroot.clone()).await {
+            let last_zxid = Arc::new(AtomicI64::new(opts.last_zxid_seen));
+            match conn::open(server, &opts, chroot.clone(), last_zxid.clone()).await {
                 Ok((calls, events, resp)) => {
                     if resp.time_out <= 0 {
                         return Err(ClientError::SessionExpired);
@@ -114,6 +119,7 @@ impl Client {
                             server: server.to_owned(),
                             read_only: resp.read_only,
                             chroot,
+                            last_zxid,
                         },
                         events,
                     ));
@@ -139,6 +145,30 @@ impl Client {
     /// Whether the connection is gone (every call would fail with connection loss).
     pub fn is_closed(&self) -> bool {
         self.calls.is_closed()
+    }
+
+    /// The highest zxid this connection has seen in a reply or notification.
+    pub fn last_zxid_seen(&self) -> i64 {
+        self.last_zxid.load(Ordering::Relaxed)
+    }
+
+    /// setWatches2: re-registers watches on a new connection of the same session; the server
+    /// fires at once those whose node changed after `relative_zxid`. Paths are client paths.
+    pub async fn set_watches(&self, mut w: SetWatches2) -> Result<(), ClientError> {
+        for list in [
+            &mut w.data_watches,
+            &mut w.exist_watches,
+            &mut w.child_watches,
+            &mut w.persistent_watches,
+            &mut w.persistent_recursive_watches,
+        ] {
+            for p in list.iter_mut() {
+                *p = self.path(p);
+            }
+        }
+        let mut body = BytesMut::new();
+        w.write(&mut body);
+        self.send(XidKind::SetWatches, op::SET_WATCHES2, body).await.map(|_| ())
     }
 
     /// Resolves once the connection is gone (after its Disconnected event was sent).

@@ -87,7 +87,7 @@ impl Handle {
         let watches = Arc::new(Mutex::new(WatchTracker::default()));
         tokio::spawn(print_events(ev_rx, printer_rx, print_watches, closing.clone(), watches.clone()));
         let timeout = Duration::from_millis(cfg.timeout_ms.max(1) as u64);
-        let session_task = tokio::spawn(run_session(cfg, status_tx, ev_tx.clone(), stop_rx, closing));
+        let session_task = tokio::spawn(run_session(cfg, status_tx, ev_tx.clone(), stop_rx, closing, watches.clone()));
         Handle { status, stop: Some(stop), printer, session_task, timeout, watches, events: ev_tx }
     }
 
@@ -162,6 +162,7 @@ async fn run_session(
     events: mpsc::UnboundedSender<WatchedEvent>,
     mut stop: oneshot::Receiver<()>,
     closing: Arc<AtomicBool>,
+    watches: Arc<Mutex<WatchTracker>>,
 ) {
     let hosts = cfg.hosts.split('/').next().unwrap_or_default().split(',').filter(|h| !h.trim().is_empty()).count();
     let mut opts = ConnectOptions {
@@ -191,10 +192,20 @@ async fn run_session(
                     (HandleState::Connected, state::SYNC_CONNECTED)
                 };
                 let client = Arc::new(client);
+                // A new connection of the same session: the server forgot the old
+                // connection's watches; re-register them (it fires those already due).
+                let sw = {
+                    let w = watches.lock().expect("watch tracker");
+                    (!w.is_empty()).then(|| w.set_watches(opts.last_zxid_seen))
+                };
+                if let Some(sw) = sw {
+                    let _ = client.set_watches(sw).await;
+                }
                 send(ev);
                 status.send_replace(Status { state: st, client: Some(client.clone()) });
                 tokio::select! {
                     _ = client.closed() => {
+                        opts.last_zxid_seen = client.last_zxid_seen();
                         status.send_replace(Status { state: HandleState::Connecting, client: None });
                     }
                     _ = &mut stop => {

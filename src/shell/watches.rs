@@ -5,6 +5,7 @@
 //! Must never: talk to the server; it only mirrors what the server was asked to do.
 
 use crate::proto::codes::{event, watcher_type};
+use crate::proto::records::SetWatches2;
 use std::collections::HashSet;
 
 /// Kinds of watch the client can hold on a path.
@@ -33,6 +34,27 @@ impl WatchTracker {
 
     fn take(&mut self, kind: Kind, path: &str) -> bool {
         self.set.remove(&(kind, path.to_owned()))
+    }
+
+    /// Every watch by kind, for re-registering them on a new connection.
+    pub fn set_watches(&self, relative_zxid: i64) -> SetWatches2 {
+        let list = |k: Kind| {
+            let mut v: Vec<String> = self.set.iter().filter(|(kind, _)| *kind == k).map(|(_, p)| p.clone()).collect();
+            v.sort();
+            v
+        };
+        SetWatches2 {
+            relative_zxid,
+            data_watches: list(Kind::Data),
+            exist_watches: list(Kind::Exist),
+            child_watches: list(Kind::Child),
+            persistent_watches: list(Kind::Persistent),
+            persistent_recursive_watches: list(Kind::PersistentRecursive),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.set.is_empty()
     }
 
     /// Whether a node event reaches a watch, consuming the one-shot watches it fires.
