@@ -149,12 +149,12 @@ async fn one_shot_commands_print_like_zkcli_and_set_exit_codes() {
 async fn piped_session_sees_another_clients_change_through_its_watch() {
     let srv = server().await;
     let other = root_client(&srv).await;
-    other.create("/w", Some(b"1"), None, 0, -1).await.unwrap();
+    other.create("/w", Some(b"first-value"), None, 0, -1).await.unwrap();
     let mut sh = PipedShell::spawn(&srv.connect_string());
     sh.send("get -w /w");
-    sh.wait_out("1\n").await;
+    sh.wait_out("\nfirst-value\n").await;
     sh.send("ls -w /w");
-    sh.wait_out("[]\n").await;
+    sh.wait_out("\n[]\n").await;
     other.set_data("/w", Some(b"2"), -1).await.unwrap();
     sh.wait_out("\nWATCHER::\n\nWatchedEvent state:SyncConnected type:NodeDataChanged path:/w\n").await;
     other.create("/w/c", None, None, 0, -1).await.unwrap();
@@ -201,9 +201,9 @@ async fn shell_keeps_its_session_across_a_server_restart() {
     let mut sh = PipedShell::spawn(&srv.connect_string());
     sh.send("create -e /eph");
     sh.wait_err("Created /eph").await;
-    sh.send("create /watched 1");
+    sh.send("create /watched before-restart");
     sh.send("get -w /watched");
-    sh.wait_out("1\n").await;
+    sh.wait_out("\nbefore-restart\n").await;
     srv.restart().await;
     sh.wait_out("WatchedEvent state:Disconnected type:None path:null\n").await;
     let out = sh.out.clone();
