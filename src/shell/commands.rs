@@ -8,9 +8,11 @@ use super::parse::{flag, parse_flags, valued, OptTable, Parsed};
 use super::watches::Kind;
 use super::{err, out, usage_str, CliError, CmdResult, Shell};
 use crate::client::{Client, ClientError, WatchedEvent};
-use crate::proto::codes::{add_watch_mode, state, watcher_type, ErrorCode, MAX_TTL};
-use crate::proto::records::{Acl, PathVersionRequest};
+use crate::proto::codes::{add_watch_mode, op, state, watcher_type, ErrorCode, MAX_TTL};
+use crate::proto::jute::{Jute, Reader};
+use crate::proto::records::{Acl, GetEphemeralsResponse, PathRequest, PathVersionRequest};
 use crate::proto::request::MultiOp;
+use bytes::BytesMut;
 use std::collections::VecDeque;
 use std::sync::Arc;
 
@@ -37,7 +39,7 @@ const REMOVEWATCHES: OptTable = OptTable::new(&[
 
 /// Java's `Integer.parseInt` failure, as zkCli would report it.
 pub(super) fn parse_i32(s: &str) -> Result<i32, CliError> {
-    s.parse().map_err(|_| CliError::new(format!("java.lang.NumberFormatException: For input string: \"{s}\"")))
+    s.parse().map_err(|_| CliError::crash(format!("java.lang.NumberFormatException: For input string: \"{s}\"")))
 }
 
 pub(super) fn flags(table: &OptTable, words: &[String]) -> Result<Parsed, CliError> {
@@ -95,7 +97,10 @@ impl Shell {
                 if flags(&NONE, &words)?.args.len() > 1 {
                     return Err(CliError::new(usage_str("version")));
                 }
-                out(&format!("ZooKeeper CLI version: 3.8.0-zabkeeper-{}\n", env!("CARGO_PKG_VERSION")));
+                out(&format!(
+                    "ZooKeeper CLI version: 3.8.0-zabkeeper-{}, built on unknown UTC\n",
+                    env!("CARGO_PKG_VERSION")
+                ));
                 Ok(())
             }
             "close" => {
@@ -409,8 +414,13 @@ impl Shell {
         let p = flags(&NONE, words)?;
         let path = p.args.get(1).map_or("/", String::as_str);
         validate_path(path, false)?;
-        let list = self.client(path).await?.get_ephemerals(path).await.map_err(|e| zk_err(e, path))?;
-        out(&format!("[{}]\n", list.join(", ")));
+        // Like the Java client, the prefix and the answer are not chroot-adjusted.
+        let mut body = BytesMut::new();
+        PathRequest { path: path.to_owned() }.write(&mut body);
+        let client = self.client(path).await?;
+        let (_, b) = client.call_raw(op::GET_EPHEMERALS, body).await.map_err(|e| zk_err(e, path))?;
+        let list = GetEphemeralsResponse::read(&mut Reader::new(&b)).map_err(|e| CliError::new(e.to_string()))?;
+        out(&format!("[{}]\n", list.ephemerals.join(", ")));
         Ok(())
     }
 
@@ -437,7 +447,7 @@ impl Shell {
             Some(_) => return Err(CliError::new(usage_str("addWatch"))),
         };
         let path = &p.args[1];
-        validate_path(path, false)?;
+        validate_path(path, false).map_err(|m| CliError::crash(format!("java.lang.IllegalArgumentException: {m}")))?;
         self.client(path).await?.add_watch(path, mode).await.map_err(|e| zk_err(e, path))?;
         let kind = if mode == add_watch_mode::PERSISTENT { Kind::Persistent } else { Kind::PersistentRecursive };
         self.watch(kind, path);

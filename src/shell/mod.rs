@@ -29,11 +29,19 @@ pub use repl::main;
 pub struct CliError {
     pub msg: String,
     pub code: i32,
+    pub crash: bool,
 }
 
 impl CliError {
     pub fn new(msg: impl Into<String>) -> CliError {
-        CliError { msg: msg.into(), code: 1 }
+        CliError { msg: msg.into(), code: 1, crash: false }
+    }
+
+    /// An input zkCli.sh dies on (an uncaught Java exception): from a pipe or as a one-shot
+    /// command the shell prints what the JVM prints and exits 1 as zkCli.sh does; on a
+    /// terminal it reports the error and goes on.
+    pub fn crash(exception: impl Into<String>) -> CliError {
+        CliError { msg: exception.into(), code: 1, crash: true }
     }
 }
 
@@ -124,6 +132,8 @@ pub struct Shell {
     print_watches: Arc<AtomicBool>,
     exit_code: i32,
     quit: bool,
+    /// Reading from a terminal (errors zkCli.sh would die on are only reported).
+    pub interactive: bool,
 }
 
 impl Shell {
@@ -137,6 +147,7 @@ impl Shell {
             print_watches: Arc::new(AtomicBool::new(true)),
             exit_code: 0,
             quit: false,
+            interactive: false,
         }
     }
 
@@ -163,11 +174,12 @@ impl Shell {
             }
         }
         self.host = host.to_owned();
-        let timeout_ms: i32 = self
-            .opts
-            .timeout_ms
-            .parse()
-            .map_err(|_| CliError::new(format!("For input string: \"{}\"", self.opts.timeout_ms)))?;
+        let t = &self.opts.timeout_ms;
+        let timeout_ms: i32 = t.parse().map_err(|_| {
+            CliError::new(format!(
+                "Exception in thread \"main\" java.lang.NumberFormatException: For input string: \"{t}\""
+            ))
+        })?;
         let cfg = HandleConfig { hosts: host.to_owned(), timeout_ms, read_only: self.opts.read_only };
         let h = Handle::open(cfg, self.print_watches.clone());
         // A one-shot command shows connection events only once it uses the connection.
@@ -180,7 +192,11 @@ impl Shell {
                 let mut h = h;
                 h.close().await;
                 self.handle = Some(h);
-                return Err(CliError::new("KeeperErrorCode = ConnectionLoss"));
+                let e =
+                    "org.apache.zookeeper.KeeperException$ConnectionLossException: KeeperErrorCode = ConnectionLoss";
+                return Err(CliError::new(format!(
+                    "Exception in thread \"main\" java.io.IOException: {e}\nCaused by: {e}"
+                )));
             }
             h.drain_events().await;
         }
@@ -212,8 +228,12 @@ impl Shell {
     /// Runs a command and records its exit code; errors go to stderr.
     pub async fn process(&mut self, words: Vec<String>) {
         if words.first().map(String::as_str) == Some("quit") {
-            // zkCli closes and exits with the previous command's code.
-            self.shutdown().await;
+            // zkCli closes (reporting Closed) and exits with the previous command's code.
+            if let Some(h) = self.handle.as_mut() {
+                if h.state().is_alive() {
+                    h.close().await;
+                }
+            }
             self.quit = true;
             return;
         }
@@ -223,6 +243,11 @@ impl Shell {
         }
         match r {
             Ok(()) => self.exit_code = 0,
+            Err(e) if e.crash && !self.interactive => {
+                err(&format!("Exception in thread \"main\" {}", e.msg));
+                self.exit_code = 1;
+                self.quit = true;
+            }
             Err(e) => {
                 self.exit_code = e.code;
                 err(&e.msg);
@@ -237,7 +262,8 @@ impl Shell {
         };
         if !COMMANDS.iter().any(|(c, _)| *c == cmd) {
             print_usage();
-            return Err(CliError { msg: format!("Command not found: Command not found {cmd}"), code: 127 });
+            let msg = format!("Command not found: Command not found {cmd}");
+            return Err(CliError { msg, code: 127, crash: false });
         }
         match cmd.as_str() {
             "redo" if words.len() >= 2 => Box::pin(self.redo(&words[1])).await?,
@@ -271,7 +297,8 @@ impl Shell {
     }
 
     async fn redo(&mut self, arg: &str) -> CmdResult {
-        let i = java_decode(arg).ok_or_else(|| CliError::new(format!("For input string: \"{arg}\"")))?;
+        let i = java_decode(arg)
+            .ok_or_else(|| CliError::crash(format!("java.lang.NumberFormatException: For input string: \"{arg}\"")))?;
         if i < 0 || i as usize >= self.command_count {
             return Err(CliError::new("Command index out of range"));
         }

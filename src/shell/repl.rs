@@ -46,6 +46,7 @@ pub fn main(args: Vec<String>) -> i32 {
         None => {
             out("Welcome to ZooKeeper!\n");
             if std::io::stdin().is_terminal() {
+                shell.interactive = true;
                 interactive(&rt, &mut shell);
             } else {
                 out("JLine support is disabled\n");

@@ -114,9 +114,10 @@ impl WatchTracker {
                 took(&[Kind::PersistentRecursive], event::PERSISTENT_WATCH_REMOVED, self)
             }
             _ => {
+                // zkCli 3.8 reports them in this order.
+                took(&[Kind::Persistent, Kind::PersistentRecursive], event::PERSISTENT_WATCH_REMOVED, self);
                 took(&[Kind::Child], event::CHILD_WATCH_REMOVED, self);
                 took(&[Kind::Data, Kind::Exist], event::DATA_WATCH_REMOVED, self);
-                took(&[Kind::Persistent, Kind::PersistentRecursive], event::PERSISTENT_WATCH_REMOVED, self);
             }
         }
         (!events.is_empty()).then_some(events)
@@ -182,5 +183,10 @@ mod tests {
         t.add(Kind::Persistent, "/a");
         assert!(t.contains("/a", watcher_type::DATA));
         assert_eq!(t.remove("/a", watcher_type::PERSISTENT), Some(vec![event::PERSISTENT_WATCH_REMOVED]));
+        t.add(Kind::Data, "/b");
+        t.add(Kind::Child, "/b");
+        t.add(Kind::PersistentRecursive, "/b");
+        let all = vec![event::PERSISTENT_WATCH_REMOVED, event::CHILD_WATCH_REMOVED, event::DATA_WATCH_REMOVED];
+        assert_eq!(t.remove("/b", watcher_type::ANY), Some(all));
     }
 }
