@@ -18,18 +18,21 @@ pub fn generate_digest(user_password: &str) -> String {
 /// Handles an auth packet; returns the ids the connection gains, or AUTHFAILED.
 pub fn authenticate(
     scheme: &str,
-    auth: &[u8],
+    auth: Option<&[u8]>,
     remote: Option<IpAddr>,
     super_digest: Option<&str>,
 ) -> Result<Vec<Id>, ErrorCode> {
     match scheme {
+        // No credential at all (null on the wire) fails, as ZooKeeper's digest provider does.
         "digest" => {
+            let auth = auth.ok_or(ErrorCode::AuthFailed)?;
             let digest = generate_digest(&String::from_utf8_lossy(auth));
-            let mut ids = Vec::new();
-            if super_digest == Some(digest.as_str()) {
+            // ZooKeeper lists the digest identity first, then super (whoAmI shows this order).
+            let is_super = super_digest == Some(digest.as_str());
+            let mut ids = vec![Id { scheme: "digest".into(), id: digest }];
+            if is_super {
                 ids.push(Id { scheme: "super".into(), id: String::new() });
             }
-            ids.push(Id { scheme: "digest".into(), id: digest });
             Ok(ids)
         }
         "ip" => match remote {
@@ -169,9 +172,14 @@ mod tests {
 
     #[test]
     fn authenticate_providers() {
-        let ids = authenticate("digest", b"super:test", None, Some("super:D/InIHSb7yEEbrWz8b9l71RjZJU=")).unwrap();
-        assert_eq!(ids[0].scheme, "super");
-        assert_eq!(authenticate("ip", b"", Some("127.0.0.1".parse().unwrap()), None).unwrap()[0].id, "127.0.0.1");
-        assert_eq!(authenticate("kerberos", b"x", None, None), Err(ErrorCode::AuthFailed));
+        let ids =
+            authenticate("digest", Some(b"super:test"), None, Some("super:D/InIHSb7yEEbrWz8b9l71RjZJU=")).unwrap();
+        let schemes: Vec<&str> = ids.iter().map(|i| i.scheme.as_str()).collect();
+        assert_eq!(schemes, vec!["digest", "super"], "ZooKeeper's order");
+        let ip = authenticate("ip", Some(b""), Some("127.0.0.1".parse().unwrap()), None).unwrap();
+        assert_eq!(ip[0].id, "127.0.0.1");
+        assert_eq!(authenticate("kerberos", Some(b"x"), None, None), Err(ErrorCode::AuthFailed));
+        assert_eq!(authenticate("digest", None, None, None), Err(ErrorCode::AuthFailed), "null credential");
+        assert_eq!(authenticate("digest", Some(b""), None, None).unwrap()[0].id, generate_digest(""));
     }
 }

@@ -528,12 +528,12 @@ async fn failed_multi_reports_every_op() {
 async fn auth_reply_uses_the_request_xid() {
     let srv = start_server().await;
     let (mut a, _) = Raw::session(srv.addr, 4000).await;
-    let auth = AuthPacket { type_: 0, scheme: "digest".into(), auth: Bytes::from_static(b"u:p") };
+    let auth = AuthPacket { type_: 0, scheme: "digest".into(), auth: Some(Bytes::from_static(b"u:p")) };
     let (h, _) = a.call(-4, op::AUTH, &auth).await;
     assert_eq!((h.xid, h.err), (-4, 0));
     let (h, _) = a.call(17, op::AUTH, &auth).await;
     assert_eq!((h.xid, h.err), (17, 0));
-    let bad = AuthPacket { type_: 0, scheme: "bogus".into(), auth: Bytes::new() };
+    let bad = AuthPacket { type_: 0, scheme: "bogus".into(), auth: Some(Bytes::new()) };
     let (h, _) = a.call(18, op::AUTH, &bad).await;
     assert_eq!((h.xid, h.err), (18, -115));
     a.expect_closed().await;

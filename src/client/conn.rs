@@ -3,13 +3,13 @@
 //! Must never: reorder requests; replies are matched to calls strictly in send order.
 
 use super::{Call, ClientError, WatchedEvent, XidKind};
-use crate::proto::codes::{event, state, xid};
+use crate::proto::codes::{event, state, xid, ErrorCode};
 use crate::proto::jute::{Jute, Reader};
 use crate::proto::records::*;
 use crate::proto::request::write_frame;
 use bytes::{BufMut, Bytes, BytesMut};
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
@@ -68,7 +68,7 @@ pub async fn open(
     server: &str,
     opts: &ConnectOptions,
     chroot: Option<String>,
-    last_zxid: Arc<AtomicI64>,
+    shared: Shared,
 ) -> Result<(mpsc::UnboundedSender<Call>, mpsc::UnboundedReceiver<WatchedEvent>, ConnectResponse), ClientError> {
     let lost = |e: std::io::Error| ClientError::ConnectionLoss(format!("{server}: {e}"));
     let stream = tokio::time::timeout(opts.connect_timeout, TcpStream::connect(server))
@@ -99,7 +99,7 @@ pub async fn open(
     let ev_tx = opts.events.clone().unwrap_or(own_tx);
     if resp.time_out > 0 {
         let ping_every = Duration::from_millis((resp.time_out as u64 / 3).max(1));
-        tokio::spawn(run(rd, wr, call_rx, ev_tx, ping_every, chroot, last_zxid));
+        tokio::spawn(run(rd, wr, call_rx, ev_tx, ping_every, chroot, shared));
     }
     Ok((call_tx, ev_rx, resp))
 }
@@ -111,7 +111,7 @@ async fn run(
     events: mpsc::UnboundedSender<WatchedEvent>,
     ping_every: Duration,
     chroot: Option<String>,
-    last_zxid: Arc<AtomicI64>,
+    shared: Shared,
 ) {
     let mut pending: Pending = VecDeque::new();
     let mut next_xid: i32 = 1;
@@ -161,7 +161,7 @@ async fn run(
                 let mut r = Reader::new(&b);
                 let Ok(h) = ReplyHeader::read(&mut r) else { break "malformed reply header".to_string() };
                 if h.zxid > 0 {
-                    last_zxid.fetch_max(h.zxid, Ordering::Relaxed);
+                    shared.last_zxid.fetch_max(h.zxid, Ordering::Relaxed);
                 }
                 match h.xid {
                     xid::PING => {}
@@ -175,7 +175,15 @@ async fn run(
                         match pending.front() {
                             Some((want, _)) if *want == x => {
                                 let (_, tx) = pending.pop_front().expect("front");
+                                let refused = x == xid::AUTH && h.err == ErrorCode::AuthFailed as i32;
                                 let _ = tx.send(Ok((h, Bytes::copy_from_slice(r.rest()))));
+                                if refused {
+                                    // Like the Java client: AuthFailed is the last word of this
+                                    // connection (no Disconnected, no reconnect).
+                                    shared.auth_failed.store(true, Ordering::Relaxed);
+                                    let _ = events.send(WatchedEvent { event_type: event::NONE, state: state::AUTH_FAILED, path: None, zxid: -1 });
+                                    break "authentication failed".to_string();
+                                }
                             }
                             _ => break format!("reply xid {x} out of order"),
                         }
@@ -188,7 +196,15 @@ async fn run(
     for (_, tx) in pending {
         let _ = tx.send(Err(ClientError::ConnectionLoss(reason.clone())));
     }
-    let _ = events.send(WatchedEvent { event_type: event::NONE, state: state::DISCONNECTED, path: None, zxid: -1 });
+    if !shared.auth_failed.load(Ordering::Relaxed) {
+        let _ = events.send(WatchedEvent { event_type: event::NONE, state: state::DISCONNECTED, path: None, zxid: -1 });
+    }
+}
+
+/// State a connection task shares with its `Client`.
+pub(crate) struct Shared {
+    pub last_zxid: Arc<AtomicI64>,
+    pub auth_failed: Arc<AtomicBool>,
 }
 
 /// A server path as the client sees it under `chroot` (the chroot itself is "/"); paths

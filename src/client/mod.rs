@@ -11,7 +11,7 @@ use crate::proto::jute::{Jute, Reader};
 use crate::proto::records::*;
 use crate::proto::request::{MultiOp, MultiResult};
 use bytes::{Bytes, BytesMut};
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use thiserror::Error;
@@ -86,6 +86,7 @@ pub struct Client {
     pub read_only: bool,
     chroot: Option<String>,
     last_zxid: Arc<AtomicI64>,
+    auth_failed: Arc<AtomicBool>,
 }
 
 fn acl_open() -> Vec<Acl> {
@@ -105,7 +106,9 @@ impl Client {
         let mut last = ClientError::ConnectionLoss("no servers given".into());
         for server in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
             let last_zxid = Arc::new(AtomicI64::new(opts.last_zxid_seen));
-            match conn::open(server, &opts, chroot.clone(), last_zxid.clone()).await {
+            let auth_failed = Arc::new(AtomicBool::new(false));
+            let shared = conn::Shared { last_zxid: last_zxid.clone(), auth_failed: auth_failed.clone() };
+            match conn::open(server, &opts, chroot.clone(), shared).await {
                 Ok((calls, events, resp)) => {
                     if resp.time_out <= 0 {
                         return Err(ClientError::SessionExpired);
@@ -120,6 +123,7 @@ impl Client {
                             read_only: resp.read_only,
                             chroot,
                             last_zxid,
+                            auth_failed,
                         },
                         events,
                     ));
@@ -145,6 +149,11 @@ impl Client {
     /// Whether the connection is gone (every call would fail with connection loss).
     pub fn is_closed(&self) -> bool {
         self.calls.is_closed()
+    }
+
+    /// The server refused an auth packet; the connection is over and must not be retried.
+    pub fn auth_failed(&self) -> bool {
+        self.auth_failed.load(Ordering::Relaxed)
     }
 
     /// The highest zxid this connection has seen in a reply or notification.
@@ -265,9 +274,11 @@ impl Client {
         Ok(self.unchroot(r.path))
     }
 
-    pub async fn add_auth(&self, scheme: &str, auth: &[u8]) -> Result<(), ClientError> {
+    /// addAuth; `auth` None sends a null credential (what the Java client sends for none).
+    /// A failed auth ends the connection: the server closes it and `auth_failed()` is true.
+    pub async fn add_auth(&self, scheme: &str, auth: Option<&[u8]>) -> Result<(), ClientError> {
         let mut body = BytesMut::new();
-        AuthPacket { type_: 0, scheme: scheme.to_owned(), auth: Bytes::copy_from_slice(auth) }.write(&mut body);
+        AuthPacket { type_: 0, scheme: scheme.to_owned(), auth: auth.map(Bytes::copy_from_slice) }.write(&mut body);
         self.send(XidKind::Auth, op::AUTH, body).await.map(|_| ())
     }
 

@@ -135,7 +135,7 @@ impl Core {
     /// send -4, but some use ordinary xids and match replies by xid).
     pub(super) fn auth(&mut self, conn: ConnId, xid_: i32, a: AuthPacket) {
         let c = self.conns.get(&conn).expect("conn");
-        match acl::authenticate(&a.scheme, &a.auth, c.remote_ip, self.cfg.super_digest.as_deref()) {
+        match acl::authenticate(&a.scheme, a.auth.as_deref(), c.remote_ip, self.cfg.super_digest.as_deref()) {
             Ok(ids) => {
                 let c = self.conns.get_mut(&conn).expect("conn");
                 for id in ids {

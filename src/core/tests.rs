@@ -454,7 +454,7 @@ fn auth_digest_adds_ids_and_unknown_scheme_fails() {
     let mut h = h();
     h.open(1, 30000);
     let auth = |scheme: &str, a: &[u8]| {
-        Request::Auth(AuthPacket { type_: 0, scheme: scheme.into(), auth: Bytes::copy_from_slice(a) })
+        Request::Auth(AuthPacket { type_: 0, scheme: scheme.into(), auth: Some(Bytes::copy_from_slice(a)) })
     };
     let out = h.req(1, xids::AUTH, auth("digest", b"bob:secret"));
     assert_eq!(replies(&out, 1), vec![(xids::AUTH, 0, 0)]);

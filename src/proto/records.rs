@@ -34,7 +34,10 @@ jute_record! {
 jute_record! { pub struct RequestHeader { pub xid: i32, pub type_: i32 } }
 jute_record! { pub struct ReplyHeader { pub xid: i32, pub zxid: i64, pub err: i32 } }
 jute_record! { pub struct WatcherEvent { pub type_: i32, pub state: i32, pub path: String } }
-jute_record! { pub struct AuthPacket { pub type_: i32, pub scheme: String, pub auth: Bytes } }
+jute_record! {
+    /// `auth` is null (-1 on the wire) when the Java client is given no credential.
+    pub struct AuthPacket { pub type_: i32, pub scheme: String, pub auth: Option<Bytes> }
+}
 jute_record! {
     pub struct SetWatches {
         pub relative_zxid: i64, pub data_watches: Vec<String>,

@@ -198,7 +198,7 @@ record_round_trips! {
     rt_request_header: (any::<i32>(), any::<i32>()).prop_map(|(xid, type_)| RequestHeader { xid, type_ });
     rt_reply_header: (any::<i32>(), any::<i64>(), any::<i32>()).prop_map(|(xid, zxid, err)| ReplyHeader { xid, zxid, err });
     rt_watcher_event: (any::<i32>(), any::<i32>(), s()).prop_map(|(type_, state, path)| WatcherEvent { type_, state, path });
-    rt_auth_packet: (any::<i32>(), s(), b()).prop_map(|(type_, scheme, auth)| AuthPacket { type_, scheme, auth });
+    rt_auth_packet: (any::<i32>(), s(), proptest::option::of(b())).prop_map(|(type_, scheme, auth)| AuthPacket { type_, scheme, auth });
     rt_set_watches: (any::<i64>(), strs(), strs(), strs()).prop_map(|(relative_zxid, data_watches, exist_watches, child_watches)| {
         SetWatches { relative_zxid, data_watches, exist_watches, child_watches }
     });
@@ -312,7 +312,11 @@ fn request() -> impl Strategy<Value = Request> {
         })),
         path_type().prop_map(Request::CheckWatches),
         path_type().prop_map(Request::RemoveWatches),
-        (any::<i32>(), s(), b()).prop_map(|(type_, scheme, auth)| Request::Auth(AuthPacket { type_, scheme, auth })),
+        (any::<i32>(), s(), proptest::option::of(b())).prop_map(|(type_, scheme, auth)| Request::Auth(AuthPacket {
+            type_,
+            scheme,
+            auth
+        })),
         set_watches2().prop_map(Request::SetWatches),
         b().prop_map(|token| Request::Sasl(SaslRequest { token })),
         path_req().prop_map(Request::GetEphemerals),

@@ -9,7 +9,7 @@ use super::parse::{flag, valued, OptTable};
 use super::watches::Kind;
 use super::{err, out, usage_str, CliError, CmdResult, Shell};
 use crate::client::{Client, ClientError};
-use crate::proto::codes::{event, op, state, ErrorCode};
+use crate::proto::codes::{op, ErrorCode};
 use crate::proto::jute::{Jute, Reader};
 use crate::proto::records::{GetDataResponse, ReconfigRequest};
 use bytes::BytesMut;
@@ -87,20 +87,14 @@ impl Shell {
         if p.args.len() < 2 {
             return Err(CliError::new(usage_str("addauth")));
         }
-        let auth = p.args.get(2).map(|a| a.as_bytes().to_vec()).unwrap_or_default();
+        // No credential is sent as null, as the Java client does (ZooKeeper refuses it).
+        let auth = p.args.get(2).map(|a| a.as_bytes().to_vec());
         let client = self.client("/").await?;
-        if let Err(ClientError::Server(ErrorCode::AuthFailed)) = client.add_auth(&p.args[1], &auth).await {
-            // The Java client reports a failed auth as a state change and its handle dies.
-            if let Some(h) = self.handle.as_mut() {
-                h.emit(crate::client::WatchedEvent {
-                    event_type: event::NONE,
-                    state: state::AUTH_FAILED,
-                    path: None,
-                    zxid: -1,
-                });
-                h.drain_events().await;
-                h.close().await;
-            }
+        // zkCli does not wait for the answer: a refusal shows as the AuthFailed state change
+        // (printed by the handle), and the handle is dead from then on.
+        let _ = client.add_auth(&p.args[1], auth.as_deref()).await;
+        if client.auth_failed() {
+            self.handle().wait_settled_after_auth_failure().await;
         }
         Ok(())
     }
@@ -455,6 +449,7 @@ fn client_config_string(config: &str) -> String {
 mod tests {
     use super::super::format::{keeper_message, watched_event};
     use super::*;
+    use crate::proto::codes::{event, state};
 
     #[test]
     fn client_config_string_lists_client_addresses() {

@@ -97,10 +97,9 @@ impl Shell {
                 if flags(&NONE, &words)?.args.len() > 1 {
                     return Err(CliError::new(usage_str("version")));
                 }
-                out(&format!(
-                    "ZooKeeper CLI version: 3.8.0-zabkeeper-{}, built on unknown UTC\n",
-                    env!("CARGO_PKG_VERSION")
-                ));
+                let built = super::format::build_time();
+                let v = env!("CARGO_PKG_VERSION");
+                out(&format!("ZooKeeper CLI version: 3.8.0-zabkeeper-{v}, built on {built} UTC\n"));
                 Ok(())
             }
             "close" => {

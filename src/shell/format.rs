@@ -45,6 +45,25 @@ pub fn java_date(millis: i64) -> String {
     )
 }
 
+/// When this binary was built, as "YYYY-MM-DD HH:MM" (UTC) from the executable's
+/// modification time, for zkCli's version line; "unknown" if that cannot be read.
+pub fn build_time() -> String {
+    let secs = std::env::current_exe()
+        .and_then(std::fs::metadata)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_secs() as i64);
+    match secs {
+        Some(s) => {
+            let (y, m, d) = civil_from_days(s.div_euclid(86_400));
+            let tod = s.rem_euclid(86_400);
+            format!("{y:04}-{m:02}-{d:02} {:02}:{:02}", tod / 3600, tod % 3600 / 60)
+        }
+        None => "unknown".into(),
+    }
+}
+
 /// Days since 1970-01-01 → (year, month 1..=12, day 1..=31), proleptic Gregorian.
 fn civil_from_days(z: i64) -> (i64, i64, i64) {
     let z = z + 719_468;

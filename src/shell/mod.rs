@@ -173,6 +173,13 @@ impl Shell {
                 h.close().await;
             }
         }
+        if let Some(i) = host.find('/') {
+            let chroot = &host[i..];
+            if chroot.len() > 1 {
+                format::validate_path(chroot, false)
+                    .map_err(|m| CliError::crash(format!("java.lang.IllegalArgumentException: {m}")))?;
+            }
+        }
         self.host = host.to_owned();
         let t = &self.opts.timeout_ms;
         let timeout_ms: i32 = t.parse().map_err(|_| {

@@ -30,19 +30,36 @@ impl Default for ShellOptions {
 }
 
 /// Parses the process arguments (without the program name) like zkCli's `MyCommandOptions`.
-pub fn parse_shell_args(args: &[String]) -> Result<ShellOptions, String> {
+/// An option missing its value stops the parsing with a message (zkCli prints it and goes on
+/// with what it parsed so far).
+pub fn parse_shell_args(args: &[String]) -> (ShellOptions, Option<String>) {
     let mut o = ShellOptions::default();
     let mut it = args.iter();
     while let Some(opt) = it.next() {
-        let mut value =
-            |name: &str| it.next().cloned().ok_or_else(|| format!("Error: no argument found for option {name}"));
-        match opt.as_str() {
-            "-server" => o.server = value(opt)?,
-            "-timeout" => o.timeout_ms = value(opt)?,
-            "-client-configuration" => o.client_configuration = Some(value(opt)?),
-            "-r" => o.read_only = true,
-            "-waitforconnection" => o.wait_for_connection = true,
-            _ => {}
+        let slot = match opt.as_str() {
+            "-server" => Some(&mut o.server),
+            "-timeout" => Some(&mut o.timeout_ms),
+            "-client-configuration" => Some(o.client_configuration.insert(String::new())),
+            "-r" => {
+                o.read_only = true;
+                None
+            }
+            "-waitforconnection" => {
+                o.wait_for_connection = true;
+                None
+            }
+            _ => None,
+        };
+        if let Some(slot) = slot {
+            match it.next() {
+                Some(v) => *slot = v.clone(),
+                None => {
+                    if opt == "-client-configuration" {
+                        o.client_configuration = None;
+                    }
+                    return (o, Some(format!("Error: no argument found for option {opt}")));
+                }
+            }
         }
         if !opt.starts_with('-') {
             let mut cmd = vec![opt.clone()];
@@ -51,7 +68,7 @@ pub fn parse_shell_args(args: &[String]) -> Result<ShellOptions, String> {
             break;
         }
     }
-    Ok(o)
+    (o, None)
 }
 
 fn is_java_space(c: char) -> bool {
@@ -254,13 +271,16 @@ mod tests {
 
     #[test]
     fn shell_args() {
-        let o = parse_shell_args(&w(&["-server", "h:1,h:2/c", "-timeout", "5000", "-r", "get", "-s", "/a"])).unwrap();
+        let (o, e) = parse_shell_args(&w(&["-server", "h:1,h:2/c", "-timeout", "5000", "-r", "get", "-s", "/a"]));
+        assert!(e.is_none());
         assert_eq!(o.server, "h:1,h:2/c");
         assert_eq!(o.timeout_ms, "5000");
         assert!(o.read_only);
         assert_eq!(o.command, Some(w(&["get", "-s", "/a"])));
-        assert_eq!(parse_shell_args(&w(&["-server"])).unwrap_err(), "Error: no argument found for option -server");
-        let o = parse_shell_args(&w(&["-waitforconnection", "-bogus"])).unwrap();
+        let (o, e) = parse_shell_args(&w(&["-server", "h:9", "-timeout"]));
+        assert_eq!(e.as_deref(), Some("Error: no argument found for option -timeout"));
+        assert_eq!(o.server, "h:9", "what was parsed before stays");
+        let (o, _) = parse_shell_args(&w(&["-waitforconnection", "-bogus"]));
         assert!(o.wait_for_connection && o.command.is_none());
     }
 

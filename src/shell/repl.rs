@@ -18,14 +18,10 @@ use std::sync::{Arc, Mutex};
 
 /// Runs the shell with the process arguments (without the program name); returns the exit code.
 pub fn main(args: Vec<String>) -> i32 {
-    let opts = match parse_shell_args(&args) {
-        Ok(o) => o,
-        Err(e) => {
-            err(&e);
-            // zkCli goes on with the default options when an option lacks its value.
-            super::parse::ShellOptions::default()
-        }
-    };
+    let (opts, problem) = parse_shell_args(&args);
+    if let Some(e) = problem {
+        err(&e);
+    }
     let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -34,11 +30,22 @@ pub fn main(args: Vec<String>) -> i32 {
         }
     };
     let command = opts.command.clone();
+    let client_config = opts.client_configuration.clone();
     let server = opts.server.clone();
     let mut shell = Shell::new(opts);
     out(&format!("Connecting to {server}\n"));
+    if let Some(f) = &client_config {
+        // We take no client properties yet, but a missing file fails like zkCli.sh.
+        if !std::path::Path::new(f).is_file() {
+            err(&format!(
+                "org.apache.zookeeper.server.quorum.QuorumPeerConfig$ConfigException: Error while processing {f}\n\
+                 Caused by: java.lang.IllegalArgumentException: {f} file is missing"
+            ));
+            return 2;
+        }
+    }
     if let Err(e) = rt.block_on(shell.connect_to(&server)) {
-        err(&e.msg);
+        err(&if e.crash { format!("Exception in thread \"main\" {}", e.msg) } else { e.msg });
         return 1;
     }
     match command {

@@ -22,6 +22,7 @@ pub enum HandleState {
     Connected,
     ConnectedReadOnly,
     Closed,
+    AuthFailed,
 }
 
 impl HandleState {
@@ -31,11 +32,12 @@ impl HandleState {
             HandleState::Connected => "CONNECTED",
             HandleState::ConnectedReadOnly => "CONNECTEDREADONLY",
             HandleState::Closed => "CLOSED",
+            HandleState::AuthFailed => "AUTH_FAILED",
         }
     }
     /// `States.isAlive()`: commands may be sent (now or once connected).
     pub fn is_alive(self) -> bool {
-        self != HandleState::Closed
+        !matches!(self, HandleState::Closed | HandleState::AuthFailed)
     }
 }
 
@@ -43,6 +45,9 @@ impl HandleState {
 struct Status {
     state: HandleState,
     client: Option<Arc<Client>>,
+    /// Connection attempts that failed so far (a request waiting for a connection fails
+    /// with ConnectionLoss when an attempt fails, as the Java client's queued packets do).
+    failed_attempts: u64,
 }
 
 /// One ZooKeeper handle (what `connect` creates and `close` ends).
@@ -79,7 +84,8 @@ impl Handle {
     /// Starts connecting in the background (like `new ZooKeeper(...)`); events print when
     /// `print_watches` is on.
     pub fn open(cfg: HandleConfig, print_watches: Arc<AtomicBool>) -> Handle {
-        let (status_tx, status) = watch::channel(Status { state: HandleState::Connecting, client: None });
+        let (status_tx, status) =
+            watch::channel(Status { state: HandleState::Connecting, client: None, failed_attempts: 0 });
         let (ev_tx, ev_rx) = mpsc::unbounded_channel();
         let (printer, printer_rx) = mpsc::unbounded_channel();
         let (stop, stop_rx) = oneshot::channel();
@@ -109,11 +115,21 @@ impl Handle {
         }
     }
 
-    /// Waits until the handle is connected (its client) or closed (None).
+    /// Waits until the handle is connected (its client), closed, or a connection attempt
+    /// failed (None).
     async fn settled(&self) -> Option<Arc<Client>> {
         let mut rx = self.status.clone();
-        let s = rx.wait_for(|s| s.client.is_some() || s.state == HandleState::Closed).await;
+        let failed = rx.borrow().failed_attempts;
+        let s = rx.wait_for(|s| s.client.is_some() || !s.state.is_alive() || s.failed_attempts != failed).await;
         s.ok().and_then(|s| s.client.clone())
+    }
+
+    /// After a refused auth: waits (bounded) until the handle has turned AUTH_FAILED and the
+    /// AuthFailed event is printed.
+    pub async fn wait_settled_after_auth_failure(&self) {
+        let mut rx = self.status.clone();
+        let _ = tokio::time::timeout(Duration::from_secs(5), rx.wait_for(|s| !s.state.is_alive())).await;
+        self.drain_events().await;
     }
 
     /// Waits until the handle is connected (or closed, or `limit` passes); true if connected.
@@ -202,11 +218,18 @@ async fn run_session(
                     let _ = client.set_watches(sw).await;
                 }
                 send(ev);
-                status.send_replace(Status { state: st, client: Some(client.clone()) });
+                status.send_modify(|s| {
+                    s.state = st;
+                    s.client = Some(client.clone());
+                });
                 tokio::select! {
                     _ = client.closed() => {
+                        if client.auth_failed() {
+                            set_state(&status, HandleState::AuthFailed);
+                            return;
+                        }
                         opts.last_zxid_seen = client.last_zxid_seen();
-                        status.send_replace(Status { state: HandleState::Connecting, client: None });
+                        set_state(&status, HandleState::Connecting);
                     }
                     _ = &mut stop => {
                         closing.store(true, Ordering::SeqCst);
@@ -217,10 +240,11 @@ async fn run_session(
             }
             Err(ClientError::SessionExpired) => {
                 send(state::EXPIRED);
-                status.send_replace(Status { state: HandleState::Closed, client: None });
+                set_state(&status, HandleState::Closed);
                 return;
             }
             Err(_) => {
+                status.send_modify(|s| s.failed_attempts += 1);
                 tokio::select! {
                     _ = tokio::time::sleep(backoff) => {}
                     _ = &mut stop => break,
@@ -229,8 +253,16 @@ async fn run_session(
             }
         }
     }
-    status.send_replace(Status { state: HandleState::Closed, client: None });
+    set_state(&status, HandleState::Closed);
     send(state::CLOSED);
+}
+
+/// A state without a client (connecting, closed, auth failed).
+fn set_state(status: &watch::Sender<Status>, state_: HandleState) {
+    status.send_modify(|s| {
+        s.state = state_;
+        s.client = None;
+    });
 }
 
 /// Requests to the printer task.
