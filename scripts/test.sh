@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The project's single test command: every Rust test, then the kazoo compatibility suite
-# (tests/compat), which runs the same tests against zabkeeper and Apache ZooKeeper 3.8.
-# Fails if either part fails; both parts always run.
+# (tests/compat), which runs the same tests against zabkeeper and Apache ZooKeeper 3.8, then
+# the zkcli golden-output suite (tests/zkcli: zkCli.sh vs ZooKeeper 3.8 as the reference,
+# compared with zkcli vs zabkeeper and zkcli vs ZooKeeper). Fails if any part fails; every
+# part always runs.
 #
 # Environment: CARGO_TARGET_DIR (default ./target), PYTHON (default python3),
 # PYTEST_ARGS (extra pytest arguments), COMPAT_TARGETS (e.g. "zabkeeper").
@@ -16,6 +18,8 @@ cargo build --release || { echo "test.sh: release build failed" >&2; exit 1; }
 export ZABKEEPER_BIN="$TARGET_DIR/release/zabkeeper"
 [ -x "$ZABKEEPER_BIN" ] || { echo "test.sh: $ZABKEEPER_BIN missing after build" >&2; exit 1; }
 echo "ZABKEEPER_BIN=$ZABKEEPER_BIN"
+export ZKCLI_BIN="$TARGET_DIR/release/zkcli"
+export ZKCLI_REQUIRE=1
 
 status=0
 echo "+ cargo test --release"
@@ -28,6 +32,13 @@ echo "+ $PYTHON -m pytest -q tests/compat ${PYTEST_ARGS:-}"
 # shellcheck disable=SC2086
 if ! "$PYTHON" -m pytest -q -p no:cacheprovider tests/compat ${PYTEST_ARGS:-}; then
     echo "test.sh: compat suite FAILED" >&2
+    status=1
+fi
+
+echo "+ $PYTHON -m pytest -q tests/zkcli ${PYTEST_ARGS:-}"
+# shellcheck disable=SC2086
+if ! "$PYTHON" -m pytest -q -p no:cacheprovider tests/zkcli ${PYTEST_ARGS:-}; then
+    echo "test.sh: zkcli golden suite FAILED" >&2
     status=1
 fi
 

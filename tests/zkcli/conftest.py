@@ -6,12 +6,11 @@ a session starts from a wiped tree. Reference (mode A) transcripts are computed 
 pytest run and shared by every test that compares against them.
 
 Environment:
-  ZKCLI_BIN        our shell (default /work/main/target/release/zkcli)
+  ZKCLI_BIN        our shell (default <repo>/target/release/zkcli)
   ZABKEEPER_BIN    our server (default <repo>/target/release/zabkeeper)
   ZKCLI_REF        the reference shell (default /usr/share/zookeeper/bin/zkCli.sh)
   ZKCLI_MODES      modes compared against A (default "B,C"; add D for zkCli.sh vs zabkeeper)
   ZKCLI_REQUIRE    "1": fail instead of skip when ZKCLI_BIN does not exist
-  ZKCLI_STABILITY  "1": also run every reference twice and require identical transcripts
 """
 
 import os

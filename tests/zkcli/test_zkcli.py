@@ -57,26 +57,3 @@ def test_reference_oneshot(zkcli_env):
     res = zkcli_env.oneshot("A")
     bad = {k: v for k, v in res.items() if h.anomalies(v)}
     assert not bad, "\n".join(bad.values())
-
-
-@pytest.mark.skipif(os.environ.get("ZKCLI_STABILITY") != "1",
-                    reason="set ZKCLI_STABILITY=1 to check that the masking is stable")
-@pytest.mark.parametrize("session", SESSIONS, ids=[s.name for s in SESSIONS])
-def test_reference_stable(zkcli_env, session):
-    first = zkcli_env.session("A", session)
-    again = zkcli_env.session("A", session, fresh=True)
-    if again != first:
-        pytest.fail("reference not reproducible:\n" +
-                    h.unified_diff(first, again, "A (run 1)", "A (run 2)"), pytrace=False)
-
-
-@pytest.mark.skipif(os.environ.get("ZKCLI_STABILITY") != "1",
-                    reason="set ZKCLI_STABILITY=1 to check that the masking is stable")
-def test_reference_oneshot_stable(zkcli_env):
-    first = zkcli_env.oneshot("A")
-    shell, server_kind = h.MODES["A"]
-    again = h.run_oneshot(shell, zkcli_env.server(server_kind))
-    diffs = [h.unified_diff(first[k], again.get(k, ""), "A (run 1)", "A (run 2)")
-             for k in first if first[k] != again.get(k)]
-    if diffs:
-        pytest.fail("reference not reproducible:\n" + "\n".join(diffs), pytrace=False)

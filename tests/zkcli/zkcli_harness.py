@@ -165,7 +165,7 @@ def zabkeeper_bin():
 
 
 def zkcli_bin():
-    path = _abs_from_repo(os.environ.get("ZKCLI_BIN") or "/work/main/target/release/zkcli")
+    path = _abs_from_repo(os.environ.get("ZKCLI_BIN") or "target/release/zkcli")
     if not (os.path.isfile(path) and os.access(path, os.X_OK)):
         raise HarnessError("zkcli binary not found at %s (cargo build --release, or set "
                            "ZKCLI_BIN)" % path)
