@@ -14,7 +14,8 @@ use crate::core::{Action, Core};
 use crate::proto::records::ConnectRequest;
 use crate::proto::request::Request;
 use crate::storage::committer::{Durable, LogWriter};
-use crate::storage::snapshot::{SledSnapshotStore, SnapshotStore};
+use crate::storage::snapfile::FileSnapshotStore;
+use crate::storage::snapshot::SnapshotStore;
 use bytes::{Bytes, BytesMut};
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -246,7 +247,7 @@ impl Node {
 /// The snapshot thread: writes each snapshot to the store, then purges old snapshots and the
 /// log segments before the oldest one kept.
 pub fn snapshot_thread(
-    mut store: SledSnapshotStore,
+    mut store: FileSnapshotStore,
     rx: std::sync::mpsc::Receiver<(i64, Bytes)>,
     writer: Arc<LogWriter>,
     retain: usize,

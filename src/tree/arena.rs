@@ -218,25 +218,33 @@ impl Store {
         &mut self.nodes[id as usize]
     }
 
-    /// Adds `node` (whose path hashes to `h` and is not present) as the first child of
-    /// `parent` (NIL only for the root). Returns its id.
-    pub fn insert_hashed(&mut self, mut node: Znode, parent: Option<u32>, h: PathHash) -> u32 {
+    /// Adds `node` (whose path hashes to `h`) as the first child of `parent` (None only for
+    /// the root), in one probe of the index. Returns its id, or gives the node back when its
+    /// path is already present.
+    pub fn insert_hashed(&mut self, mut node: Znode, parent: Option<u32>, h: PathHash) -> Result<u32, Znode> {
+        let id = match self.free.last() {
+            Some(&id) => id,
+            None => self.nodes.len() as u32,
+        };
+        let nodes = &self.nodes;
+        let path = node.path_bytes();
+        match self.index.entry(wide(h), |e| e.1 == h && nodes[e.0 as usize].path_bytes() == path, |e| wide(e.1)) {
+            hashbrown::hash_table::Entry::Occupied(_) => return Err(node),
+            hashbrown::hash_table::Entry::Vacant(v) => {
+                v.insert((id, h));
+            }
+        }
         let parent = parent.unwrap_or(NIL);
         node.parent = parent;
         node.prev = NIL;
         node.first_child = NIL;
         node.num_children = 0;
         node.next = if parent == NIL { NIL } else { self.nodes[parent as usize].first_child };
-        let id = match self.free.pop() {
-            Some(id) => {
-                self.nodes[id as usize] = node;
-                id
-            }
-            None => {
-                self.nodes.push(node);
-                (self.nodes.len() - 1) as u32
-            }
-        };
+        if self.free.pop().is_some() {
+            self.nodes[id as usize] = node;
+        } else {
+            self.nodes.push(node);
+        }
         if parent != NIL {
             let p = &mut self.nodes[parent as usize];
             let old_first = p.first_child;
@@ -246,8 +254,7 @@ impl Store {
                 self.nodes[old_first as usize].prev = id;
             }
         }
-        self.index.insert_unique(wide(h), (id, h), |e| wide(e.1));
-        id
+        Ok(id)
     }
 
     /// Removes the znode `id` (which must have no children) and returns it.
@@ -309,7 +316,7 @@ mod tests {
     fn add(s: &mut Store, p: &str, parent: Option<&str>) -> u32 {
         let pid = parent.map(|pp| s.find(pp).unwrap());
         let h = s.hash(p);
-        s.insert_hashed(Znode::new(p, Some(p.as_bytes())), pid, h)
+        s.insert_hashed(Znode::new(p, Some(p.as_bytes())), pid, h).expect("new path")
     }
 
     #[test]
@@ -320,6 +327,9 @@ mod tests {
         let b = add(&mut s, "/b", Some("/"));
         let c = add(&mut s, "/a/c", Some("/a"));
         assert_eq!(s.len(), 4);
+        let h = s.hash("/a");
+        assert!(s.insert_hashed(Znode::new("/a", None), Some(root), h).is_err(), "a path is there once");
+        assert_eq!(s.node(root).num_children(), 2);
         assert_eq!(s.children(root).collect::<Vec<_>>(), vec![b, a]);
         assert_eq!(s.node(root).num_children(), 2);
         assert_eq!(s.get("/a/c").unwrap().data(), Some(&b"/a/c"[..]));

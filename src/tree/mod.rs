@@ -292,17 +292,14 @@ impl DataTree {
         triggers: &mut Vec<Trigger>,
     ) -> Result<OpResult, ErrorCode> {
         let parent_path = path::parent(p);
+        // A present znode has its parent, so looking for the parent first still answers
+        // NodeExists for a present path (checked by the insert below, in the same probe).
+        let pid = match self.nodes.find(parent_path) {
+            Some(pid) => pid,
+            None if self.nodes.find(p).is_some() => return Err(ErrorCode::NodeExists),
+            None => return Err(ErrorCode::NoNode),
+        };
         let h = self.nodes.hash(p);
-        if self.nodes.find_hashed(p, h).is_some() {
-            return Err(ErrorCode::NodeExists);
-        }
-        let pid = self.nodes.find(parent_path).ok_or(ErrorCode::NoNode)?;
-        let parent = self.nodes.node_mut(pid);
-        let new_cversion = if parent_cversion == -1 { parent.cversion + 1 } else { parent_cversion };
-        if new_cversion > parent.cversion {
-            parent.cversion = new_cversion;
-            parent.pzxid = zxid;
-        }
         let mut node = Znode::new(p, data);
         node.czxid = zxid;
         node.mzxid = zxid;
@@ -310,11 +307,19 @@ impl DataTree {
         node.mtime = time;
         node.ephemeral_owner = owner;
         node.pzxid = zxid;
-        node.acl = self.acls.intern(acl);
+        let id = self.nodes.insert_hashed(node, Some(pid), h).map_err(|_| ErrorCode::NodeExists)?;
+        let acl_id = self.acls.intern(acl);
+        let parent = self.nodes.node_mut(pid);
+        let new_cversion = if parent_cversion == -1 { parent.cversion + 1 } else { parent_cversion };
+        if new_cversion > parent.cversion {
+            parent.cversion = new_cversion;
+            parent.pzxid = zxid;
+        }
+        let node = self.nodes.node_mut(id);
+        node.acl = acl_id;
         let stat = node.stat();
         let len = data.map_or(0, |d| d.len()) as u64;
         self.approximate_data_size += len + p.len() as u64;
-        let id = self.nodes.insert_hashed(node, Some(pid), h);
         self.index_special(p, id, owner);
         self.quota_created(p, len);
         triggers.push(Trigger::Created(p.to_owned()));
@@ -414,28 +419,25 @@ impl DataTree {
     pub(crate) fn insert_restored(&mut self, node: Znode) -> Result<(), &'static str> {
         let p = node.path();
         let h = self.nodes.hash(p);
-        if self.nodes.find_hashed(p, h).is_some() {
-            return Err("duplicate znode path");
-        }
         let parent = if p == "/" {
             None
         } else {
             Some(self.nodes.find(path::parent(p)).ok_or("znode listed before its parent")?)
         };
-        self.insert_restored_at(node, parent, h);
-        Ok(())
+        self.insert_restored_at(node, parent, h).map(|_| ())
     }
 
     /// `insert_restored` with the parent's id and the path hash already known.
-    fn insert_restored_at(&mut self, node: Znode, parent: Option<u32>, h: PathHash) -> u32 {
+    fn insert_restored_at(&mut self, node: Znode, parent: Option<u32>, h: PathHash) -> Result<u32, &'static str> {
         let owner = node.ephemeral_owner;
-        self.approximate_data_size += node.data_len() as u64 + node.path().len() as u64;
-        let id = self.nodes.insert_hashed(node, parent, h);
+        let size = node.data_len() as u64 + node.path().len() as u64;
+        let id = self.nodes.insert_hashed(node, parent, h).map_err(|_| "duplicate znode path")?;
+        self.approximate_data_size += size;
         if owner != 0 {
             let p = self.nodes.node(id).path().to_owned();
             self.index_special(&p, id, owner);
         }
-        id
+        Ok(id)
     }
 
     pub(crate) fn restore_meta(&mut self, last_zxid: i64, sessions: HashMap<i64, i32>) {

@@ -155,9 +155,6 @@ pub fn decode(b: &[u8]) -> Result<DataTree, DecodeError> {
             return Err(bad("znode path in snapshot"));
         }
         let h = tree.nodes.hash(p);
-        if tree.nodes.find_hashed(p, h).is_some() {
-            return Err(bad("duplicate znode path in snapshot"));
-        }
         let parent = if p == "/" {
             None
         } else {
@@ -168,7 +165,7 @@ pub fn decode(b: &[u8]) -> Result<DataTree, DecodeError> {
                 None => Some(tree.nodes.find(pp).ok_or(bad("snapshot znode listed before its parent"))?),
             }
         };
-        last = Some(tree.insert_restored_at(node, parent, h));
+        last = Some(tree.insert_restored_at(node, parent, h).map_err(bad)?);
     }
     if r.take(4)? != END {
         return Err(bad("snapshot end marker"));
