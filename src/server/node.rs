@@ -164,7 +164,11 @@ impl Node {
     }
 
     fn four_letter(&mut self, word: &str, conns: &HashMap<ConnId, ConnHandle>) -> String {
-        let view = self.view(conns);
+        let mut view = self.view(conns);
+        if matches!(word, "wchs" | "wchc" | "wchp") {
+            // Only these words list watches; building the list costs O(watches).
+            view.data_watches = self.data_watches();
+        }
         match admin::four_letter(word, &view, &self.config, &self.env) {
             FourLetterReply::Text(t) => {
                 // crst / srst reset after rendering their reply, and only when allowed.
@@ -178,6 +182,17 @@ impl Node {
             FourLetterReply::NotWhitelisted(t) => t,
             FourLetterReply::Unknown => String::new(),
         }
+    }
+
+    /// Data watches by session, as wchs / wchc / wchp report them.
+    fn data_watches(&self) -> Vec<(i64, Vec<String>)> {
+        let sessions: HashMap<ConnId, i64> = self.core.conns().map(|(id, c)| (*id, c.session_id)).collect();
+        self.core
+            .watches()
+            .by_watcher()
+            .into_iter()
+            .filter_map(|(conn, paths)| sessions.get(&conn).map(|&sid| (sid, paths)))
+            .collect()
     }
 
     fn view(&self, conns: &HashMap<ConnId, ConnHandle>) -> ServerView {
