@@ -109,6 +109,8 @@ pub struct Core {
     out: FastMap<ConnId, BytesMut>,
     actions: Vec<Action>,
     txns_since_snapshot: u64,
+    /// The shell is still writing the previous snapshot.
+    snapshot_busy: bool,
     wall_ms: i64,
     mono_ms: i64,
     now_us: u64,
@@ -140,6 +142,7 @@ impl Core {
             out: FastMap::default(),
             actions: Vec::new(),
             txns_since_snapshot: 0,
+            snapshot_busy: false,
             wall_ms,
             mono_ms,
             now_us: 0,
@@ -305,11 +308,22 @@ impl Core {
         self.wake_syncs();
         if self.txns_since_snapshot >= self.cfg.snap_count {
             self.txns_since_snapshot = 0;
+            if self.snapshot_busy {
+                // As ZooKeeper does ("Too busy to snap, skipping"): the log holds everything,
+                // and snapshots never queue up behind a slow disk.
+                tracing::warn!("the previous snapshot is still being written; skipping this one");
+                return;
+            }
             self.actions.push(Action::Snapshot {
                 zxid: self.tree.last_zxid(),
                 data: crate::tree::snapshot::encode(&self.tree),
             });
         }
+    }
+
+    /// Whether the shell is still writing the last snapshot (then the next one due is skipped).
+    pub fn set_snapshot_busy(&mut self, busy: bool) {
+        self.snapshot_busy = busy;
     }
 
     /// Drains the queues of connections whose sync has become answerable.

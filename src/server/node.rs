@@ -19,6 +19,7 @@ use crate::storage::snapshot::SnapshotStore;
 use bytes::{Bytes, BytesMut};
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -49,6 +50,8 @@ pub struct Node {
     pub writer: Arc<LogWriter>,
     pub durable_rx: mpsc::UnboundedReceiver<Durable>,
     pub snap_tx: std::sync::mpsc::Sender<(i64, Bytes)>,
+    /// Set while the snapshot thread writes one (the core skips snapshots meanwhile).
+    pub snap_busy: Arc<AtomicBool>,
     pub config: Config,
     pub shared: Arc<Shared>,
     pub rx: mpsc::UnboundedReceiver<CoreMsg>,
@@ -81,6 +84,7 @@ impl Node {
                     match d {
                         Some(Durable::UpTo(z)) => {
                             self.set_time();
+                            self.core.set_snapshot_busy(self.snap_busy.load(Ordering::Acquire));
                             self.core.durable(z);
                             while let Ok(d) = self.durable_rx.try_recv() {
                                 match d {
@@ -157,6 +161,7 @@ impl Node {
                 Action::Snapshot { zxid, data } => {
                     // New txns go to a new segment so the old ones can be purged later.
                     self.writer.roll();
+                    self.snap_busy.store(true, Ordering::Release);
                     let _ = self.snap_tx.send((zxid, data));
                 }
             }
@@ -259,16 +264,27 @@ impl Node {
     }
 }
 
+/// Clears the busy flag when a snapshot is done with, however it ended.
+struct ClearOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for ClearOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
+
 /// The snapshot thread: writes each snapshot to the store, then purges old snapshots and the
 /// log segments before the oldest one kept.
 pub fn snapshot_thread(
     mut store: FileSnapshotStore,
     rx: std::sync::mpsc::Receiver<(i64, Bytes)>,
+    busy: Arc<AtomicBool>,
     writer: Arc<LogWriter>,
     retain: usize,
     autopurge: bool,
 ) {
     while let Ok((zxid, data)) = rx.recv() {
+        let _done = ClearOnDrop(&busy);
         let started = std::time::Instant::now();
         let res = store.begin(zxid).and_then(|mut sink| {
             for chunk in data.chunks(1 << 20) {
