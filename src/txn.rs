@@ -34,7 +34,30 @@ pub struct Txn {
     pub body: TxnBody,
 }
 
+fn acl_size(acl: &[Acl]) -> usize {
+    acl.iter().map(|a| 12 + a.id.scheme.len() + a.id.id.len()).sum::<usize>() + 4
+}
+
+fn data_size(d: &Option<Bytes>) -> usize {
+    4 + d.as_ref().map_or(0, |d| d.len())
+}
+
 impl TxnBody {
+    /// About how many bytes `write` produces (to size the buffer once).
+    fn size_hint(&self) -> usize {
+        match self {
+            TxnBody::Create(t) => 16 + t.path.len() + data_size(&t.data) + acl_size(&t.acl),
+            TxnBody::CreateContainer(t) => 16 + t.path.len() + data_size(&t.data) + acl_size(&t.acl),
+            TxnBody::CreateTtl(t) => 24 + t.path.len() + data_size(&t.data) + acl_size(&t.acl),
+            TxnBody::SetData(t) => 12 + t.path.len() + data_size(&t.data),
+            TxnBody::SetAcl(t) => 12 + t.path.len() + acl_size(&t.acl),
+            TxnBody::Delete(DeleteTxn { path }) | TxnBody::Check(CheckVersionTxn { path, .. }) => 12 + path.len(),
+            TxnBody::CloseSession(t) => 4 + t.paths2_delete.iter().map(|p| 4 + p.len()).sum::<usize>(),
+            TxnBody::Multi(ops) => 4 + ops.iter().map(|(_, b)| 16 + b.size_hint()).sum::<usize>(),
+            TxnBody::CreateSession(_) | TxnBody::Error(_) => 8,
+        }
+    }
+
     fn write(&self, w: &mut BytesMut) {
         match self {
             TxnBody::CreateSession(t) => t.write(w),
@@ -98,7 +121,7 @@ impl Txn {
 
     /// Encodes header + record, the payload of one log record.
     pub fn encode(&self) -> Bytes {
-        let mut w = BytesMut::with_capacity(64);
+        let mut w = BytesMut::with_capacity(64 + self.body.size_hint());
         self.header.write(&mut w);
         self.body.write(&mut w);
         w.freeze()

@@ -10,7 +10,7 @@ use zabkeeper::bench::{self, BenchConfig, Workload};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_workload_completes_operations() {
     let srv = common::start_server().await;
-    for w in ["read", "write", "create", "create-seq", "delete", "mixed:70", "watch", "churn", "multi"] {
+    for w in ["read", "write", "create", "create-seq", "delete", "mixed:70", "watch", "churn", "multi", "hold"] {
         let cfg = BenchConfig {
             server: srv.connect_string(),
             workload: Workload::parse(w).unwrap(),
@@ -21,6 +21,7 @@ async fn every_workload_completes_operations() {
             duration: Duration::from_millis(400),
             warmup: Duration::from_millis(100),
             watchers: 3,
+            watches_per_session: 5,
             ..BenchConfig::default()
         };
         let r = bench::run(cfg).await.unwrap_or_else(|e| panic!("{w}: {e}"));

@@ -4,6 +4,8 @@
 //! (fan-out notify latency), churn (session connect/close), multi.
 //! Must never: count an op that failed as done; errors are counted separately.
 
+pub mod hold;
+mod raw;
 pub mod workload;
 
 use crate::client::{Client, ConnectOptions};
@@ -36,6 +38,8 @@ pub struct BenchConfig {
     pub rate: f64,
     /// Stop once this many ops completed (0 = run for `duration`).
     pub stop_after: u64,
+    /// For `hold`: data watches each session sets.
+    pub watches_per_session: usize,
 }
 
 impl Default for BenchConfig {
@@ -54,6 +58,7 @@ impl Default for BenchConfig {
             multi_ops: 4,
             rate: 0.0,
             stop_after: 0,
+            watches_per_session: 100,
         }
     }
 }
@@ -80,6 +85,9 @@ pub struct BenchReport {
     pub client_cpu_seconds: f64,
     /// Latency CDF points: (percentile, micros).
     pub cdf: Vec<(f64, u64)>,
+    /// Resident memory of the load generator at the end (reported by `hold`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_rss_kb: Option<u64>,
 }
 
 /// Shared recording state of a run.
@@ -154,6 +162,9 @@ fn cpu_seconds() -> f64 {
 
 /// Runs one benchmark and reports.
 pub async fn run(cfg: BenchConfig) -> Result<BenchReport, String> {
+    if cfg.workload == Workload::Hold {
+        return hold::run(&cfg).await;
+    }
     let rec = Arc::new(Recorder::new(cfg.stop_after));
     let handles = workload::start(&cfg, rec.clone()).await?;
     tokio::time::sleep(cfg.warmup).await;
@@ -194,6 +205,7 @@ pub async fn run(cfg: BenchConfig) -> Result<BenchReport, String> {
         mean_us: hist.mean(),
         client_cpu_seconds: cpu,
         cdf,
+        client_rss_kb: None,
     })
 }
 

@@ -26,6 +26,8 @@ pub enum Workload {
     Watch,
     Churn,
     Multi,
+    /// Many sessions holding data watches, for memory measurements (see `hold`).
+    Hold,
 }
 
 impl Workload {
@@ -39,6 +41,7 @@ impl Workload {
             "watch" => Workload::Watch,
             "churn" => Workload::Churn,
             "multi" => Workload::Multi,
+            "hold" => Workload::Hold,
             m if m.starts_with("mixed") => {
                 let pct = m.strip_prefix("mixed").and_then(|r| r.strip_prefix(':')).unwrap_or("90");
                 Workload::Mixed(
@@ -60,6 +63,7 @@ impl Workload {
             Workload::Watch => "watch".into(),
             Workload::Churn => "churn".into(),
             Workload::Multi => "multi".into(),
+            Workload::Hold => "hold".into(),
         }
     }
 }
@@ -85,7 +89,7 @@ async fn ensure(c: &Client, path: &str, data: Option<&[u8]>) -> Result<(), Strin
     }
 }
 
-async fn setup_keys(cfg: &BenchConfig) -> Result<(), String> {
+pub(super) async fn setup_keys(cfg: &BenchConfig) -> Result<(), String> {
     let c = Arc::new(connect(&cfg.server).await?);
     ensure(&c, &cfg.root, None).await?;
     for sub in ["k", "c", "seq", "d"] {
@@ -116,6 +120,9 @@ pub async fn start(cfg: &BenchConfig, rec: Arc<Recorder>) -> Result<Vec<JoinHand
     setup_keys(cfg).await?;
     if cfg.workload == Workload::Watch {
         return start_watch(cfg, rec).await;
+    }
+    if cfg.rate == 0.0 && super::raw::handles(cfg.workload) {
+        return super::raw::start(cfg, rec).await;
     }
     let mut handles = Vec::new();
     for s in 0..cfg.sessions {
@@ -213,7 +220,7 @@ async fn one_op(
                 .collect();
             c.multi(&ops).await.is_ok()
         }
-        Workload::Watch | Workload::Churn => false,
+        Workload::Watch | Workload::Churn | Workload::Hold => false,
     })
 }
 

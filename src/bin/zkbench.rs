@@ -12,7 +12,9 @@ struct Args {
     /// host:port of the server.
     #[arg(long, default_value = "127.0.0.1:2181")]
     server: String,
-    /// Workloads, comma separated: read, write, create, create-seq, delete, mixed:R, watch, churn, multi.
+    /// Workloads, comma separated: read, write, create, create-seq, delete, mixed:R, watch, churn, multi,
+    /// hold (--sessions sessions each setting --watches-per-session data watches on --keys
+    /// znodes, held open for --duration seconds; prints "holding ..." once all are in place).
     #[arg(long, default_value = "read,write")]
     workload: String,
     #[arg(long, default_value_t = 8)]
@@ -45,6 +47,9 @@ struct Args {
     /// Stop each workload after this many completed ops (0 = run for --duration).
     #[arg(long, default_value_t = 0)]
     stop_after: u64,
+    /// Data watches each session sets in the hold workload.
+    #[arg(long, default_value_t = 100)]
+    watches_per_session: usize,
     /// Write the reports as JSON to this file.
     #[arg(long)]
     json: Option<std::path::PathBuf>,
@@ -82,6 +87,7 @@ fn main() -> ExitCode {
             multi_ops: args.multi_ops,
             rate: args.rate,
             stop_after: args.stop_after,
+            watches_per_session: args.watches_per_session,
         };
         match rt.block_on(bench::run(cfg)) {
             Ok(r) => {

@@ -25,6 +25,9 @@ use bytes::{Bytes, BytesMut};
 use conn::{Conn, ConnId, ConnState, Queued};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
+/// The core's per-request maps hash with ahash (keyed per process) rather than SipHash.
+type FastMap<K, V> = HashMap<K, V, ahash::RandomState>;
+
 /// The settings the core needs, taken from `Config` by the shell.
 #[derive(Debug, Clone)]
 pub struct CoreConfig {
@@ -97,15 +100,17 @@ pub struct Core {
     prep: Prep,
     sessions: SessionTracker,
     watches: WatchManager,
-    conns: HashMap<ConnId, Conn>,
-    session_conn: HashMap<i64, ConnId>,
+    conns: FastMap<ConnId, Conn>,
+    session_conn: FastMap<i64, ConnId>,
     next_zxid: i64,
     inflight: VecDeque<(Txn, Origin)>,
     /// Connections whose queue may be able to make progress once more is applied.
     sync_waiters: BTreeMap<i64, Vec<ConnId>>,
-    out: HashMap<ConnId, BytesMut>,
+    out: FastMap<ConnId, BytesMut>,
     actions: Vec<Action>,
     txns_since_snapshot: u64,
+    /// The shell is still writing the previous snapshot.
+    snapshot_busy: bool,
     wall_ms: i64,
     mono_ms: i64,
     now_us: u64,
@@ -129,14 +134,15 @@ impl Core {
             prep,
             sessions,
             watches: WatchManager::new(),
-            conns: HashMap::new(),
-            session_conn: HashMap::new(),
+            conns: FastMap::default(),
+            session_conn: FastMap::default(),
             next_zxid,
             inflight: VecDeque::new(),
             sync_waiters: BTreeMap::new(),
-            out: HashMap::new(),
+            out: FastMap::default(),
             actions: Vec::new(),
             txns_since_snapshot: 0,
+            snapshot_busy: false,
             wall_ms,
             mono_ms,
             now_us: 0,
@@ -206,7 +212,8 @@ impl Core {
     }
 
     fn out(&mut self, conn: ConnId) -> &mut BytesMut {
-        self.out.entry(conn).or_default()
+        // Room for a few replies up front: growing from nothing costs several reallocations.
+        self.out.entry(conn).or_insert_with(|| BytesMut::with_capacity(512))
     }
 
     fn reply(&mut self, conn: ConnId, xid: i32, zxid: i64, result: Result<Response, ErrorCode>) {
@@ -301,11 +308,22 @@ impl Core {
         self.wake_syncs();
         if self.txns_since_snapshot >= self.cfg.snap_count {
             self.txns_since_snapshot = 0;
+            if self.snapshot_busy {
+                // As ZooKeeper does ("Too busy to snap, skipping"): the log holds everything,
+                // and snapshots never queue up behind a slow disk.
+                tracing::warn!("the previous snapshot is still being written; skipping this one");
+                return;
+            }
             self.actions.push(Action::Snapshot {
                 zxid: self.tree.last_zxid(),
                 data: crate::tree::snapshot::encode(&self.tree),
             });
         }
+    }
+
+    /// Whether the shell is still writing the last snapshot (then the next one due is skipped).
+    pub fn set_snapshot_busy(&mut self, busy: bool) {
+        self.snapshot_busy = busy;
     }
 
     /// Drains the queues of connections whose sync has become answerable.
@@ -480,7 +498,7 @@ impl Core {
         let mut doomed = Vec::new();
         for p in self.tree.containers() {
             if let Some(n) = self.tree.get(p) {
-                if n.children.is_empty() && n.cversion > 0 {
+                if n.num_children() == 0 && n.cversion > 0 {
                     doomed.push(p.clone());
                 }
             }
@@ -488,7 +506,7 @@ impl Core {
         for p in self.tree.ttl_nodes() {
             if let Some(n) = self.tree.get(p) {
                 let ttl = crate::proto::codes::ttl_of_owner(n.ephemeral_owner).unwrap_or(i64::MAX);
-                if n.children.is_empty() && self.wall_ms - n.mtime > ttl {
+                if n.num_children() == 0 && self.wall_ms - n.mtime > ttl {
                     doomed.push(p.clone());
                 }
             }

@@ -47,7 +47,7 @@ impl Core {
 
     fn get_data(&mut self, conn: ConnId, p: &str, watch: bool) -> Result<(Option<bytes::Bytes>, Stat), ErrorCode> {
         let node = self.node_for_read(conn, p, perms::READ)?;
-        let r = (node.data.as_deref().map(bytes::Bytes::copy_from_slice), node.stat());
+        let r = (node.data().map(bytes::Bytes::copy_from_slice), node.stat());
         if watch {
             self.watches.add(p, conn, WatchKind::Data);
         }
@@ -56,7 +56,7 @@ impl Core {
 
     fn get_children(&mut self, conn: ConnId, p: &str, watch: bool) -> Result<(Vec<String>, Stat), ErrorCode> {
         let node = self.node_for_read(conn, p, perms::READ)?;
-        let r = (node.children.iter().map(|c| c.to_string()).collect(), node.stat());
+        let r = (self.tree.children_of(node), node.stat());
         if watch {
             self.watches.add(p, conn, WatchKind::Child);
         }

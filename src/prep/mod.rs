@@ -13,7 +13,8 @@ use crate::proto::records::*;
 use crate::proto::request::{MultiOp, Request};
 use crate::tree::DataTree;
 use crate::txn::{Txn, TxnBody};
-use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 /// Server settings that change how writes are checked.
@@ -55,15 +56,24 @@ struct Pending {
 /// Outstanding changes, keyed by path.
 #[derive(Debug, Default)]
 pub struct Prep {
-    pending: HashMap<String, Pending>,
+    pending: FastMap<String, Pending>,
+    /// (zxid, path) of every change in `pending`, in zxid order, so that `applied` forgets
+    /// covered changes without scanning the whole map.
+    order: VecDeque<(i64, String)>,
+    /// The per-request overlay, kept between requests so its table is allocated once.
+    scratch: Overlay,
+    /// The ACL list of the last znode prepared for creation.
+    last_acl: Option<Arc<[Acl]>>,
     opts: PrepOptions,
 }
 
-type Overlay = HashMap<String, Pending>;
+/// Maps on the write path hash with ahash (keyed per process), not SipHash.
+type FastMap<K, V> = HashMap<K, V, ahash::RandomState>;
+type Overlay = FastMap<String, Pending>;
 
 impl Prep {
     pub fn new(opts: PrepOptions) -> Prep {
-        Prep { pending: HashMap::new(), opts }
+        Prep { opts, ..Prep::default() }
     }
 
     pub fn outstanding(&self) -> usize {
@@ -72,19 +82,34 @@ impl Prep {
 
     /// The txn with `zxid` was applied to the tree: forget changes it covers.
     pub fn applied(&mut self, zxid: i64) {
-        if !self.pending.is_empty() {
-            self.pending.retain(|_, p| p.zxid > zxid);
+        while self.order.front().is_some_and(|(z, _)| *z <= zxid) {
+            let (z, p) = self.order.pop_front().expect("front");
+            // A later change to the same path replaced this one: it stays.
+            if let Entry::Occupied(e) = self.pending.entry(p) {
+                if e.get().zxid == z {
+                    e.remove();
+                }
+            }
         }
     }
 
     /// Forgets all outstanding changes (a new leader epoch, or after recovery).
     pub fn clear(&mut self) {
         self.pending.clear();
+        self.order.clear();
+    }
+
+    /// Moves a request's overlay into the outstanding changes.
+    fn commit(&mut self, scratch: &mut Overlay) {
+        for (p, pend) in scratch.drain() {
+            self.order.push_back((pend.zxid, p.clone()));
+            self.pending.insert(p, pend);
+        }
     }
 
     /// Prepares a client write. Always returns a txn; failures are error txns.
     pub fn prepare(&mut self, tree: &DataTree, ctx: &WriteContext<'_>, req: &Request) -> Txn {
-        let mut scratch = Overlay::new();
+        let mut scratch = std::mem::take(&mut self.scratch);
         let (ty, body) = match req {
             Request::Multi(ops) => (op::MULTI, self.prepare_multi(tree, ctx, ops, &mut scratch)),
             _ => match self.prepare_one(tree, ctx, req, &mut scratch) {
@@ -95,7 +120,8 @@ impl Prep {
                 }
             },
         };
-        self.pending.extend(scratch);
+        self.commit(&mut scratch);
+        self.scratch = scratch;
         Txn {
             header: TxnHeader { client_id: ctx.session_id, cxid: ctx.cxid, zxid: ctx.zxid, time: ctx.time, type_: ty },
             body,
@@ -113,7 +139,7 @@ impl Prep {
             }
         }
         paths.sort();
-        let mut scratch = Overlay::new();
+        let mut scratch = Overlay::default();
         for p in &paths {
             if let Some(parent) = self.view(tree, &scratch, path::parent(p)) {
                 scratch.insert(
@@ -123,7 +149,7 @@ impl Prep {
             }
             scratch.insert(p.clone(), Pending { zxid, node: None });
         }
-        self.pending.extend(scratch);
+        self.commit(&mut scratch);
         Txn {
             header: TxnHeader { client_id: session_id, cxid: 0, zxid, time, type_: op::CLOSE_SESSION },
             body: TxnBody::CloseSession(CloseSessionTxn { paths2_delete: paths }),
@@ -141,7 +167,7 @@ impl Prep {
     /// A server-issued delete of an empty container or an expired TTL znode (no ACL check).
     /// None when the znode is gone or no longer qualifies.
     pub fn prepare_container_delete(&mut self, tree: &DataTree, p: &str, zxid: i64, time: i64) -> Option<Txn> {
-        let scratch = Overlay::new();
+        let scratch = Overlay::default();
         let node = self.view(tree, &scratch, p)?;
         if node.num_children != 0 {
             return None;
@@ -149,7 +175,7 @@ impl Prep {
         let ty = if node.ephemeral_owner == CONTAINER_EPHEMERAL_OWNER { op::DELETE_CONTAINER } else { op::DELETE };
         let mut scratch = scratch;
         self.mark_deleted(tree, &mut scratch, p, zxid);
-        self.pending.extend(scratch);
+        self.commit(&mut scratch);
         Some(Txn {
             header: TxnHeader { client_id: 0, cxid: 0, zxid, time, type_: ty },
             body: TxnBody::Delete(DeleteTxn { path: p.to_owned() }),
@@ -166,7 +192,7 @@ impl Prep {
             cversion: n.cversion,
             aversion: n.aversion,
             ephemeral_owner: n.ephemeral_owner,
-            num_children: n.children.len() as i32,
+            num_children: n.num_children() as i32,
             acl: tree.acl_of(n),
         })
     }
@@ -227,7 +253,7 @@ impl Prep {
     }
 
     fn prepare_one(
-        &self,
+        &mut self,
         tree: &DataTree,
         ctx: &WriteContext<'_>,
         req: &Request,
@@ -283,8 +309,21 @@ impl Prep {
         }
     }
 
+    /// `acl` as a shared list, reusing the last one made when it is the same (nearly every
+    /// create in a busy tree carries the same ACL).
+    fn shared_acl(&mut self, acl: &[Acl]) -> Arc<[Acl]> {
+        match &self.last_acl {
+            Some(a) if **a == *acl => a.clone(),
+            _ => {
+                let a: Arc<[Acl]> = Arc::from(acl);
+                self.last_acl = Some(a.clone());
+                a
+            }
+        }
+    }
+
     fn prepare_create(
-        &self,
+        &mut self,
         tree: &DataTree,
         ctx: &WriteContext<'_>,
         o: i32,
@@ -311,8 +350,13 @@ impl Prep {
         let acl = fixup_acl(&req.acl, ctx.auth)?;
         let parent = self.view(tree, scratch, &parent_path).ok_or(ErrorCode::NoNode)?;
         self.check(&parent.acl, perms::CREATE, ctx)?;
-        let full = if mode.is_sequential() { format!("{}{:010}", req.path, parent.cversion) } else { req.path.clone() };
-        path::validate(&full, false).map_err(|_| ErrorCode::BadArguments)?;
+        let full = if mode.is_sequential() {
+            let full = format!("{}{:010}", req.path, parent.cversion);
+            path::validate(&full, false).map_err(|_| ErrorCode::BadArguments)?;
+            full
+        } else {
+            req.path.clone()
+        };
         if self.view(tree, scratch, &full).is_some() {
             return Err(ErrorCode::NodeExists);
         }
@@ -349,7 +393,7 @@ impl Prep {
                     aversion: 0,
                     ephemeral_owner: owner,
                     num_children: 0,
-                    acl: Arc::from(acl.clone()),
+                    acl: self.shared_acl(&acl),
                 }),
             },
         );

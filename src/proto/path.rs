@@ -6,37 +6,50 @@
 pub struct InvalidPath(pub String);
 
 /// Checks a path as ZooKeeper does. `sequential` allows the trailing slash a sequential create
-/// may carry (ZooKeeper validates `path + "1"` then).
+/// may carry (ZooKeeper validates `path + "1"` then). One pass over the bytes; characters are
+/// decoded only where a byte is not ASCII.
 pub fn validate(path: &str, sequential: bool) -> Result<(), InvalidPath> {
-    let owned;
-    let p = if sequential {
-        owned = format!("{path}1");
-        owned.as_str()
-    } else {
-        path
-    };
     let bad = |why: &str| Err(InvalidPath(format!("Invalid path string \"{path}\" caused by {why}")));
-    if p.is_empty() {
+    let b = path.as_bytes();
+    if b.is_empty() && !sequential {
         return bad("path length must be > 0");
     }
-    if !p.starts_with('/') {
+    if b.first() != Some(&b'/') {
+        // "" + "1" (sequential) does not start with '/' either.
         return bad("path must start with / character");
     }
-    if p.len() == 1 {
+    if b.len() == 1 {
         return Ok(());
     }
-    if p.ends_with('/') {
+    // With `sequential`, the checked string is `path + "1"`: it never ends with '/', and its
+    // last component is never empty, "." or "..".
+    if !sequential && b[b.len() - 1] == b'/' {
         return bad("must not end with / character");
     }
-    for comp in p[1..].split('/') {
+    // Components: between '/'s; the last one ends at the end of the path.
+    let mut start = 1;
+    for i in 1..=b.len() {
+        if i < b.len() && b[i] != b'/' {
+            continue;
+        }
+        let comp = &b[start..i];
+        let last = i == b.len();
+        if last && sequential {
+            // The component gets a "1" appended: never empty, ".1" and "..1" are fine.
+            break;
+        }
         if comp.is_empty() {
             return bad("empty node name specified");
         }
-        if comp == "." || comp == ".." {
+        if comp == b"." || comp == b".." {
             return bad("relative paths not allowed");
         }
+        start = i + 1;
     }
-    for c in p.chars() {
+    if b.iter().all(|&c| (0x20..0x7f).contains(&c)) {
+        return Ok(());
+    }
+    for c in path.chars() {
         let u = c as u32;
         if u == 0
             || (0x01..=0x1F).contains(&u)
@@ -89,6 +102,13 @@ mod tests {
         }
         assert!(validate("/a/", true).is_ok());
         assert!(validate("/a/b-", true).is_ok());
+        assert!(validate("/", true).is_ok());
+        for bad in ["", "a", "//", "/a//", "/./", "/../x-", "/a\0b-"] {
+            assert!(validate(bad, true).is_err(), "{bad:?} sequential");
+        }
+        for ok in ["/.", "/..", "/a/.", "/x-"] {
+            assert!(validate(ok, true).is_ok(), "{ok:?} sequential");
+        }
     }
 
     #[test]

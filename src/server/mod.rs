@@ -114,14 +114,16 @@ pub async fn start(cfg: Config) -> Result<ServerHandle, ServerError> {
     let (durable_tx, durable_rx) = mpsc::unbounded_channel();
     let writer = Arc::new(LogWriter::spawn(rec.log, durable_tx));
     let (snap_tx, snap_rx) = std::sync::mpsc::channel();
+    let snap_busy = Arc::new(std::sync::atomic::AtomicBool::new(false));
     {
+        let busy = snap_busy.clone();
         let writer = writer.clone();
         let retain = cfg.autopurge_snap_retain_count.max(3) as usize;
         let autopurge = cfg.purge_interval().is_some();
         let store = rec.store;
         std::thread::Builder::new()
             .name("snapshot".into())
-            .spawn(move || node::snapshot_thread(store, snap_rx, writer, retain, autopurge))?;
+            .spawn(move || node::snapshot_thread(store, snap_rx, busy, writer, retain, autopurge))?;
     }
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let node = Node {
@@ -129,6 +131,7 @@ pub async fn start(cfg: Config) -> Result<ServerHandle, ServerError> {
         writer,
         durable_rx,
         snap_tx,
+        snap_busy,
         config: cfg.clone(),
         shared: shared.clone(),
         rx: core_rx,

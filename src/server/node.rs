@@ -14,10 +14,12 @@ use crate::core::{Action, Core};
 use crate::proto::records::ConnectRequest;
 use crate::proto::request::Request;
 use crate::storage::committer::{Durable, LogWriter};
-use crate::storage::snapshot::{SledSnapshotStore, SnapshotStore};
+use crate::storage::snapfile::FileSnapshotStore;
+use crate::storage::snapshot::SnapshotStore;
 use bytes::{Bytes, BytesMut};
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -48,6 +50,8 @@ pub struct Node {
     pub writer: Arc<LogWriter>,
     pub durable_rx: mpsc::UnboundedReceiver<Durable>,
     pub snap_tx: std::sync::mpsc::Sender<(i64, Bytes)>,
+    /// Set while the snapshot thread writes one (the core skips snapshots meanwhile).
+    pub snap_busy: Arc<AtomicBool>,
     pub config: Config,
     pub shared: Arc<Shared>,
     pub rx: mpsc::UnboundedReceiver<CoreMsg>,
@@ -80,6 +84,7 @@ impl Node {
                     match d {
                         Some(Durable::UpTo(z)) => {
                             self.set_time();
+                            self.core.set_snapshot_busy(self.snap_busy.load(Ordering::Acquire));
                             self.core.durable(z);
                             while let Ok(d) = self.durable_rx.try_recv() {
                                 match d {
@@ -156,6 +161,7 @@ impl Node {
                 Action::Snapshot { zxid, data } => {
                     // New txns go to a new segment so the old ones can be purged later.
                     self.writer.roll();
+                    self.snap_busy.store(true, Ordering::Release);
                     let _ = self.snap_tx.send((zxid, data));
                 }
             }
@@ -163,7 +169,11 @@ impl Node {
     }
 
     fn four_letter(&mut self, word: &str, conns: &HashMap<ConnId, ConnHandle>) -> String {
-        let view = self.view(conns);
+        let mut view = self.view(conns);
+        if matches!(word, "wchs" | "wchc" | "wchp") {
+            // Only these words list watches; building the list costs O(watches).
+            view.data_watches = self.data_watches();
+        }
         match admin::four_letter(word, &view, &self.config, &self.env) {
             FourLetterReply::Text(t) => {
                 // crst / srst reset after rendering their reply, and only when allowed.
@@ -177,6 +187,17 @@ impl Node {
             FourLetterReply::NotWhitelisted(t) => t,
             FourLetterReply::Unknown => String::new(),
         }
+    }
+
+    /// Data watches by session, as wchs / wchc / wchp report them.
+    fn data_watches(&self) -> Vec<(i64, Vec<String>)> {
+        let sessions: HashMap<ConnId, i64> = self.core.conns().map(|(id, c)| (*id, c.session_id)).collect();
+        self.core
+            .watches()
+            .by_watcher()
+            .into_iter()
+            .filter_map(|(conn, paths)| sessions.get(&conn).map(|&sid| (sid, paths)))
+            .collect()
     }
 
     fn view(&self, conns: &HashMap<ConnId, ConnHandle>) -> ServerView {
@@ -243,16 +264,27 @@ impl Node {
     }
 }
 
+/// Clears the busy flag when a snapshot is done with, however it ended.
+struct ClearOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for ClearOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
+
 /// The snapshot thread: writes each snapshot to the store, then purges old snapshots and the
 /// log segments before the oldest one kept.
 pub fn snapshot_thread(
-    mut store: SledSnapshotStore,
+    mut store: FileSnapshotStore,
     rx: std::sync::mpsc::Receiver<(i64, Bytes)>,
+    busy: Arc<AtomicBool>,
     writer: Arc<LogWriter>,
     retain: usize,
     autopurge: bool,
 ) {
     while let Ok((zxid, data)) = rx.recv() {
+        let _done = ClearOnDrop(&busy);
         let started = std::time::Instant::now();
         let res = store.begin(zxid).and_then(|mut sink| {
             for chunk in data.chunks(1 << 20) {

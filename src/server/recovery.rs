@@ -4,7 +4,8 @@
 //! Must never: write txns; it only reads what is durable (the log truncates a torn tail).
 
 use super::ServerError;
-use crate::storage::snapshot::{load_newest_valid, SledSnapshotStore};
+use crate::storage::snapfile::FileSnapshotStore;
+use crate::storage::snapshot::{load_newest_valid, SledSnapshotStore, SnapshotStore};
 use crate::storage::wal::{LogOptions, TxnLog};
 use crate::tree::{snapshot, DataTree};
 use crate::txn::Txn;
@@ -15,7 +16,7 @@ use std::time::Instant;
 pub struct Recovered {
     pub tree: DataTree,
     pub log: TxnLog,
-    pub store: SledSnapshotStore,
+    pub store: FileSnapshotStore,
     pub last_logged_zxid: i64,
     pub secret: u64,
 }
@@ -26,22 +27,24 @@ pub fn recover(data_dir: &Path, log_dir: &Path, log_opts: LogOptions) -> Result<
     std::fs::create_dir_all(data_dir.join("version-2"))
         .map_err(|e| format!("cannot create {}: {e}", data_dir.display()))?;
     let secret = load_secret(&data_dir.join("version-2"))?;
-    let store = SledSnapshotStore::open(data_dir)
+    let store = FileSnapshotStore::open(data_dir)
         .map_err(|e| format!("cannot open snapshots in {}: {e}", data_dir.display()))?;
     let log = TxnLog::open(log_dir, log_opts)
         .map_err(|e| format!("cannot open the txn log in {}: {e}", log_dir.display()))?;
+    tracing::info!("Opened the txn log in {:?}", started.elapsed());
     let first_logged = log.first_zxid();
     // The newest snapshot that passes its checksum and decodes; damaged ones are skipped
     // with a warning. If none is usable, the log must reach back to the first txn.
-    let tree = match load_newest_valid(&store, |b| snapshot::decode(b).map_err(|e| e.to_string())) {
-        Ok(Some((zxid, t))) => {
-            tracing::info!("Loaded snapshot 0x{:x} ({} znodes)", zxid, t.node_count());
-            Some(t)
+    let mut tree = load_tree(&store)?;
+    if tree.is_none() {
+        // Data directories written before snapshots became files keep them in sled.
+        let legacy = data_dir.join("version-2").join("snapshots");
+        if legacy.is_dir() {
+            let old = SledSnapshotStore::open(data_dir)
+                .map_err(|e| format!("cannot open the older snapshots in {}: {e}", legacy.display()))?;
+            tree = load_tree(&old)?;
         }
-        Ok(None) => None,
-        Err(e) if e.is_corrupt() => None,
-        Err(e) => return Err(e.into()),
-    };
+    }
     let mut tree = match tree {
         Some(t) => t,
         None => {
@@ -78,6 +81,29 @@ pub fn recover(data_dir: &Path, log_dir: &Path, log_opts: LogOptions) -> Result<
         started.elapsed()
     );
     Ok(Recovered { tree, log, store, last_logged_zxid, secret })
+}
+
+/// The newest snapshot of `store` that verifies and decodes, if any.
+fn load_tree(store: &dyn SnapshotStore) -> Result<Option<DataTree>, ServerError> {
+    let started = Instant::now();
+    match load_newest_valid(store, |b| {
+        tracing::info!("Read a snapshot of {} bytes in {:?}", b.len(), started.elapsed());
+        snapshot::decode(b).map_err(|e| e.to_string())
+    }) {
+        Ok(Some((zxid, t))) => {
+            tracing::info!(
+                "Loaded snapshot 0x{:x} ({} znodes) from {} in {:?}",
+                zxid,
+                t.node_count(),
+                store.location().display(),
+                started.elapsed()
+            );
+            Ok(Some(t))
+        }
+        Ok(None) => Ok(None),
+        Err(e) if e.is_corrupt() => Ok(None),
+        Err(e) => Err(e.into()),
+    }
 }
 
 fn load_secret(dir: &Path) -> Result<u64, ServerError> {

@@ -1,5 +1,6 @@
 //! Durable storage: the write-ahead txn log (`wal`), its group-commit writer thread
-//! (`committer`), snapshots (`snapshot`), retention (`purge`) and the epoch files (`epoch`).
+//! (`committer`), snapshots (files in `snapfile`; the `SnapshotStore` trait and the older sled
+//! store, still read on upgrade, in `snapshot`), retention (`purge`) and the epoch files (`epoch`).
 //!
 //! Owns: everything under the data and log directories, and the on-disk formats.
 //! Must never: interpret payloads (they are opaque bytes keyed by zxid), depend on the data
@@ -9,6 +10,7 @@ pub mod committer;
 pub mod epoch;
 pub mod purge;
 mod segment;
+pub mod snapfile;
 pub mod snapshot;
 pub mod wal;
 
@@ -17,6 +19,7 @@ use std::path::{Path, PathBuf};
 pub use committer::{Durable, LogStats, LogWriter};
 pub use epoch::{read_epoch, write_epoch};
 pub use purge::{purge, purge_point, purge_snapshots, purge_with_writer, PurgeReport};
+pub use snapfile::FileSnapshotStore;
 pub use snapshot::{load_newest_valid, SledSnapshotStore, SnapshotSink, SnapshotStore};
 pub use wal::{LogOptions, TxnLog};
 

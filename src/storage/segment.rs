@@ -68,10 +68,8 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
 
 /// One step of sequential record reading.
 pub(super) enum Step {
-    Record {
-        zxid: i64,
-        payload: Vec<u8>,
-    },
+    /// A valid record; its payload is in `RecordReader::payload` until the next step.
+    Record { zxid: i64 },
     /// End of data (zero header or end of file) at this offset.
     End,
     /// A damaged or incomplete record starts at the reader's offset.
@@ -87,6 +85,8 @@ pub(super) struct RecordReader {
     /// Records must end at or before this offset.
     limit: u64,
     max_payload: u32,
+    /// The payload of the record `next` returned last (reused: no allocation per record).
+    pub(super) payload: Vec<u8>,
 }
 
 impl RecordReader {
@@ -114,6 +114,7 @@ impl RecordReader {
             offset: SEGMENT_HEADER_LEN,
             limit: limit.unwrap_or(len).min(len),
             max_payload,
+            payload: Vec::new(),
         }))
     }
 
@@ -148,15 +149,15 @@ impl RecordReader {
         if self.offset + RECORD_HEADER_LEN + len as u64 > self.limit {
             return Ok(Step::Bad(format!("record of length {len} extends past the end of data")));
         }
-        let mut payload = vec![0u8; len as usize];
-        if read_full(&mut self.r, &mut payload).map_err(io)? < payload.len() {
+        self.payload.resize(len as usize, 0);
+        if read_full(&mut self.r, &mut self.payload).map_err(io)? < self.payload.len() {
             return Ok(Step::Bad("incomplete record payload".into()));
         }
-        if record_crc(zxid, &payload) != crc {
+        if record_crc(zxid, &self.payload) != crc {
             return Ok(Step::Bad(format!("checksum mismatch (record zxid 0x{zxid:x})")));
         }
         self.offset += RECORD_HEADER_LEN + len as u64;
-        Ok(Step::Record { zxid, payload })
+        Ok(Step::Record { zxid })
     }
 }
 
@@ -175,20 +176,52 @@ fn find_valid_record(data: &[u8], after: i64, max_payload: u32) -> Option<(usize
     })
 }
 
-/// True if `path` holds only zero bytes from `from` to its end (streamed, 1 MiB at a time).
+/// Where the next data (not a hole) at or after `off` starts: `len` when only holes follow.
+/// Preallocation leaves the rest of a segment a hole, so this skips it without reading it.
+/// File systems without SEEK_DATA report everything as data.
+fn next_data(f: &File, off: u64, len: u64) -> u64 {
+    use std::os::unix::io::AsRawFd;
+    // SAFETY: lseek on a file descriptor we own; it only moves the file offset (unused: all
+    // reads here are positional).
+    let r = unsafe { libc::lseek(f.as_raw_fd(), off as libc::off_t, libc::SEEK_DATA) };
+    if r < 0 {
+        let e = std::io::Error::last_os_error();
+        return if e.raw_os_error() == Some(libc::ENXIO) { len } else { off };
+    }
+    r as u64
+}
+
+/// Where the hole after `off` starts (`len` at the end of the file).
+fn next_hole(f: &File, off: u64, len: u64) -> u64 {
+    use std::os::unix::io::AsRawFd;
+    // SAFETY: as in `next_data`.
+    let r = unsafe { libc::lseek(f.as_raw_fd(), off as libc::off_t, libc::SEEK_HOLE) };
+    if r < 0 {
+        len
+    } else {
+        (r as u64).min(len)
+    }
+}
+
+/// True if `path` holds only zero bytes from `from` to its end. Holes are zeros by
+/// definition and are skipped; data regions are read 1 MiB at a time.
 fn zeros_from(path: &Path, from: u64) -> Result<bool> {
     let io = |e| StorageError::io(path, e);
     let f = File::open(path).map_err(io)?;
     let len = f.metadata().map_err(io)?.len();
     let mut buf = vec![0u8; 1 << 20];
-    let mut off = from;
+    let mut off = next_data(&f, from, len);
     while off < len {
-        let n = ((len - off) as usize).min(buf.len());
-        f.read_exact_at(&mut buf[..n], off).map_err(io)?;
-        if buf[..n].iter().any(|&b| b != 0) {
-            return Ok(false);
+        let end = next_hole(&f, off, len).max(off + 1);
+        while off < end {
+            let n = ((end - off) as usize).min(buf.len());
+            f.read_exact_at(&mut buf[..n], off).map_err(io)?;
+            if buf[..n].iter().any(|&b| b != 0) {
+                return Ok(false);
+            }
+            off += n as u64;
         }
-        off += n as u64;
+        off = next_data(&f, off, len);
     }
     Ok(true)
 }

@@ -259,9 +259,9 @@ impl TxnLog {
             while rd.offset < seg.end {
                 let off = rd.offset;
                 match rd.next()? {
-                    Step::Record { zxid: z, payload } => {
+                    Step::Record { zxid: z } => {
                         if z > zxid {
-                            out.push((z, Bytes::from(payload)));
+                            out.push((z, Bytes::copy_from_slice(&rd.payload)));
                         }
                     }
                     Step::End => return Err(StorageError::corrupt(&seg.path, off, "unexpected end of data")),

@@ -9,9 +9,11 @@ use std::sync::Arc;
 /// Interned ACL lists with reference counts; id 0 is reserved for the empty list.
 #[derive(Debug, Default, Clone)]
 pub struct AclTable {
-    lists: HashMap<u32, (Arc<[Acl]>, u64)>,
-    by_value: HashMap<Arc<[Acl]>, u32>,
+    lists: HashMap<u32, (Arc<[Acl]>, u64), ahash::RandomState>,
+    by_value: HashMap<Arc<[Acl]>, u32, ahash::RandomState>,
     next: u32,
+    /// The list interned last (checked first: most znodes share one ACL).
+    last: Option<(Arc<[Acl]>, u32)>,
 }
 
 impl AclTable {
@@ -20,7 +22,14 @@ impl AclTable {
         if acl.is_empty() {
             return 0;
         }
+        if let Some((list, id)) = &self.last {
+            if **list == *acl {
+                self.lists.get_mut(id).expect("last acl id present").1 += 1;
+                return *id;
+            }
+        }
         if let Some(&id) = self.by_value.get(acl) {
+            self.last = Some((self.lists[&id].0.clone(), id));
             self.lists.get_mut(&id).expect("acl id present").1 += 1;
             return id;
         }
@@ -31,8 +40,23 @@ impl AclTable {
         let id = self.next;
         let list: Arc<[Acl]> = Arc::from(acl);
         self.by_value.insert(list.clone(), id);
+        self.last = Some((list.clone(), id));
         self.lists.insert(id, (list, 1));
         id
+    }
+
+    /// Adds a reference to an interned list (snapshot restore hands out ids it interned).
+    pub fn add_ref(&mut self, id: u32) {
+        if let Some(entry) = self.lists.get_mut(&id) {
+            entry.1 += 1;
+        }
+    }
+
+    /// Every interned list with its id, by id.
+    pub fn iter(&self) -> Vec<(u32, Arc<[Acl]>)> {
+        let mut v: Vec<(u32, Arc<[Acl]>)> = self.lists.iter().map(|(&id, (l, _))| (id, l.clone())).collect();
+        v.sort_unstable_by_key(|e| e.0);
+        v
     }
 
     /// Drops a reference; the list is forgotten when nothing refers to it.
@@ -45,6 +69,9 @@ impl AclTable {
             if entry.1 == 0 {
                 let (list, _) = self.lists.remove(&id).expect("present");
                 self.by_value.remove(&list);
+                if self.last.as_ref().is_some_and(|l| l.1 == id) {
+                    self.last = None;
+                }
             }
         }
     }

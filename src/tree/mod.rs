@@ -7,6 +7,7 @@
 //! about connections.
 
 pub mod acl;
+mod arena;
 mod quota;
 pub mod snapshot;
 
@@ -16,62 +17,14 @@ use crate::proto::records::{Acl, Stat};
 use crate::txn::{Txn, TxnBody};
 use crate::watch::Trigger;
 use acl::AclTable;
+pub use arena::Znode;
+use arena::{PathHash, Store};
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 pub const ZOOKEEPER_PATH: &str = "/zookeeper";
 pub const QUOTA_PATH: &str = "/zookeeper/quota";
 pub const CONFIG_PATH: &str = "/zookeeper/config";
-
-/// One znode. Stat fields that can be derived (dataLength, numChildren) are not stored.
-#[derive(Debug, Clone, Default)]
-pub struct Znode {
-    pub czxid: i64,
-    pub mzxid: i64,
-    pub ctime: i64,
-    pub mtime: i64,
-    pub version: i32,
-    /// The stored child-change counter: ZooKeeper (3.6+) advances it on child creates only
-    /// and shows clients `2 * cversion - numChildren` (creates plus deletes); sequential names
-    /// come from the stored value.
-    pub cversion: i32,
-    pub aversion: i32,
-    pub ephemeral_owner: i64,
-    pub pzxid: i64,
-    pub data: Option<Box<[u8]>>,
-    pub acl: u32,
-    pub children: BTreeSet<Box<str>>,
-}
-
-impl Znode {
-    /// The owner clients see: the session for an ephemeral, 0 for everything else (containers
-    /// and TTL znodes keep their marker internally, as DataNode.getClientEphemeralOwner).
-    pub fn client_ephemeral_owner(&self) -> i64 {
-        let o = self.ephemeral_owner;
-        if o == CONTAINER_EPHEMERAL_OWNER || crate::proto::codes::ttl_of_owner(o).is_some() {
-            0
-        } else {
-            o
-        }
-    }
-
-    /// The client-visible Stat.
-    pub fn stat(&self) -> Stat {
-        Stat {
-            czxid: self.czxid,
-            mzxid: self.mzxid,
-            ctime: self.ctime,
-            mtime: self.mtime,
-            version: self.version,
-            cversion: self.cversion.wrapping_mul(2).wrapping_sub(self.children.len() as i32),
-            aversion: self.aversion,
-            ephemeral_owner: self.client_ephemeral_owner(),
-            data_length: self.data.as_ref().map_or(0, |d| d.len() as i32),
-            num_children: self.children.len() as i32,
-            pzxid: self.pzxid,
-        }
-    }
-}
 
 /// What applying one op produced, used to build the client's reply.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,9 +58,10 @@ pub type NodeFingerprint = (String, Stat, Option<Vec<u8>>, Vec<Acl>);
 /// The in-memory database.
 #[derive(Debug, Clone)]
 pub struct DataTree {
-    nodes: HashMap<Box<str>, Znode>,
+    nodes: Store,
     acls: AclTable,
-    ephemerals: HashMap<i64, BTreeSet<String>>,
+    /// Ephemeral znode ids by owning session.
+    ephemerals: HashMap<i64, BTreeSet<u32>>,
     containers: HashSet<String>,
     ttls: HashSet<String>,
     /// Live sessions and their negotiated timeouts, as committed through the log.
@@ -127,12 +81,17 @@ impl DataTree {
     /// An empty tree with `/`, `/zookeeper`, `/zookeeper/quota` and `/zookeeper/config`.
     pub fn new() -> DataTree {
         let mut t = DataTree::empty();
-        let open = [Acl::new(perms::ALL, "world", "anyone")];
-        t.insert_restored("/", Znode::default(), &open);
-        t.insert_restored(ZOOKEEPER_PATH, Znode::default(), &open);
-        t.insert_restored(QUOTA_PATH, Znode::default(), &open);
+        let open = t.acls.intern(&[Acl::new(perms::ALL, "world", "anyone")]);
         // ZooKeeper's /zookeeper/config is readable by anyone, writable by nobody.
-        t.insert_restored(CONFIG_PATH, Znode::default(), &[Acl::new(perms::READ, "world", "anyone")]);
+        let read_only = t.acls.intern(&[Acl::new(perms::READ, "world", "anyone")]);
+        for (p, acl) in [("/", open), (ZOOKEEPER_PATH, open), (QUOTA_PATH, open), (CONFIG_PATH, read_only)] {
+            let mut n = Znode::new(p, None);
+            n.acl = acl;
+            t.acls.add_ref(acl);
+            t.insert_restored(n).expect("parents first");
+        }
+        t.acls.release(open);
+        t.acls.release(read_only);
         t.approximate_data_size = 0;
         t
     }
@@ -140,7 +99,7 @@ impl DataTree {
     /// A tree with no znodes at all (snapshot restore fills it).
     pub(crate) fn empty() -> DataTree {
         DataTree {
-            nodes: HashMap::new(),
+            nodes: Store::default(),
             acls: AclTable::default(),
             ephemerals: HashMap::new(),
             containers: HashSet::new(),
@@ -172,8 +131,15 @@ impl DataTree {
         self.approximate_data_size
     }
 
+    /// The session's ephemeral paths, sorted.
     pub fn ephemerals_of(&self, session: i64) -> Vec<String> {
-        self.ephemerals.get(&session).map(|s| s.iter().cloned().collect()).unwrap_or_default()
+        let mut v: Vec<String> = self
+            .ephemerals
+            .get(&session)
+            .map(|s| s.iter().map(|&id| self.nodes.node(id).path().to_owned()).collect())
+            .unwrap_or_default();
+        v.sort_unstable();
+        v
     }
 
     pub fn ephemeral_count(&self) -> usize {
@@ -194,19 +160,28 @@ impl DataTree {
 
     /// Children names, sorted (ZooKeeper returns them in hash order; sorted is a valid order).
     pub fn children(&self, path: &str) -> Option<Vec<String>> {
-        self.nodes.get(path).map(|n| n.children.iter().map(|c| c.to_string()).collect())
+        self.nodes.find(path).map(|id| self.child_names(id))
+    }
+
+    /// Children names of a znode got from `get`, sorted.
+    pub fn children_of(&self, node: &Znode) -> Vec<String> {
+        self.nodes.find(node.path()).map(|id| self.child_names(id)).unwrap_or_default()
+    }
+
+    fn child_names(&self, id: u32) -> Vec<String> {
+        let mut v: Vec<String> = self.nodes.children(id).map(|c| self.nodes.node(c).name().to_owned()).collect();
+        v.sort_unstable();
+        v
     }
 
     /// Number of all descendants of `path` (getAllChildrenNumber).
     pub fn all_children_number(&self, path: &str) -> Option<i32> {
-        let node = self.nodes.get(path)?;
+        let id = self.nodes.find(path)?;
         let mut count = 0i32;
-        let mut stack: Vec<String> = node.children.iter().map(|c| path::join(path, c)).collect();
-        while let Some(p) = stack.pop() {
+        let mut stack: Vec<u32> = self.nodes.children(id).collect();
+        while let Some(c) = stack.pop() {
             count += 1;
-            if let Some(n) = self.nodes.get(p.as_str()) {
-                stack.extend(n.children.iter().map(|c| path::join(&p, c)));
-            }
+            stack.extend(self.nodes.children(c));
         }
         Some(count)
     }
@@ -259,7 +234,8 @@ impl DataTree {
                 Ok(OpResult::SessionCreated)
             }
             TxnBody::CloseSession(_) => {
-                let paths = self.ephemerals.remove(&client_id).unwrap_or_default();
+                let paths = self.ephemerals_of(client_id);
+                self.ephemerals.remove(&client_id);
                 // Deepest first cannot matter for ephemerals (they have no children), but keep order stable.
                 for p in paths.iter().rev() {
                     let _ = self.delete_node(p, zxid, triggers);
@@ -316,50 +292,48 @@ impl DataTree {
         triggers: &mut Vec<Trigger>,
     ) -> Result<OpResult, ErrorCode> {
         let parent_path = path::parent(p);
-        let name = path::basename(p);
-        if self.nodes.contains_key(p) {
-            return Err(ErrorCode::NodeExists);
-        }
-        let parent = self.nodes.get_mut(parent_path).ok_or(ErrorCode::NoNode)?;
-        parent.children.insert(Box::from(name));
+        // A present znode has its parent, so looking for the parent first still answers
+        // NodeExists for a present path (checked by the insert below, in the same probe).
+        let pid = match self.nodes.find(parent_path) {
+            Some(pid) => pid,
+            None if self.nodes.find(p).is_some() => return Err(ErrorCode::NodeExists),
+            None => return Err(ErrorCode::NoNode),
+        };
+        let h = self.nodes.hash(p);
+        let mut node = Znode::new(p, data);
+        node.czxid = zxid;
+        node.mzxid = zxid;
+        node.ctime = time;
+        node.mtime = time;
+        node.ephemeral_owner = owner;
+        node.pzxid = zxid;
+        let id = self.nodes.insert_hashed(node, Some(pid), h).map_err(|_| ErrorCode::NodeExists)?;
+        let acl_id = self.acls.intern(acl);
+        let parent = self.nodes.node_mut(pid);
         let new_cversion = if parent_cversion == -1 { parent.cversion + 1 } else { parent_cversion };
         if new_cversion > parent.cversion {
             parent.cversion = new_cversion;
             parent.pzxid = zxid;
         }
-        let acl_id = self.acls.intern(acl);
-        let node = Znode {
-            czxid: zxid,
-            mzxid: zxid,
-            ctime: time,
-            mtime: time,
-            version: 0,
-            cversion: 0,
-            aversion: 0,
-            ephemeral_owner: owner,
-            pzxid: zxid,
-            data: data.map(Box::from),
-            acl: acl_id,
-            children: BTreeSet::new(),
-        };
+        let node = self.nodes.node_mut(id);
+        node.acl = acl_id;
         let stat = node.stat();
         let len = data.map_or(0, |d| d.len()) as u64;
         self.approximate_data_size += len + p.len() as u64;
-        self.nodes.insert(Box::from(p), node);
-        self.index_special(p, owner);
+        self.index_special(p, id, owner);
         self.quota_created(p, len);
         triggers.push(Trigger::Created(p.to_owned()));
         triggers.push(Trigger::ChildrenChanged(parent_path.to_owned()));
         Ok(OpResult::Created { path: p.to_owned(), stat })
     }
 
-    fn index_special(&mut self, p: &str, owner: i64) {
+    fn index_special(&mut self, p: &str, id: u32, owner: i64) {
         if owner == CONTAINER_EPHEMERAL_OWNER {
             self.containers.insert(p.to_owned());
         } else if crate::proto::codes::ttl_of_owner(owner).is_some() {
             self.ttls.insert(p.to_owned());
         } else if owner != 0 {
-            self.ephemerals.entry(owner).or_default().insert(p.to_owned());
+            self.ephemerals.entry(owner).or_default().insert(id);
         }
     }
 
@@ -367,14 +341,14 @@ impl DataTree {
         if p == "/" {
             return Err(ErrorCode::BadArguments);
         }
-        let node = self.nodes.get(p).ok_or(ErrorCode::NoNode)?;
-        if !node.children.is_empty() {
+        let id = self.nodes.find(p).ok_or(ErrorCode::NoNode)?;
+        if self.nodes.node(id).num_children() != 0 {
             return Err(ErrorCode::NotEmpty);
         }
-        let node = self.nodes.remove(p).expect("present");
-        let parent_path = path::parent(p);
-        if let Some(parent) = self.nodes.get_mut(parent_path) {
-            parent.children.remove(path::basename(p));
+        let parent = self.nodes.parent_of(id);
+        let node = self.nodes.remove(id);
+        if let Some(pid) = parent {
+            let parent = self.nodes.node_mut(pid);
             if zxid > parent.pzxid {
                 parent.pzxid = zxid;
             }
@@ -386,18 +360,18 @@ impl DataTree {
             self.ttls.remove(p);
         } else if owner != 0 {
             if let Some(set) = self.ephemerals.get_mut(&owner) {
-                set.remove(p);
+                set.remove(&id);
                 if set.is_empty() {
                     self.ephemerals.remove(&owner);
                 }
             }
         }
         self.acls.release(node.acl);
-        let len = node.data.as_ref().map_or(0, |d| d.len()) as u64;
+        let len = node.data_len() as u64;
         self.approximate_data_size = self.approximate_data_size.saturating_sub(len + p.len() as u64);
         self.quota_deleted(p, len);
         triggers.push(Trigger::Deleted(p.to_owned()));
-        triggers.push(Trigger::ChildrenChanged(parent_path.to_owned()));
+        triggers.push(Trigger::ChildrenChanged(path::parent(p).to_owned()));
         Ok(())
     }
 
@@ -410,10 +384,11 @@ impl DataTree {
         time: i64,
         triggers: &mut Vec<Trigger>,
     ) -> Result<Stat, ErrorCode> {
-        let node = self.nodes.get_mut(p).ok_or(ErrorCode::NoNode)?;
-        let old_len = node.data.as_ref().map_or(0, |d| d.len()) as u64;
+        let id = self.nodes.find(p).ok_or(ErrorCode::NoNode)?;
+        let node = self.nodes.node_mut(id);
+        let old_len = node.data_len() as u64;
         let new_len = data.map_or(0, |d| d.len()) as u64;
-        node.data = data.map(Box::from);
+        node.set_data(data);
         node.version = version;
         node.mzxid = zxid;
         node.mtime = time;
@@ -425,11 +400,11 @@ impl DataTree {
     }
 
     fn set_acl(&mut self, p: &str, acl: &[Acl], version: i32) -> Result<Stat, ErrorCode> {
-        let new_id = self.acls.intern(acl);
-        let Some(node) = self.nodes.get_mut(p) else {
-            self.acls.release(new_id);
+        let Some(id) = self.nodes.find(p) else {
             return Err(ErrorCode::NoNode);
         };
+        let new_id = self.acls.intern(acl);
+        let node = self.nodes.node_mut(id);
         let old = node.acl;
         node.acl = new_id;
         node.aversion = version;
@@ -438,22 +413,31 @@ impl DataTree {
         Ok(stat)
     }
 
-    /// Rebuilds a tree from snapshot parts (used by `snapshot::decode`).
-    pub(crate) fn insert_restored(&mut self, p: &str, node: Znode, acl: &[Acl]) {
-        let mut node = node;
-        node.acl = self.acls.intern(acl);
+    /// Adds a znode while rebuilding a tree (snapshot restore): its parent must already be
+    /// there (snapshots list parents first) and its path must be new. `node.acl` must hold a
+    /// reference the tree now owns.
+    pub(crate) fn insert_restored(&mut self, node: Znode) -> Result<(), &'static str> {
+        let p = node.path();
+        let h = self.nodes.hash(p);
+        let parent = if p == "/" {
+            None
+        } else {
+            Some(self.nodes.find(path::parent(p)).ok_or("znode listed before its parent")?)
+        };
+        self.insert_restored_at(node, parent, h).map(|_| ())
+    }
+
+    /// `insert_restored` with the parent's id and the path hash already known.
+    fn insert_restored_at(&mut self, node: Znode, parent: Option<u32>, h: PathHash) -> Result<u32, &'static str> {
         let owner = node.ephemeral_owner;
-        self.approximate_data_size += node.data.as_ref().map_or(0, |d| d.len()) as u64 + p.len() as u64;
-        if let Some(old) = self.nodes.insert(Box::from(p), node) {
-            self.acls.release(old.acl);
+        let size = node.data_len() as u64 + node.path().len() as u64;
+        let id = self.nodes.insert_hashed(node, parent, h).map_err(|_| "duplicate znode path")?;
+        self.approximate_data_size += size;
+        if owner != 0 {
+            let p = self.nodes.node(id).path().to_owned();
+            self.index_special(&p, id, owner);
         }
-        if p != "/" {
-            let parent = path::parent(p).to_owned();
-            if let Some(pn) = self.nodes.get_mut(parent.as_str()) {
-                pn.children.insert(Box::from(path::basename(p)));
-            }
-        }
-        self.index_special(p, owner);
+        Ok(id)
     }
 
     pub(crate) fn restore_meta(&mut self, last_zxid: i64, sessions: HashMap<i64, i32>) {
@@ -463,15 +447,17 @@ impl DataTree {
     }
 
     /// Visits znodes parent-first (used by `snapshot::encode`).
-    pub fn walk(&self, mut f: impl FnMut(&str, &Znode)) {
-        let mut stack = vec![String::from("/")];
-        while let Some(p) = stack.pop() {
-            if let Some(n) = self.nodes.get(p.as_str()) {
-                f(&p, n);
-                for c in n.children.iter().rev() {
-                    stack.push(path::join(&p, c));
-                }
-            }
+    pub fn walk(&self, f: impl FnMut(&str, &Znode)) {
+        self.walk_from("/", f)
+    }
+
+    /// Visits `root` and its descendants, parents first.
+    pub fn walk_from(&self, root: &str, mut f: impl FnMut(&str, &Znode)) {
+        let mut stack: Vec<u32> = self.nodes.find(root).into_iter().collect();
+        while let Some(id) = stack.pop() {
+            let n = self.nodes.node(id);
+            f(n.path(), n);
+            stack.extend(self.nodes.children(id));
         }
     }
 
@@ -479,12 +465,21 @@ impl DataTree {
         &self.acls
     }
 
-    /// A digest of the whole tree's state, for tests comparing two trees.
+    pub(crate) fn acl_table_mut(&mut self) -> &mut AclTable {
+        &mut self.acls
+    }
+
+    /// Makes room for `n` more znodes (snapshot restore knows the count up front).
+    pub(crate) fn reserve(&mut self, n: usize) {
+        self.nodes.reserve(n);
+    }
+
+    /// A digest of the whole tree's state, for tests comparing two trees: every znode's
+    /// path, Stat, data and ACL, sorted by path.
     pub fn fingerprint(&self) -> Vec<NodeFingerprint> {
         let mut v = Vec::with_capacity(self.nodes.len());
-        self.walk(|p, n| {
-            v.push((p.to_owned(), n.stat(), n.data.as_ref().map(|d| d.to_vec()), self.acls.get(n.acl).to_vec()))
-        });
+        self.walk(|p, n| v.push((p.to_owned(), n.stat(), n.data().map(|d| d.to_vec()), self.acls.get(n.acl).to_vec())));
+        v.sort_by(|a, b| a.0.cmp(&b.0));
         v
     }
 }

@@ -21,7 +21,8 @@ impl Quotas {
     /// Finds quota roots again after a snapshot restore.
     pub fn rebuild(tree: &DataTree) -> Quotas {
         let mut roots = BTreeSet::new();
-        tree.walk(|p, _| {
+        // Quota roots are only ever defined below /zookeeper/quota.
+        tree.walk_from(QUOTA_PATH, |p, _| {
             if let Some(root) = quota_root_of_special(p, LIMIT_NODE) {
                 roots.insert(root);
             }
@@ -31,6 +32,9 @@ impl Quotas {
 
     /// The deepest quota root that is `p` or an ancestor of it.
     fn max_prefix(&self, p: &str) -> Option<String> {
+        if self.roots.is_empty() {
+            return None;
+        }
         let mut cur = p;
         loop {
             if self.roots.contains(cur) {
@@ -77,9 +81,10 @@ fn stats_path(root: &str) -> String {
 impl DataTree {
     fn update_quota_stats(&mut self, root: &str, dcount: i64, dbytes: i64) {
         let sp = stats_path(root);
-        if let Some(node) = self.nodes.get_mut(sp.as_str()) {
-            let (c, b) = parse_stats(node.data.as_deref().unwrap_or(&[]));
-            node.data = Some(format!("count={},bytes={}", c + dcount, b + dbytes).into_bytes().into_boxed_slice());
+        if let Some(id) = self.nodes.find(&sp) {
+            let node = self.nodes.node_mut(id);
+            let (c, b) = parse_stats(node.data().unwrap_or(&[]));
+            node.set_data(Some(format!("count={},bytes={}", c + dcount, b + dbytes).as_bytes()));
         }
     }
 
@@ -87,14 +92,10 @@ impl DataTree {
     fn subtree_counts(&self, root: &str) -> (i64, i64) {
         let mut count = 0;
         let mut bytes = 0;
-        let mut stack = vec![root.to_owned()];
-        while let Some(p) = stack.pop() {
-            if let Some(n) = self.nodes.get(p.as_str()) {
-                count += 1;
-                bytes += n.data.as_ref().map_or(0, |d| d.len()) as i64;
-                stack.extend(n.children.iter().map(|c| path::join(&p, c)));
-            }
-        }
+        self.walk_from(root, |_, n| {
+            count += 1;
+            bytes += n.data_len() as i64;
+        });
         (count, bytes)
     }
 
@@ -105,8 +106,8 @@ impl DataTree {
         }
         if let Some(root) = quota_root_of_special(p, STAT_NODE) {
             let (c, b) = self.subtree_counts(&root);
-            if let Some(node) = self.nodes.get_mut(p) {
-                node.data = Some(format!("count={c},bytes={b}").into_bytes().into_boxed_slice());
+            if let Some(id) = self.nodes.find(p) {
+                self.nodes.node_mut(id).set_data(Some(format!("count={c},bytes={b}").as_bytes()));
             }
             return;
         }

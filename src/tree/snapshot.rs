@@ -1,21 +1,24 @@
-//! The tree's snapshot encoding: a consistent image of the DataTree (znodes parent-first, the
-//! ACL table, live sessions, last applied zxid) as bytes, and back. The bytes are stored and
-//! checksummed by `storage`.
+//! The tree's snapshot encoding: a consistent image of the DataTree (live sessions, last
+//! applied zxid, the ACL table once, then every znode parent-first with its ACL id) as bytes,
+//! and back. The bytes are stored and checksummed by `storage`. Version 1 images (an ACL
+//! list inlined in every znode) are still read.
 //! Must never: touch files; storage owns the disk.
 
 use super::{DataTree, Znode};
 use crate::proto::jute::{DecodeError, Jute, Reader};
+use crate::proto::path;
 use crate::proto::records::Acl;
 use bytes::{BufMut, Bytes, BytesMut};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 
 const MAGIC: &[u8; 4] = b"ZBKS";
 const END: &[u8; 4] = b"ZEND";
-const VERSION: i32 = 1;
+/// Version 1: ACL list per znode. Version 2: ACL table, then an ACL id per znode.
+const VERSION: i32 = 2;
 
 /// Serialises the whole tree. The caller holds the tree still while this runs.
 pub fn encode(tree: &DataTree) -> Bytes {
-    let mut w = BytesMut::with_capacity(64 + tree.node_count() * 96 + tree.approximate_data_size() as usize);
+    let mut w = BytesMut::with_capacity(64 + tree.node_count() * 88 + tree.approximate_data_size() as usize);
     w.put_slice(MAGIC);
     VERSION.write(&mut w);
     tree.last_zxid().write(&mut w);
@@ -26,42 +29,85 @@ pub fn encode(tree: &DataTree) -> Bytes {
         id.write(&mut w);
         to.write(&mut w);
     }
+    let acls = tree.acl_table().iter();
+    (acls.len() as i32).write(&mut w);
+    for (id, list) in &acls {
+        w.put_u32(*id);
+        (list.len() as i32).write(&mut w);
+        for a in list.iter() {
+            a.write(&mut w);
+        }
+    }
     (tree.node_count() as i64).write(&mut w);
     tree.walk(|p, n| {
-        p.to_owned().write(&mut w);
-        match &n.data {
+        w.put_i32(p.len() as i32);
+        w.put_slice(p.as_bytes());
+        match n.data() {
             None => w.put_i32(-1),
             Some(d) => {
                 w.put_i32(d.len() as i32);
                 w.put_slice(d);
             }
         }
-        let acl = tree.acl_table().get(n.acl);
-        (acl.len() as i32).write(&mut w);
-        for a in acl.iter() {
-            a.write(&mut w);
-        }
+        w.put_u32(n.acl);
         for v in [n.czxid, n.mzxid, n.ctime, n.mtime] {
-            v.write(&mut w);
+            w.put_i64(v);
         }
         for v in [n.version, n.cversion, n.aversion] {
-            v.write(&mut w);
+            w.put_i32(v);
         }
-        n.ephemeral_owner.write(&mut w);
-        n.pzxid.write(&mut w);
+        w.put_i64(n.ephemeral_owner);
+        w.put_i64(n.pzxid);
     });
     w.put_slice(END);
     w.freeze()
 }
 
-/// Rebuilds a tree from `encode`'s bytes.
+fn bad(what: &'static str) -> DecodeError {
+    DecodeError::BadValue { what, value: 0 }
+}
+
+/// A path as a slice of the image (no copy).
+fn read_str<'a>(r: &mut Reader<'a>) -> Result<&'a str, DecodeError> {
+    let n = i32::read(r)?;
+    if n < 0 {
+        return Err(DecodeError::BadLength(n));
+    }
+    std::str::from_utf8(r.take(n as usize)?).map_err(|_| DecodeError::BadUtf8)
+}
+
+/// Data as a slice of the image: None for null.
+fn read_data<'a>(r: &mut Reader<'a>) -> Result<Option<&'a [u8]>, DecodeError> {
+    let n = i32::read(r)?;
+    match n {
+        -1 => Ok(None),
+        n if n < 0 => Err(DecodeError::BadLength(n)),
+        n => Ok(Some(r.take(n as usize)?)),
+    }
+}
+
+/// The counters that follow the ACL in both versions.
+fn read_counters(r: &mut Reader<'_>, n: &mut Znode) -> Result<(), DecodeError> {
+    n.czxid = i64::read(r)?;
+    n.mzxid = i64::read(r)?;
+    n.ctime = i64::read(r)?;
+    n.mtime = i64::read(r)?;
+    n.version = i32::read(r)?;
+    n.cversion = i32::read(r)?;
+    n.aversion = i32::read(r)?;
+    n.ephemeral_owner = i64::read(r)?;
+    n.pzxid = i64::read(r)?;
+    Ok(())
+}
+
+/// Rebuilds a tree from `encode`'s bytes (either version).
 pub fn decode(b: &[u8]) -> Result<DataTree, DecodeError> {
     let mut r = Reader::new(b);
     if r.take(4)? != MAGIC {
-        return Err(DecodeError::BadValue { what: "snapshot magic", value: 0 });
+        return Err(bad("snapshot magic"));
     }
     let v = i32::read(&mut r)?;
-    if v != VERSION {
+    if v != 1 && v != VERSION {
         return Err(DecodeError::BadValue { what: "snapshot version", value: v as i64 });
     }
     let last_zxid = i64::read(&mut r)?;
@@ -71,30 +117,61 @@ pub fn decode(b: &[u8]) -> Result<DataTree, DecodeError> {
         let id = i64::read(&mut r)?;
         sessions.insert(id, i32::read(&mut r)?);
     }
-    let count = i64::read(&mut r)?;
     let mut tree = DataTree::empty();
+    // Snapshot ACL id -> our id; each entry holds one reference until the znodes are in.
+    let mut acl_ids: HashMap<u32, u32> = HashMap::new();
+    if v == VERSION {
+        let n_acls = i32::read(&mut r)?;
+        for _ in 0..n_acls.max(0) {
+            let id = u32::from_be_bytes(r.take(4)?.try_into().expect("4 bytes"));
+            let list: Vec<Acl> = Jute::read(&mut r)?;
+            let ours = tree.acl_table_mut().intern(&list);
+            if acl_ids.insert(id, ours).is_some() {
+                return Err(bad("duplicate snapshot ACL id"));
+            }
+        }
+    }
+    let count = i64::read(&mut r)?;
+    // Never trust the count for more room than the image could describe.
+    tree.reserve((count.max(0) as usize).min(r.remaining() / 64));
+    // Parents come first and siblings together: the parent is usually the znode just added
+    // or that znode's parent.
+    let mut last: Option<u32> = None;
     for _ in 0..count.max(0) {
-        let p = String::read(&mut r)?;
-        let data: Option<Bytes> = Jute::read(&mut r)?;
-        let acl: Vec<Acl> = Jute::read(&mut r)?;
-        let node = Znode {
-            czxid: i64::read(&mut r)?,
-            mzxid: i64::read(&mut r)?,
-            ctime: i64::read(&mut r)?,
-            mtime: i64::read(&mut r)?,
-            version: i32::read(&mut r)?,
-            cversion: i32::read(&mut r)?,
-            aversion: i32::read(&mut r)?,
-            ephemeral_owner: i64::read(&mut r)?,
-            pzxid: i64::read(&mut r)?,
-            data: data.map(|d| Box::from(&d[..])),
-            acl: 0,
-            children: BTreeSet::new(),
+        let p = read_str(&mut r)?;
+        let data = read_data(&mut r)?;
+        let mut node = Znode::new(p, data);
+        node.acl = if v == VERSION {
+            let id = u32::from_be_bytes(r.take(4)?.try_into().expect("4 bytes"));
+            let ours = if id == 0 { 0 } else { *acl_ids.get(&id).ok_or(bad("unknown snapshot ACL id"))? };
+            tree.acl_table_mut().add_ref(ours);
+            ours
+        } else {
+            let list: Vec<Acl> = Jute::read(&mut r)?;
+            tree.acl_table_mut().intern(&list)
         };
-        tree.insert_restored(&p, node, &acl);
+        read_counters(&mut r, &mut node)?;
+        if !p.starts_with('/') {
+            return Err(bad("znode path in snapshot"));
+        }
+        let h = tree.nodes.hash(p);
+        let parent = if p == "/" {
+            None
+        } else {
+            let pp = path::parent(p);
+            let near = last.into_iter().chain(last.and_then(|id| tree.nodes.parent_of(id)));
+            match near.into_iter().find(|&id| tree.nodes.node(id).path() == pp) {
+                Some(id) => Some(id),
+                None => Some(tree.nodes.find(pp).ok_or(bad("snapshot znode listed before its parent"))?),
+            }
+        };
+        last = Some(tree.insert_restored_at(node, parent, h).map_err(bad)?);
     }
     if r.take(4)? != END {
-        return Err(DecodeError::BadValue { what: "snapshot end marker", value: 0 });
+        return Err(bad("snapshot end marker"));
+    }
+    for id in acl_ids.into_values() {
+        tree.acl_table_mut().release(id);
     }
     tree.restore_meta(last_zxid, sessions);
     Ok(tree)

@@ -181,7 +181,7 @@ fn quotas_track_count_and_bytes() {
     create(&mut t, 2, "/zookeeper/quota/q", b"", 0, 1);
     create(&mut t, 3, "/zookeeper/quota/q/zookeeper_limits", b"count=10,bytes=-1", 0, 1);
     create(&mut t, 4, "/zookeeper/quota/q/zookeeper_stats", b"count=0,bytes=0", 0, 2);
-    let stats = |t: &DataTree| t.get("/zookeeper/quota/q/zookeeper_stats").unwrap().data.clone().unwrap();
+    let stats = |t: &DataTree| t.get("/zookeeper/quota/q/zookeeper_stats").unwrap().data().unwrap().to_vec();
     assert_eq!(&*stats(&t), b"count=1,bytes=3");
     create(&mut t, 5, "/q/x", b"12345", 0, 1);
     assert_eq!(&*stats(&t), b"count=2,bytes=8");
@@ -214,6 +214,6 @@ fn snapshot_round_trips_everything() {
     assert_eq!(back.last_zxid(), 4);
     assert_eq!(back.sessions(), t.sessions());
     assert_eq!(back.ephemerals_of(77), vec!["/a/e"]);
-    assert_eq!(back.get("/n").unwrap().data, None);
+    assert_eq!(back.get("/n").unwrap().data(), None);
     assert!(snapshot::decode(&bytes[..bytes.len() - 3]).is_err());
 }

@@ -1,0 +1,374 @@
+//! The znode store: every znode lives in one vector and is named by its index (an id, reused
+//! after a delete). A znode keeps its full path and its data in a single allocation, the
+//! path index is an open-addressing table of (id, path hash) pairs, and children hang off
+//! their parent in an intrusive doubly linked list, so a znode costs one allocation and no
+//! per-child set. With millions of znodes this is most of the server's memory.
+//! Must never: apply txns, compute Stat semantics beyond reading fields, or keep a path
+//! anywhere but in its znode.
+
+use crate::proto::codes::CONTAINER_EPHEMERAL_OWNER;
+use crate::proto::records::Stat;
+use hashbrown::HashTable;
+
+/// "No znode" in the links.
+const NIL: u32 = u32::MAX;
+
+/// One znode. Stat fields that can be derived (dataLength, numChildren) are not stored.
+#[derive(Debug, Clone)]
+pub struct Znode {
+    pub czxid: i64,
+    pub mzxid: i64,
+    pub ctime: i64,
+    pub mtime: i64,
+    pub ephemeral_owner: i64,
+    pub pzxid: i64,
+    pub version: i32,
+    /// The stored child-change counter: ZooKeeper (3.6+) advances it on child creates only
+    /// and shows clients `2 * cversion - numChildren` (creates plus deletes); sequential names
+    /// come from the stored value.
+    pub cversion: i32,
+    pub aversion: i32,
+    /// Id in the tree's ACL table.
+    pub acl: u32,
+    num_children: u32,
+    parent: u32,
+    first_child: u32,
+    next: u32,
+    prev: u32,
+    /// Leading bytes of `blob` that hold the path; 0 marks a free slot.
+    path_len: u32,
+    has_data: bool,
+    /// The path followed by the data.
+    blob: Box<[u8]>,
+}
+
+impl Znode {
+    /// A znode with every counter zero, holding `path` and `data`.
+    pub fn new(path: &str, data: Option<&[u8]>) -> Znode {
+        let mut z = Znode {
+            czxid: 0,
+            mzxid: 0,
+            ctime: 0,
+            mtime: 0,
+            ephemeral_owner: 0,
+            pzxid: 0,
+            version: 0,
+            cversion: 0,
+            aversion: 0,
+            acl: 0,
+            num_children: 0,
+            parent: NIL,
+            first_child: NIL,
+            next: NIL,
+            prev: NIL,
+            path_len: path.len() as u32,
+            has_data: false,
+            blob: Box::default(),
+        };
+        z.fill(path.as_bytes(), data);
+        z
+    }
+
+    fn fill(&mut self, path: &[u8], data: Option<&[u8]>) {
+        let d = data.unwrap_or(&[]);
+        let mut b = Vec::with_capacity(path.len() + d.len());
+        b.extend_from_slice(path);
+        b.extend_from_slice(d);
+        self.blob = b.into_boxed_slice();
+        self.has_data = data.is_some();
+    }
+
+    fn free_slot() -> Znode {
+        let mut z = Znode::new("", None);
+        z.path_len = 0;
+        z
+    }
+
+    fn path_bytes(&self) -> &[u8] {
+        &self.blob[..self.path_len as usize]
+    }
+
+    /// The znode's full path.
+    pub fn path(&self) -> &str {
+        // The path bytes are only ever copied from a `&str` (`new`), and `set_data` keeps them.
+        std::str::from_utf8(self.path_bytes()).unwrap_or_default()
+    }
+
+    /// The last component of the path ("" for the root).
+    pub fn name(&self) -> &str {
+        let p = self.path();
+        match p.rfind('/') {
+            Some(i) => &p[i + 1..],
+            None => p,
+        }
+    }
+
+    /// The data (None for a znode created with null data).
+    pub fn data(&self) -> Option<&[u8]> {
+        self.has_data.then(|| &self.blob[self.path_len as usize..])
+    }
+
+    pub fn data_len(&self) -> usize {
+        self.blob.len() - self.path_len as usize
+    }
+
+    /// Replaces the data, keeping the path.
+    pub fn set_data(&mut self, data: Option<&[u8]>) {
+        let path = std::mem::take(&mut self.blob);
+        self.fill(&path[..self.path_len as usize], data);
+    }
+
+    pub fn num_children(&self) -> usize {
+        self.num_children as usize
+    }
+
+    /// The owner clients see: the session for an ephemeral, 0 for everything else (containers
+    /// and TTL znodes keep their marker internally, as DataNode.getClientEphemeralOwner).
+    pub fn client_ephemeral_owner(&self) -> i64 {
+        let o = self.ephemeral_owner;
+        if o == CONTAINER_EPHEMERAL_OWNER || crate::proto::codes::ttl_of_owner(o).is_some() {
+            0
+        } else {
+            o
+        }
+    }
+
+    /// The client-visible Stat.
+    pub fn stat(&self) -> Stat {
+        Stat {
+            czxid: self.czxid,
+            mzxid: self.mzxid,
+            ctime: self.ctime,
+            mtime: self.mtime,
+            version: self.version,
+            cversion: self.cversion.wrapping_mul(2).wrapping_sub(self.num_children as i32),
+            aversion: self.aversion,
+            ephemeral_owner: self.client_ephemeral_owner(),
+            data_length: self.data_len() as i32,
+            num_children: self.num_children as i32,
+            pzxid: self.pzxid,
+        }
+    }
+}
+
+/// A path's hash as the index keeps it (32 bits, so the table holds 8-byte entries and can
+/// grow without reading any znode).
+pub type PathHash = u32;
+
+fn wide(h: PathHash) -> u64 {
+    // hashbrown takes bucket bits from the low end and tag bits from the top.
+    (h as u64) << 32 | h as u64
+}
+
+/// The arena of znodes with its path index.
+#[derive(Debug, Clone)]
+pub struct Store {
+    nodes: Vec<Znode>,
+    free: Vec<u32>,
+    index: HashTable<(u32, PathHash)>,
+    hasher: ahash::RandomState,
+}
+
+impl Default for Store {
+    fn default() -> Self {
+        Store { nodes: Vec::new(), free: Vec::new(), index: HashTable::new(), hasher: ahash::RandomState::new() }
+    }
+}
+
+impl Store {
+    /// Number of live znodes.
+    pub fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    /// Makes room for `n` more znodes.
+    pub fn reserve(&mut self, n: usize) {
+        self.nodes.reserve(n.saturating_sub(self.free.len()));
+        self.index.reserve(n, |e| wide(e.1));
+    }
+
+    pub fn hash(&self, path: &str) -> PathHash {
+        self.hash_bytes(path.as_bytes())
+    }
+
+    fn hash_bytes(&self, path: &[u8]) -> PathHash {
+        let h = self.hasher.hash_one(path);
+        (h ^ (h >> 32)) as u32
+    }
+
+    /// The id of the znode at `path`, given its hash.
+    pub fn find_hashed(&self, path: &str, h: PathHash) -> Option<u32> {
+        let nodes = &self.nodes;
+        self.index.find(wide(h), |e| e.1 == h && nodes[e.0 as usize].path_bytes() == path.as_bytes()).map(|e| e.0)
+    }
+
+    pub fn find(&self, path: &str) -> Option<u32> {
+        self.find_hashed(path, self.hash(path))
+    }
+
+    pub fn get(&self, path: &str) -> Option<&Znode> {
+        self.find(path).map(|id| &self.nodes[id as usize])
+    }
+
+    pub fn node(&self, id: u32) -> &Znode {
+        &self.nodes[id as usize]
+    }
+
+    pub fn node_mut(&mut self, id: u32) -> &mut Znode {
+        &mut self.nodes[id as usize]
+    }
+
+    /// Adds `node` (whose path hashes to `h`) as the first child of `parent` (None only for
+    /// the root), in one probe of the index. Returns its id, or gives the node back when its
+    /// path is already present.
+    pub fn insert_hashed(&mut self, mut node: Znode, parent: Option<u32>, h: PathHash) -> Result<u32, Znode> {
+        let id = match self.free.last() {
+            Some(&id) => id,
+            None => self.nodes.len() as u32,
+        };
+        let nodes = &self.nodes;
+        let path = node.path_bytes();
+        match self.index.entry(wide(h), |e| e.1 == h && nodes[e.0 as usize].path_bytes() == path, |e| wide(e.1)) {
+            hashbrown::hash_table::Entry::Occupied(_) => return Err(node),
+            hashbrown::hash_table::Entry::Vacant(v) => {
+                v.insert((id, h));
+            }
+        }
+        let parent = parent.unwrap_or(NIL);
+        node.parent = parent;
+        node.prev = NIL;
+        node.first_child = NIL;
+        node.num_children = 0;
+        node.next = if parent == NIL { NIL } else { self.nodes[parent as usize].first_child };
+        if self.free.pop().is_some() {
+            self.nodes[id as usize] = node;
+        } else {
+            self.nodes.push(node);
+        }
+        if parent != NIL {
+            let p = &mut self.nodes[parent as usize];
+            let old_first = p.first_child;
+            p.first_child = id;
+            p.num_children += 1;
+            if old_first != NIL {
+                self.nodes[old_first as usize].prev = id;
+            }
+        }
+        Ok(id)
+    }
+
+    /// Removes the znode `id` (which must have no children) and returns it.
+    pub fn remove(&mut self, id: u32) -> Znode {
+        let h = self.hash_bytes(self.nodes[id as usize].path_bytes());
+        if let Ok(e) = self.index.find_entry(wide(h), |e| e.0 == id) {
+            e.remove();
+        }
+        let node = std::mem::replace(&mut self.nodes[id as usize], Znode::free_slot());
+        if node.prev != NIL {
+            self.nodes[node.prev as usize].next = node.next;
+        } else if node.parent != NIL {
+            self.nodes[node.parent as usize].first_child = node.next;
+        }
+        if node.next != NIL {
+            self.nodes[node.next as usize].prev = node.prev;
+        }
+        if node.parent != NIL {
+            self.nodes[node.parent as usize].num_children -= 1;
+        }
+        self.free.push(id);
+        node
+    }
+
+    /// The parent's id (None for the root).
+    pub fn parent_of(&self, id: u32) -> Option<u32> {
+        let p = self.nodes[id as usize].parent;
+        (p != NIL).then_some(p)
+    }
+
+    /// Ids of the children of `id`, most recently created first.
+    pub fn children(&self, id: u32) -> Children<'_> {
+        Children { store: self, next: self.nodes[id as usize].first_child }
+    }
+}
+
+/// Iterator over a znode's children ids.
+pub struct Children<'a> {
+    store: &'a Store,
+    next: u32,
+}
+
+impl Iterator for Children<'_> {
+    type Item = u32;
+    fn next(&mut self) -> Option<u32> {
+        if self.next == NIL {
+            return None;
+        }
+        let id = self.next;
+        self.next = self.store.nodes[id as usize].next;
+        Some(id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn add(s: &mut Store, p: &str, parent: Option<&str>) -> u32 {
+        let pid = parent.map(|pp| s.find(pp).unwrap());
+        let h = s.hash(p);
+        s.insert_hashed(Znode::new(p, Some(p.as_bytes())), pid, h).expect("new path")
+    }
+
+    #[test]
+    fn insert_find_remove_and_reuse() {
+        let mut s = Store::default();
+        let root = add(&mut s, "/", None);
+        let a = add(&mut s, "/a", Some("/"));
+        let b = add(&mut s, "/b", Some("/"));
+        let c = add(&mut s, "/a/c", Some("/a"));
+        assert_eq!(s.len(), 4);
+        let h = s.hash("/a");
+        assert!(s.insert_hashed(Znode::new("/a", None), Some(root), h).is_err(), "a path is there once");
+        assert_eq!(s.node(root).num_children(), 2);
+        assert_eq!(s.children(root).collect::<Vec<_>>(), vec![b, a]);
+        assert_eq!(s.node(root).num_children(), 2);
+        assert_eq!(s.get("/a/c").unwrap().data(), Some(&b"/a/c"[..]));
+        assert_eq!(s.node(c).name(), "c");
+        assert_eq!(s.parent_of(c), Some(a));
+        let removed = s.remove(c);
+        assert_eq!(removed.path(), "/a/c");
+        assert!(s.find("/a/c").is_none());
+        assert_eq!(s.node(a).num_children(), 0);
+        s.remove(b);
+        assert_eq!(s.children(root).collect::<Vec<_>>(), vec![a]);
+        let d = add(&mut s, "/d", Some("/"));
+        assert!(d == b || d == c, "a freed slot is reused");
+        assert_eq!(s.children(root).collect::<Vec<_>>(), vec![d, a]);
+        assert_eq!(s.len(), 3);
+    }
+
+    #[test]
+    fn set_data_keeps_path_and_null_differs_from_empty() {
+        let mut n = Znode::new("/x", None);
+        assert_eq!(n.data(), None);
+        n.set_data(Some(b""));
+        assert_eq!((n.path(), n.data()), ("/x", Some(&b""[..])));
+        n.set_data(Some(b"abc"));
+        assert_eq!((n.path(), n.data(), n.data_len()), ("/x", Some(&b"abc"[..]), 3));
+    }
+
+    #[test]
+    fn grows_past_many_rehashes() {
+        let mut s = Store::default();
+        add(&mut s, "/", None);
+        for i in 0..5000 {
+            add(&mut s, &format!("/n{i}"), Some("/"));
+        }
+        for i in (0..5000).step_by(2) {
+            let id = s.find(&format!("/n{i}")).unwrap();
+            s.remove(id);
+        }
+        assert_eq!(s.len(), 2501);
+        assert!((0..5000).all(|i| s.find(&format!("/n{i}")).is_some() == (i % 2 == 1)));
+    }
+}
