@@ -84,9 +84,14 @@ impl DataTree {
         let open = t.acls.intern(&[Acl::new(perms::ALL, "world", "anyone")]);
         // ZooKeeper's /zookeeper/config is readable by anyone, writable by nobody.
         let read_only = t.acls.intern(&[Acl::new(perms::READ, "world", "anyone")]);
+        // As in ZooKeeper: empty (not null) data; /zookeeper/config got its ACL through a
+        // setACL with version -1, which left aversion at -1.
         for (p, acl) in [("/", open), (ZOOKEEPER_PATH, open), (QUOTA_PATH, open), (CONFIG_PATH, read_only)] {
-            let mut n = Znode::new(p, None);
+            let mut n = Znode::new(p, Some(&[]));
             n.acl = acl;
+            if p == CONFIG_PATH {
+                n.aversion = -1;
+            }
             t.acls.add_ref(acl);
             t.insert_restored(n).expect("parents first");
         }

@@ -34,6 +34,12 @@ fn initial_tree_has_zookeeper_nodes() {
     assert_eq!(t.children("/zookeeper").unwrap(), vec!["config", "quota"]);
     assert_eq!(t.acl_of(t.get("/zookeeper/config").unwrap())[0].perms, perms::READ);
     assert_eq!(t.node_count(), 4);
+    // ZooKeeper's initial nodes hold empty (not null) data; config's aversion is -1.
+    for p in ["/", "/zookeeper", "/zookeeper/quota", "/zookeeper/config"] {
+        assert_eq!(t.get(p).unwrap().data(), Some(&[][..]), "{p}");
+    }
+    assert_eq!(t.get("/zookeeper/config").unwrap().aversion, -1);
+    assert_eq!(t.get("/zookeeper").unwrap().aversion, 0);
 }
 
 #[test]
