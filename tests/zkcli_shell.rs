@@ -223,3 +223,96 @@ async fn shell_keeps_its_session_across_a_server_restart() {
     assert_eq!(code, 0, "{out}");
     assert!(!out.contains("Expired"), "{out}");
 }
+
+/// zkcli on a terminal (a pseudo-terminal we own): the prompt shows the connect string, the
+/// state and the command counter; Tab completes command names and znode paths.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn terminal_session_has_prompt_and_tab_completion() {
+    use std::os::fd::FromRawFd;
+    let srv = server().await;
+    let (mut master, mut slave) = (0, 0);
+    // SAFETY: openpty writes two new descriptors we then own.
+    let rc =
+        unsafe { libc::openpty(&mut master, &mut slave, std::ptr::null_mut(), std::ptr::null(), std::ptr::null()) };
+    assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
+    // SAFETY: `slave` is open and ours; each Stdio takes its own duplicate.
+    let tty = |fd: i32| unsafe { Stdio::from_raw_fd(libc::dup(fd)) };
+    let mut child = Command::new(ZKCLI)
+        .args(["-server", &srv.connect_string(), "-timeout", "20000"])
+        .env("TERM", "xterm")
+        .stdin(tty(slave))
+        .stdout(tty(slave))
+        .stderr(tty(slave))
+        .spawn()
+        .expect("spawn zkcli on a pty");
+    // SAFETY: closing our copy of the slave; the child holds its own.
+    unsafe { libc::close(slave) };
+    // SAFETY: `master` is open and owned by this File from here on.
+    let mut term = unsafe { std::fs::File::from_raw_fd(master) };
+    let screen = Arc::new(Mutex::new(String::new()));
+    let mut reader = term.try_clone().unwrap();
+    let s = screen.clone();
+    std::thread::spawn(move || {
+        let mut chunk = [0u8; 4096];
+        while let Ok(n) = reader.read(&mut chunk) {
+            if n == 0 {
+                break;
+            }
+            s.lock().unwrap().push_str(&String::from_utf8_lossy(&chunk[..n]));
+        }
+    });
+    // What the terminal shows, without the line editor's escape sequences.
+    let plain = |s: &str| {
+        let mut out = String::new();
+        let mut chars = s.chars().peekable();
+        while let Some(c) = chars.next() {
+            if c == '\x1b' {
+                if chars.peek() == Some(&'[') {
+                    chars.next();
+                    while let Some(x) = chars.next() {
+                        if x.is_ascii_alphabetic() || x == '~' {
+                            break;
+                        }
+                    }
+                }
+                continue;
+            }
+            out.push(c);
+        }
+        out
+    };
+    let wait = |needle: String| {
+        let screen = screen.clone();
+        async move {
+            wait_until(30, &format!("the terminal to show {needle:?}"), || {
+                let found = plain(&screen.lock().unwrap()).contains(&needle);
+                async move { found }
+            })
+            .await
+        }
+    };
+    let host = srv.connect_string();
+    wait("JLine support is enabled".into()).await;
+    wait("WatchedEvent state:SyncConnected type:None path:null".into()).await;
+    // Tab completes "getAllC" to the command and "/zook" to the path.
+    term.write_all(b"getAllC\t/zook\t\r").unwrap();
+    wait("getAllChildrenNumber /zookeeper".into()).await;
+    wait(format!("[zk: {host}(CONNECTED) 1] ")).await;
+    term.write_all(b"ls /zookeeper\r").unwrap();
+    wait("[config, quota]".into()).await;
+    wait(format!("[zk: {host}(CONNECTED) 2] ")).await;
+    term.write_all(b"close\r").unwrap();
+    wait(format!("[zk: {host}(CLOSED) 3] ")).await;
+    term.write_all(b"quit\r").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        assert!(Instant::now() < deadline, "zkcli did not quit");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "{status:?}");
+    let shown = plain(&screen.lock().unwrap());
+    assert!(shown.contains("\r\n2\r\n") || shown.contains("\n2\n"), "getAllChildrenNumber printed 2: {shown}");
+}
