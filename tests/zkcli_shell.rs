@@ -269,7 +269,7 @@ async fn terminal_session_has_prompt_and_tab_completion() {
             if c == '\x1b' {
                 if chars.peek() == Some(&'[') {
                     chars.next();
-                    while let Some(x) = chars.next() {
+                    for x in chars.by_ref() {
                         if x.is_ascii_alphabetic() || x == '~' {
                             break;
                         }
