@@ -1,9 +1,10 @@
 """Fixtures for the zkcli golden-output suite (see zkcli_harness.py for the design).
 
-Servers are started lazily, once per pytest run, and killed by PID at the end: Apache
-ZooKeeper 3.8 for modes A and C (and D's shell), zabkeeper for modes B and D. Every run of
-a session starts from a wiped tree. Reference (mode A) transcripts are computed once per
-pytest run and shared by every test that compares against them.
+Servers (tests/zkservers.py, through zkcli_harness.Server) are started lazily, once per
+pytest run, and killed by PID at the end: Apache ZooKeeper 3.8 for modes A and C (and D's
+shell), zabkeeper for modes B and D. A server that cannot start fails the tests that need
+it. Every run of a session starts from a wiped tree. Reference (mode A) transcripts are
+computed once per pytest run and shared by every test that compares against them.
 
 Environment:
   ZKCLI_BIN        our shell (default <repo>/target/release/zkcli)
@@ -11,6 +12,7 @@ Environment:
   ZKCLI_REF        the reference shell (default /usr/share/zookeeper/bin/zkCli.sh)
   ZKCLI_MODES      modes compared against A (default "B,C"; add D for zkCli.sh vs zabkeeper)
   ZKCLI_REQUIRE    "1": fail instead of skip when ZKCLI_BIN does not exist
+  ZK_CLASSPATH, ZOOKEEPER_HOME, JAVA, JAVA_HOME   the reference server (see tests/zkservers.py)
 """
 
 import os

@@ -8,6 +8,11 @@ Modes (shell vs server):
   C  our zkcli  vs Apache ZooKeeper 3.8
   D  zkCli.sh   vs zabkeeper              (optional: server compatibility as zkCli sees it)
 
+The servers are child processes on free 127.0.0.1 ports, started and stopped by
+tests/zkservers.py (shared with tests/compat; this module puts tests/ on sys.path). Here
+the reference JVM also gets -XX:+UseSerialGC and no JAVA_TOOL_OPTIONS, setup problems are
+raised as HarnessError, and Server.wipe() empties the tree between sessions.
+
 How a session is driven, and why
 --------------------------------
 The Debian zkCli.sh has no JLine on its classpath ("JLine support is disabled"), so it reads
@@ -81,10 +86,8 @@ Command line use (no pytest needed):
   python3 tests/zkcli/zkcli_harness.py diff  [--mode B|C|D] SESSION.zk|oneshot   (vs A)
 """
 
-import base64
 import difflib
 import glob
-import hashlib
 import logging
 import os
 import re
@@ -92,36 +95,28 @@ import select
 import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import zkservers  # noqa: E402
+from zkservers import free_port, stop_client as _stop_kazoo  # noqa: E402
+
 # kazoo logs connection retries (e.g. while a server starts) to stderr: not our output.
 logging.getLogger("kazoo").setLevel(logging.CRITICAL)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-REPO_ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 SESSIONS_DIR = os.path.join(HERE, "sessions")
 ONESHOT_FILE = os.path.join(HERE, "oneshot.txt")
 
-TICK_TIME = 200
-STARTUP_DEADLINE = 60.0
 SENTINEL_PREFIX = "zkcli-sync-"
 SENTINEL_TIMEOUT = 8.0  # one command (a hung shell costs this much per segment)
 CONNECT_EVENT_TIMEOUT = 8.0
 EXIT_TIMEOUT = 20.0
 EVENT_GRACE = 0.15  # after `!events N` is satisfied, how long to look for more
-
-SUPER_USER = "super"
-SUPER_PASSWORD = "superpw"
-SUPER_DIGEST = "%s:%s" % (
-    SUPER_USER,
-    base64.b64encode(
-        hashlib.sha1(("%s:%s" % (SUPER_USER, SUPER_PASSWORD)).encode()).digest()
-    ).decode(),
-)
 
 MODES = {
     # mode: (shell kind, server kind)
@@ -138,38 +133,19 @@ MODE_TITLES = {
 }
 
 
-class HarnessError(Exception):
+class HarnessError(zkservers.ServerError):
     """A setup problem (missing binary, server that does not start)."""
-
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # ---------------------------------------------------------------------------------------
 # Locating binaries
 
 
-def _abs_from_repo(path):
-    return path if os.path.isabs(path) else os.path.join(REPO_ROOT, path)
-
-
-def zabkeeper_bin():
-    path = _abs_from_repo(os.environ.get("ZABKEEPER_BIN") or "target/release/zabkeeper")
-    if not (os.path.isfile(path) and os.access(path, os.X_OK)):
-        raise HarnessError("zabkeeper binary not found at %s (cargo build --release, or set "
-                           "ZABKEEPER_BIN)" % path)
-    return path
-
-
 def zkcli_bin():
-    path = _abs_from_repo(os.environ.get("ZKCLI_BIN") or "target/release/zkcli")
-    if not (os.path.isfile(path) and os.access(path, os.X_OK)):
-        raise HarnessError("zkcli binary not found at %s (cargo build --release, or set "
-                           "ZKCLI_BIN)" % path)
-    return path
+    try:
+        return zkservers.repo_binary("zkcli", "ZKCLI_BIN")
+    except zkservers.ServerError as e:
+        raise HarnessError(str(e)) from None
 
 
 def ref_cli():
@@ -178,35 +154,6 @@ def ref_cli():
         raise HarnessError("zkCli.sh not found at %s (apt-get install zookeeper, or set "
                            "ZKCLI_REF)" % path)
     return path
-
-
-def java_bin():
-    for c in (os.environ.get("JAVA"),
-              os.path.join(os.environ["JAVA_HOME"], "bin", "java")
-              if os.environ.get("JAVA_HOME") else None,
-              shutil.which("java")):
-        if c and os.path.isfile(c) and os.access(c, os.X_OK):
-            return c
-    raise HarnessError("java not found (apt-get install default-jre-headless)")
-
-
-def zookeeper_classpath():
-    if os.environ.get("ZK_CLASSPATH"):
-        return os.environ["ZK_CLASSPATH"]
-    jar = "/usr/share/java/zookeeper.jar"
-    if os.path.isfile(jar):
-        cp = [jar]
-        for binding in ("slf4j-simple.jar", "slf4j-nop.jar"):
-            p = os.path.join("/usr/share/java", binding)
-            if os.path.isfile(p):
-                cp.append(p)
-                break
-        return ":".join(cp)
-    for home in filter(None, [os.environ.get("ZOOKEEPER_HOME"), "/opt/zookeeper"]):
-        jars = sorted(glob.glob(os.path.join(home, "lib", "*.jar")))
-        if jars:
-            return ":".join(jars)
-    raise HarnessError("Apache ZooKeeper not installed (apt-get install zookeeper)")
 
 
 def shell_argv(kind):
@@ -230,101 +177,20 @@ def shell_env():
 # Servers
 
 
-class Server:
-    """A server child process on a free 127.0.0.1 port; kind is zookeeper or zabkeeper."""
+class Server(zkservers.Server):
+    """A server child process on a free 127.0.0.1 port (see tests/zkservers.py); kind is
+    zookeeper or zabkeeper. The JVM runs with the serial GC and without JAVA_TOOL_OPTIONS;
+    start() raises HarnessError."""
 
     def __init__(self, kind):
-        self.kind = kind
-        self.port = None
-        self.proc = None
-        self.tmp = tempfile.mkdtemp(prefix="zkcli-%s-" % kind)
-        self.data_dir = os.path.join(self.tmp, "data")
-        self.log_path = os.path.join(self.tmp, "server.log")
-
-    @property
-    def hostport(self):
-        return "127.0.0.1:%d" % self.port
-
-    def _write_cfg(self):
-        os.makedirs(self.data_dir, exist_ok=True)
-        cfg = os.path.join(self.tmp, "zoo.cfg")
-        lines = [
-            "tickTime=%d" % TICK_TIME,
-            "dataDir=%s" % self.data_dir,
-            "clientPort=%d" % self.port,
-            "clientPortAddress=127.0.0.1",
-            "maxClientCnxns=0",
-            "admin.enableServer=false",
-            "extendedTypesEnabled=true",
-            "znode.container.checkIntervalMs=100",
-            "4lw.commands.whitelist=*",
-            "autopurge.purgeInterval=0",
-        ]
-        if self.kind == "zabkeeper":
-            lines += ["superDigest=%s" % SUPER_DIGEST, "forceSync=no"]
-        with open(cfg, "w") as f:
-            f.write("\n".join(lines) + "\n")
-        return cfg
-
-    def _command(self, cfg):
-        if self.kind == "zabkeeper":
-            return [zabkeeper_bin(), cfg]
-        return [
-            java_bin(), "-Xmx512m", "-XX:+UseSerialGC",
-            "-Dzookeeper.extendedTypesEnabled=true",
-            "-Dzookeeper.4lw.commands.whitelist=*",
-            "-Dznode.container.checkIntervalMs=100",
-            "-Dzookeeper.DigestAuthenticationProvider.superDigest=%s" % SUPER_DIGEST,
-            "-Dzookeeper.forceSync=no",
-            "-Dzookeeper.admin.enableServer=false",
-            "-Djava.net.preferIPv4Stack=true",
-            "-cp", zookeeper_classpath(),
-            "org.apache.zookeeper.server.ZooKeeperServerMain", cfg,
-        ]
+        super().__init__(kind, prefix="zkcli", jvm_args=["-XX:+UseSerialGC"],
+                         drop_env=["JAVA_TOOL_OPTIONS"])
 
     def start(self):
-        last = None
-        for _ in range(3):  # a fresh port if another process grabbed ours
-            self.port = free_port()
-            cmd = self._command(self._write_cfg())
-            env = dict(os.environ)
-            env.setdefault("ZABKEEPER_LOG", "info")
-            env.pop("JAVA_TOOL_OPTIONS", None)
-            with open(self.log_path, "ab") as log:
-                self.proc = subprocess.Popen(cmd, cwd=self.tmp, stdout=log,
-                                             stderr=subprocess.STDOUT,
-                                             stdin=subprocess.DEVNULL, env=env)
-            ok, last = self._wait_ready()
-            if ok:
-                return self
-            self.stop()
-        raise HarnessError("%s did not become ready (%s); log tail:\n%s"
-                           % (self.kind, last, self.log_tail()))
-
-    def _wait_ready(self):
-        deadline = time.monotonic() + STARTUP_DEADLINE
-        last = None
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                return False, "exited with status %s" % self.proc.returncode
-            try:
-                zk = self.client()
-                try:
-                    zk.exists("/")
-                    return True, None
-                finally:
-                    _stop_kazoo(zk)
-            except Exception as e:  # not listening or not serving yet
-                last = repr(e)
-            time.sleep(0.1)  # polling interval while the server starts
-        return False, "timeout; last error %s" % last
-
-    def client(self, super_user=False, timeout=4.0):
-        from kazoo.client import KazooClient
-        auth = [("digest", "%s:%s" % (SUPER_USER, SUPER_PASSWORD))] if super_user else None
-        zk = KazooClient(hosts=self.hostport, timeout=timeout, auth_data=auth)
-        zk.start(timeout=10.0)
-        return zk
+        try:
+            return super().start()
+        except zkservers.ServerError as e:
+            raise HarnessError(str(e)) from None
 
     def wipe(self):
         """Removes everything a session may have left: every top-level node but /zookeeper,
@@ -342,38 +208,6 @@ class Server:
                     zk.delete("/zookeeper/quota/" + child, recursive=True)
         finally:
             _stop_kazoo(zk)
-
-    def log_tail(self, n=30):
-        try:
-            with open(self.log_path, "rb") as f:
-                return "\n".join(f.read().decode("utf-8", "replace").splitlines()[-n:])
-        except OSError:
-            return "(no log)"
-
-    def stop(self):
-        p, self.proc = self.proc, None
-        if p is None or p.poll() is not None:
-            return
-        try:
-            os.kill(p.pid, signal.SIGTERM)
-            p.wait(timeout=10)
-        except ProcessLookupError:
-            pass
-        except subprocess.TimeoutExpired:
-            os.kill(p.pid, signal.SIGKILL)
-            p.wait(timeout=10)
-
-    def cleanup(self):
-        self.stop()
-        shutil.rmtree(self.tmp, ignore_errors=True)
-
-
-def _stop_kazoo(zk):
-    try:
-        zk.stop()
-        zk.close()
-    except Exception:
-        pass
 
 
 # ---------------------------------------------------------------------------------------
