@@ -98,11 +98,30 @@ impl PipedShell {
             if let Some(status) = self.child.try_wait().unwrap() {
                 return (status.code().unwrap_or(-1), self.out.lock().unwrap().clone());
             }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                panic!("zkcli did not exit at end of input");
-            }
+            assert!(Instant::now() < deadline, "zkcli did not exit at end of input");
             std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for PipedShell {
+    /// A failed test must not leave its shell running.
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Kills the child it holds when dropped (a failing test leaves nothing running).
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
         }
     }
 }
@@ -237,14 +256,16 @@ async fn terminal_session_has_prompt_and_tab_completion() {
     assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
     // SAFETY: `slave` is open and ours; each Stdio takes its own duplicate.
     let tty = |fd: i32| unsafe { Stdio::from_raw_fd(libc::dup(fd)) };
-    let mut child = Command::new(ZKCLI)
-        .args(["-server", &srv.connect_string(), "-timeout", "20000"])
-        .env("TERM", "xterm")
-        .stdin(tty(slave))
-        .stdout(tty(slave))
-        .stderr(tty(slave))
-        .spawn()
-        .expect("spawn zkcli on a pty");
+    let mut child = KillOnDrop(
+        Command::new(ZKCLI)
+            .args(["-server", &srv.connect_string(), "-timeout", "20000"])
+            .env("TERM", "xterm")
+            .stdin(tty(slave))
+            .stdout(tty(slave))
+            .stderr(tty(slave))
+            .spawn()
+            .expect("spawn zkcli on a pty"),
+    );
     // SAFETY: closing our copy of the slave; the child holds its own.
     unsafe { libc::close(slave) };
     // SAFETY: `master` is open and owned by this File from here on.
@@ -306,7 +327,7 @@ async fn terminal_session_has_prompt_and_tab_completion() {
     term.write_all(b"quit\r").unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     let status = loop {
-        if let Some(st) = child.try_wait().unwrap() {
+        if let Some(st) = child.0.try_wait().unwrap() {
             break st;
         }
         assert!(Instant::now() < deadline, "zkcli did not quit");
