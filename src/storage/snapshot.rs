@@ -352,6 +352,22 @@ mod tests {
         sink.finish().unwrap();
     }
 
+    /// Opens a store just dropped in this process: sled releases its file lock from a
+    /// background thread shortly after the drop, so wait (bounded) for it.
+    fn reopen(dir: &Path) -> SledSnapshotStore {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            match SledSnapshotStore::open(dir) {
+                Ok(s) => return s,
+                Err(e) if e.to_string().contains("could not acquire lock") => {
+                    assert!(std::time::Instant::now() < deadline, "sled lock never released: {e}");
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                Err(e) => panic!("reopen: {e}"),
+            }
+        }
+    }
+
     #[test]
     fn round_trip_multi_mib_and_reopen() {
         let dir = tempfile::tempdir().unwrap();
@@ -364,7 +380,7 @@ mod tests {
             assert_eq!(store.list().unwrap(), vec![0x200, 0x100, 0x50]);
             assert_eq!(store.load(0x100).unwrap(), &big[..]);
         }
-        let mut store = SledSnapshotStore::open(dir.path()).unwrap();
+        let mut store = reopen(dir.path());
         assert_eq!(store.list().unwrap(), vec![0x200, 0x100, 0x50]);
         assert_eq!(store.load(0x100).unwrap(), &big[..]);
         assert_eq!(store.load(0x200).unwrap(), &big[..CHUNK_SIZE]);
@@ -412,7 +428,7 @@ mod tests {
             assert_eq!(store.list().unwrap(), vec![5]);
             assert_eq!(store.chunks.range(chunk_key(7, 0)..=chunk_key(7, u64::MAX)).count(), 0);
         }
-        let store = SledSnapshotStore::open(dir.path()).unwrap();
+        let store = reopen(dir.path());
         assert_eq!(store.list().unwrap(), vec![5]);
         assert_eq!(store.chunks.range(chunk_key(9, 0)..=chunk_key(9, u64::MAX)).count(), 0);
         assert_eq!(load_newest_valid(&store, raw).unwrap().unwrap().1, &b"complete"[..]);
