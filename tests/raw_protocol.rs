@@ -133,14 +133,7 @@ impl Raw {
 }
 
 fn new_session(timeout_ms: i32) -> ConnectRequest {
-    ConnectRequest {
-        protocol_version: 0,
-        last_zxid_seen: 0,
-        time_out: timeout_ms,
-        session_id: 0,
-        passwd: Bytes::from_static(&[0u8; 16]),
-        read_only: false,
-    }
+    ConnectRequest::new_session(timeout_ms)
 }
 
 fn create_req(path: &str, flags: i32) -> CreateRequest {

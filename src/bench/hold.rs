@@ -170,23 +170,14 @@ pub async fn run(cfg: &BenchConfig) -> Result<BenchReport, String> {
         return Err(format!("{lost} sessions were closed by the server or could not be pinged during the hold"));
     }
     Ok(BenchReport {
-        workload: cfg.workload.name(),
-        server: cfg.server.clone(),
         sessions: opened,
         pipeline: per,
-        payload: cfg.payload,
         ops: watches,
         errors: (cfg.sessions * per) as u64 - watches,
         seconds: setup,
         ops_per_sec: watches as f64 / setup.max(1e-9),
-        p50_us: hist.value_at_quantile(0.5),
-        p90_us: hist.value_at_quantile(0.9),
-        p99_us: hist.value_at_quantile(0.99),
-        p999_us: hist.value_at_quantile(0.999),
-        max_us: hist.max(),
-        mean_us: hist.mean(),
         client_cpu_seconds: cpu,
-        cdf: Vec::new(),
         client_rss_kb: Some(client_rss),
+        ..BenchReport::from_histogram(cfg, &hist)
     })
 }

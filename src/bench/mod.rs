@@ -188,28 +188,42 @@ pub async fn run(cfg: BenchConfig) -> Result<BenchReport, String> {
         .map(|p| (*p, hist.value_at_percentile(*p)))
         .collect();
     Ok(BenchReport {
-        workload: cfg.workload.name(),
-        server: cfg.server.clone(),
-        sessions: cfg.sessions,
-        pipeline: cfg.pipeline,
-        payload: cfg.payload,
         ops,
         errors: rec.errors.load(Ordering::Relaxed),
         seconds,
         ops_per_sec: ops as f64 / seconds,
-        p50_us: hist.value_at_quantile(0.5),
-        p90_us: hist.value_at_quantile(0.9),
-        p99_us: hist.value_at_quantile(0.99),
-        p999_us: hist.value_at_quantile(0.999),
-        max_us: hist.max(),
-        mean_us: hist.mean(),
         client_cpu_seconds: cpu,
         cdf,
-        client_rss_kb: None,
+        ..BenchReport::from_histogram(&cfg, &hist)
     })
 }
 
 impl BenchReport {
+    /// A report of `cfg`'s run with the latency figures of `hist`; counts, times and CPU
+    /// are left at zero for the caller to fill in.
+    pub fn from_histogram(cfg: &BenchConfig, hist: &Histogram<u64>) -> BenchReport {
+        BenchReport {
+            workload: cfg.workload.name(),
+            server: cfg.server.clone(),
+            sessions: cfg.sessions,
+            pipeline: cfg.pipeline,
+            payload: cfg.payload,
+            ops: 0,
+            errors: 0,
+            seconds: 0.0,
+            ops_per_sec: 0.0,
+            p50_us: hist.value_at_quantile(0.5),
+            p90_us: hist.value_at_quantile(0.9),
+            p99_us: hist.value_at_quantile(0.99),
+            p999_us: hist.value_at_quantile(0.999),
+            max_us: hist.max(),
+            mean_us: hist.mean(),
+            client_cpu_seconds: 0.0,
+            cdf: Vec::new(),
+            client_rss_kb: None,
+        }
+    }
+
     /// One human-readable line.
     pub fn line(&self) -> String {
         format!(

@@ -65,14 +65,7 @@ pub(super) async fn connect(server: &str, timeout_ms: i32) -> Result<(TcpStream,
     let mut s = TcpStream::connect(server).await.map_err(|e| format!("connect to {server}: {e}"))?;
     let _ = s.set_nodelay(true);
     let mut out = BytesMut::with_capacity(64);
-    let hello = ConnectRequest {
-        protocol_version: 0,
-        last_zxid_seen: 0,
-        time_out: timeout_ms,
-        session_id: 0,
-        passwd: Bytes::from_static(&[0u8; 16]),
-        read_only: false,
-    };
+    let hello = ConnectRequest::new_session(timeout_ms);
     write_frame(&mut out, |w| hello.write(w));
     s.write_all(&out).await.map_err(|e| e.to_string())?;
     let mut buf = BytesMut::with_capacity(16 << 10);

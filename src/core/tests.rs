@@ -142,14 +142,7 @@ impl H {
     pub fn handshake(&mut self, conn: ConnId, session_id: i64, passwd: Bytes, timeout: i32, last_zxid: i64) {
         self.core.connect(
             conn,
-            ConnectRequest {
-                protocol_version: 0,
-                last_zxid_seen: last_zxid,
-                time_out: timeout,
-                session_id,
-                passwd,
-                read_only: false,
-            },
+            ConnectRequest { last_zxid_seen: last_zxid, session_id, passwd, ..ConnectRequest::new_session(timeout) },
         );
     }
 

@@ -121,6 +121,18 @@ jute_record! { pub struct TxnRecord { pub type_: i32, pub data: Bytes } }
 jute_record! { pub struct MultiTxn { pub txns: Vec<TxnRecord> } }
 
 impl ConnectRequest {
+    /// The handshake of a client asking for a new session (no id, an all-zero password).
+    pub fn new_session(time_out: i32) -> ConnectRequest {
+        ConnectRequest {
+            protocol_version: 0,
+            last_zxid_seen: 0,
+            time_out,
+            session_id: 0,
+            passwd: Bytes::from_static(&[0u8; 16]),
+            read_only: false,
+        }
+    }
+
     /// Decodes the handshake, accepting the 44-byte form without the trailing readOnly byte.
     pub fn decode(b: &[u8]) -> Result<(Self, bool), super::jute::DecodeError> {
         use super::jute::{Jute, Reader};
