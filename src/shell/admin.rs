@@ -3,7 +3,7 @@
 //! exactly as zkCli does), config and reconfig.
 //! Must never: change the quota layout; the server reads these znodes as ZooKeeper does.
 
-use super::commands::{flags, zk_err};
+use super::commands::{flags, flags_and_args, zk_err, NONE};
 use super::format::{stat_block, validate_path, StatsTrack};
 use super::parse::{flag, valued, OptTable};
 use super::watches::Kind;
@@ -38,7 +38,6 @@ const DELQUOTA: OptTable = OptTable {
     group: &["n", "b", "N", "B"],
     group_required: false,
 };
-const NONE: OptTable = OptTable::new(&[]);
 const CONFIG: OptTable =
     OptTable::new(&[flag("s", "stats"), flag("w", "watch"), flag("c", "client connection string")]);
 const RECONFIG: OptTable = OptTable::new(&[
@@ -83,10 +82,7 @@ impl Shell {
     }
 
     async fn add_auth(&mut self, words: &[String]) -> CmdResult {
-        let p = flags(&NONE, words)?;
-        if p.args.len() < 2 {
-            return Err(CliError::new(usage_str("addauth")));
-        }
+        let p = flags_and_args(&NONE, words, 2)?;
         // No credential is sent as null, as the Java client does (ZooKeeper refuses it).
         let auth = p.args.get(2).map(|a| a.as_bytes().to_vec());
         let client = self.client("/").await?;
@@ -100,10 +96,7 @@ impl Shell {
     }
 
     async fn set_quota(&self, words: &[String]) -> CmdResult {
-        let p = flags(&SETQUOTA, words)?;
-        if p.args.len() < 2 {
-            return Err(CliError::new(usage_str("setquota")));
-        }
+        let p = flags_and_args(&SETQUOTA, words, 2)?;
         let path = &p.args[1];
         if path.starts_with(QUOTA_ROOT) {
             err(&format!("cannot set a quota under the path: {QUOTA_ROOT}"));
@@ -144,10 +137,7 @@ impl Shell {
     }
 
     async fn list_quota(&self, words: &[String]) -> CmdResult {
-        let p = flags(&NONE, words)?;
-        if p.args.len() < 2 {
-            return Err(CliError::new(usage_str("listquota")));
-        }
+        let p = flags_and_args(&NONE, words, 2)?;
         let path = &p.args[1];
         let limit = format!("{}/{LIMITS}", quota_path(path));
         let stats = format!("{}/{STATS}", quota_path(path));
@@ -170,10 +160,7 @@ impl Shell {
     }
 
     async fn del_quota(&self, words: &[String]) -> CmdResult {
-        let p = flags(&DELQUOTA, words)?;
-        if p.args.len() < 2 {
-            return Err(CliError::new(usage_str("delquota")));
-        }
+        let p = flags_and_args(&DELQUOTA, words, 2)?;
         let path = &p.args[1];
         let parent = quota_path(path);
         let limit = format!("{parent}/{LIMITS}");

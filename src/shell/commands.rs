@@ -26,7 +26,8 @@ const LS: OptTable = OptTable::new(&[flag("?", "help"), flag("s", "stat"), flag(
 const STAT: OptTable = OptTable::new(&[flag("w", "watch")]);
 const GETACL: OptTable = OptTable::new(&[flag("s", "stats")]);
 const SETACL: OptTable = OptTable::new(&[flag("s", "stats"), valued("v", "version"), flag("R", "recursive")]);
-const NONE: OptTable = OptTable::new(&[]);
+/// Commands without flags.
+pub(super) const NONE: OptTable = OptTable::new(&[]);
 const ADDWATCH: OptTable = OptTable::new(&[valued("m", "")]);
 const REMOVEWATCHES: OptTable = OptTable::new(&[
     flag("c", "child watcher type"),
@@ -44,6 +45,16 @@ pub(super) fn parse_i32(s: &str) -> Result<i32, CliError> {
 
 pub(super) fn flags(table: &OptTable, words: &[String]) -> Result<Parsed, CliError> {
     parse_flags(table, words).map_err(CliError::new)
+}
+
+/// A command's flags and words, with at least `min` words (the command name counts);
+/// fewer prints the command's usage line, as zkCli does.
+pub(super) fn flags_and_args(table: &OptTable, words: &[String], min: usize) -> Result<Parsed, CliError> {
+    let p = flags(table, words)?;
+    if p.args.len() < min {
+        return Err(CliError::new(usage_str(&words[0])));
+    }
+    Ok(p)
 }
 
 /// A ZooKeeper error on `path` as zkCli words it.
@@ -117,10 +128,7 @@ impl Shell {
     }
 
     async fn create(&self, words: &[String]) -> CmdResult {
-        let p = flags(&CREATE, words)?;
-        if p.args.len() < 2 {
-            return Err(CliError::new(usage_str("create")));
-        }
+        let p = flags_and_args(&CREATE, words, 2)?;
         let (e, s, c, t) = (p.has("e"), p.has("s"), p.has("c"), p.has("t"));
         if c && (e || s) {
             return Err(CliError::new(
@@ -180,10 +188,7 @@ impl Shell {
     }
 
     async fn delete(&self, words: &[String]) -> CmdResult {
-        let p = flags(&DELETE, words)?;
-        if p.args.len() < 2 {
-            return Err(CliError::new(usage_str("delete")));
-        }
+        let p = flags_and_args(&DELETE, words, 2)?;
         if p.args.len() > 2 {
             err("'delete path [version]' has been deprecated. Please use 'delete [-v version] path' instead.");
         }
@@ -194,10 +199,7 @@ impl Shell {
     }
 
     async fn delete_all(&self, words: &[String]) -> CmdResult {
-        let p = flags(&DELETEALL, words)?;
-        if p.args.len() < 2 {
-            return Err(CliError::new(usage_str("deleteall")));
-        }
+        let p = flags_and_args(&DELETEALL, words, 2)?;
         let batch: i32 = match p.value("b") {
             Some(v) => v.parse().map_err(|_| CliError::new("-b argument must be an int value"))?,
             None => 1000,
@@ -233,10 +235,7 @@ impl Shell {
     }
 
     async fn set(&self, words: &[String]) -> CmdResult {
-        let p = flags(&SET, words)?;
-        if p.args.len() < 3 {
-            return Err(CliError::new(usage_str("set")));
-        }
+        let p = flags_and_args(&SET, words, 3)?;
         let (path, data) = (&p.args[1], p.args[2].as_bytes());
         let version = version_flag(&p)?;
         validate_path(path, false)?;
@@ -248,10 +247,7 @@ impl Shell {
     }
 
     async fn get(&self, words: &[String]) -> CmdResult {
-        let p = flags(&GET, words)?;
-        if p.args.len() < 2 {
-            return Err(CliError::new(usage_str("get")));
-        }
+        let p = flags_and_args(&GET, words, 2)?;
         let p = retain_compat(&GET, words, p, "get path [watch]", "get [-s] [-w] path")?;
         let (path, watch) = (&p.args[1], p.has("w"));
         validate_path(path, false)?;
@@ -330,10 +326,7 @@ impl Shell {
     }
 
     async fn stat(&self, words: &[String]) -> CmdResult {
-        let p = flags(&STAT, words)?;
-        if p.args.len() < 2 {
-            return Err(CliError::new(usage_str("stat")));
-        }
+        let p = flags_and_args(&STAT, words, 2)?;
         let p = retain_compat(&STAT, words, p, "stat path [watch]", "stat [-w] path")?;
         let (path, watch) = (&p.args[1], p.has("w"));
         validate_path(path, false)?;
@@ -347,10 +340,7 @@ impl Shell {
     }
 
     async fn get_acl(&self, words: &[String]) -> CmdResult {
-        let p = flags(&GETACL, words)?;
-        if p.args.len() < 2 {
-            return Err(CliError::new(usage_str("getAcl")));
-        }
+        let p = flags_and_args(&GETACL, words, 2)?;
         let path = &p.args[1];
         validate_path(path, false)?;
         let (acl, stat) = self.client(path).await?.get_acl(path).await.map_err(|e| zk_err(e, path))?;
@@ -362,10 +352,7 @@ impl Shell {
     }
 
     async fn set_acl(&self, words: &[String]) -> CmdResult {
-        let p = flags(&SETACL, words)?;
-        if p.args.len() < 3 {
-            return Err(CliError::new(usage_str("setAcl")));
-        }
+        let p = flags_and_args(&SETACL, words, 3)?;
         let path = &p.args[1];
         let acl = parsed_acl(&p.args[2]);
         let version = version_flag(&p)?;
@@ -394,10 +381,7 @@ impl Shell {
     }
 
     async fn sync(&self, words: &[String]) -> CmdResult {
-        let p = flags(&NONE, words)?;
-        if p.args.len() < 2 {
-            return Err(CliError::new(usage_str("sync")));
-        }
+        let p = flags_and_args(&NONE, words, 2)?;
         let path = &p.args[1];
         validate_path(path, false)?;
         let client = self.client(path).await?;
@@ -424,10 +408,7 @@ impl Shell {
     }
 
     async fn get_all_children_number(&self, words: &[String]) -> CmdResult {
-        let p = flags(&NONE, words)?;
-        if p.args.len() < 2 {
-            return Err(CliError::new(usage_str("getAllChildrenNumber")));
-        }
+        let p = flags_and_args(&NONE, words, 2)?;
         let path = &p.args[1];
         validate_path(path, false)?;
         let n = self.client(path).await?.get_all_children_number(path).await.map_err(|e| zk_err(e, path))?;
@@ -454,10 +435,7 @@ impl Shell {
     }
 
     async fn remove_watches(&self, words: &[String]) -> CmdResult {
-        let p = flags(&REMOVEWATCHES, words)?;
-        if p.args.len() < 2 {
-            return Err(CliError::new(usage_str("removewatches")));
-        }
+        let p = flags_and_args(&REMOVEWATCHES, words, 2)?;
         let wtype = [
             ("c", watcher_type::CHILDREN),
             ("d", watcher_type::DATA),
