@@ -263,54 +263,7 @@ pub fn cli_error(err: &ClientError, path: Option<&str>) -> String {
 
 /// The Java client's path check (`PathUtils.validatePath`), with its exact messages.
 pub fn validate_path(path: &str, sequential: bool) -> Result<(), String> {
-    let owned;
-    let p = if sequential {
-        owned = format!("{path}1");
-        owned.as_str()
-    } else {
-        path
-    };
-    if p.is_empty() {
-        return Err("Path length must be > 0".into());
-    }
-    if !p.starts_with('/') {
-        return Err("Path must start with / character".into());
-    }
-    let chars: Vec<u16> = p.encode_utf16().collect();
-    if chars.len() == 1 {
-        return Ok(());
-    }
-    if p.ends_with('/') {
-        return Err("Path must not end with / character".into());
-    }
-    let (slash, dot) = (u16::from(b'/'), u16::from(b'.'));
-    let mut last = slash;
-    for i in 1..chars.len() {
-        let c = chars[i];
-        let end_or_slash = i + 1 == chars.len() || chars[i + 1] == slash;
-        let reason = if c == 0 {
-            Some("null character not allowed")
-        } else if c == slash && last == slash {
-            Some("empty node name specified")
-        } else if c == dot && last == dot {
-            (chars[i - 2] == slash && end_or_slash).then_some("relative paths not allowed")
-        } else if c == dot {
-            (chars[i - 1] == slash && end_or_slash).then_some("relative paths not allowed")
-        } else if (1..=0x1f).contains(&c)
-            || (0x7f..=0x9f).contains(&c)
-            || (0xd800..=0xf8ff).contains(&c)
-            || (0xfff0..=0xffff).contains(&c)
-        {
-            Some("invalid character")
-        } else {
-            None
-        };
-        if let Some(r) = reason {
-            return Err(format!("Invalid path string \"{p}\" caused by {r} @{i}"));
-        }
-        last = c;
-    }
-    Ok(())
+    crate::proto::path::validate(path, sequential).map_err(|e| e.to_string())
 }
 
 /// A quota record as ZooKeeper's `StatsTrack` reads and writes it
