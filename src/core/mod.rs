@@ -18,7 +18,7 @@ use crate::prep::{Prep, PrepOptions, WriteContext};
 use crate::proto::codes::{op, ErrorCode};
 use crate::proto::request::{self, MultiResult, Request, Response};
 use crate::session::SessionTracker;
-use crate::tree::{DataTree, OpResult};
+use crate::tree::{DataTree, OpResult, TreeImage};
 use crate::txn::{Txn, TxnBody};
 use crate::watch::WatchManager;
 use bytes::{Bytes, BytesMut};
@@ -70,8 +70,9 @@ pub enum Action {
     Close { conn: ConnId },
     /// Append a txn to the write-ahead log; `durable` is called once it is fsynced.
     Log { zxid: i64, payload: Bytes },
-    /// Persist this snapshot of the tree as of `zxid` (in the background).
-    Snapshot { zxid: i64, data: Bytes },
+    /// Persist this frozen image of the tree as of `zxid` (encoded and written in the
+    /// background; the tree may change meanwhile).
+    Snapshot { zxid: i64, image: Box<TreeImage> },
 }
 
 /// Who waits for a txn's outcome.
@@ -314,10 +315,7 @@ impl Core {
                 tracing::warn!("the previous snapshot is still being written; skipping this one");
                 return;
             }
-            self.actions.push(Action::Snapshot {
-                zxid: self.tree.last_zxid(),
-                data: crate::tree::snapshot::encode(&self.tree),
-            });
+            self.actions.push(Action::Snapshot { zxid: self.tree.last_zxid(), image: Box::new(self.tree.image()) });
         }
     }
 

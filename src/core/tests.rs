@@ -43,7 +43,7 @@ pub(super) struct H {
     pub closed: Vec<ConnId>,
     /// Every Log action, in order.
     pub logs: Vec<(i64, Bytes)>,
-    pub snapshots: Vec<(i64, Bytes)>,
+    pub snapshots: Vec<(i64, Box<crate::tree::TreeImage>)>,
     connected: HashSet<ConnId>,
     /// Highest zxid passed to `durable`.
     pub durable_to: i64,
@@ -91,7 +91,7 @@ impl H {
                     assert_eq!(Txn::decode(&payload).unwrap().zxid(), zxid);
                     self.logs.push((zxid, payload));
                 }
-                Action::Snapshot { zxid, data } => self.snapshots.push((zxid, data)),
+                Action::Snapshot { zxid, image } => self.snapshots.push((zxid, image)),
             }
         }
         self.closed.extend(closed_now);
@@ -513,12 +513,24 @@ fn snapshot_after_snap_count_applied_txns_decodes_to_the_tree() {
     h.req(1, 4, set_data("/n0", b"new", 0));
     h.durable_all();
     assert_eq!(h.snapshots.len(), 1);
-    let (zxid, data) = h.snapshots[0].clone();
+    let (zxid, image) = h.snapshots[0].clone();
     assert_eq!(zxid, h.core.last_applied_zxid());
+    let (at_snapshot, sessions) = (h.core.tree().fingerprint(), h.core.tree().sessions().clone());
+    // The image is encoded later, on another thread: changes after it must not show in it.
+    h.req(1, 5, set_data("/n1", b"later", 0));
+    h.req(1, 6, create("/later", 0));
+    h.durable_all();
+    let mut data = Vec::new();
+    crate::tree::snapshot::encode_image(&image, |b| {
+        data.extend_from_slice(b);
+        Ok::<(), ()>(())
+    })
+    .unwrap();
     let t = crate::tree::snapshot::decode(&data).unwrap();
-    assert_eq!(t.fingerprint(), h.core.tree().fingerprint());
+    assert_eq!(t.fingerprint(), at_snapshot);
+    assert_ne!(t.fingerprint(), h.core.tree().fingerprint());
     assert_eq!(t.last_zxid(), zxid);
-    assert_eq!(t.sessions(), h.core.tree().sessions());
+    assert_eq!(t.sessions(), &sessions);
     assert_eq!(t.ephemeral_count(), 1);
 }
 

@@ -16,7 +16,8 @@ use crate::proto::request::Request;
 use crate::storage::committer::{Durable, LogWriter};
 use crate::storage::snapfile::FileSnapshotStore;
 use crate::storage::snapshot::SnapshotStore;
-use bytes::{Bytes, BytesMut};
+use crate::tree::TreeImage;
+use bytes::BytesMut;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -49,7 +50,7 @@ pub struct Node {
     pub core: Core,
     pub writer: Arc<LogWriter>,
     pub durable_rx: mpsc::UnboundedReceiver<Durable>,
-    pub snap_tx: std::sync::mpsc::Sender<(i64, Bytes)>,
+    pub snap_tx: std::sync::mpsc::Sender<(i64, Box<TreeImage>)>,
     /// Set while the snapshot thread writes one (the core skips snapshots meanwhile).
     pub snap_busy: Arc<AtomicBool>,
     pub config: Config,
@@ -158,11 +159,11 @@ impl Node {
                     }
                 }
                 Action::Log { zxid, payload } => self.writer.append(zxid, payload),
-                Action::Snapshot { zxid, data } => {
+                Action::Snapshot { zxid, image } => {
                     // New txns go to a new segment so the old ones can be purged later.
                     self.writer.roll();
                     self.snap_busy.store(true, Ordering::Release);
-                    let _ = self.snap_tx.send((zxid, data));
+                    let _ = self.snap_tx.send((zxid, image));
                 }
             }
         }
@@ -285,28 +286,33 @@ impl Drop for ClearOnDrop<'_> {
     }
 }
 
-/// The snapshot thread: writes each snapshot to the store, then purges old snapshots and the
-/// log segments before the oldest one kept.
+/// The snapshot thread: encodes each tree image (a piece at a time, so no second copy of the
+/// tree is ever held) into the store, then purges old snapshots and the log segments before
+/// the oldest one kept.
 pub fn snapshot_thread(
     mut store: FileSnapshotStore,
-    rx: std::sync::mpsc::Receiver<(i64, Bytes)>,
+    rx: std::sync::mpsc::Receiver<(i64, Box<TreeImage>)>,
     busy: Arc<AtomicBool>,
     writer: Arc<LogWriter>,
     retain: usize,
     autopurge: bool,
 ) {
     lower_priority();
-    while let Ok((zxid, data)) = rx.recv() {
+    while let Ok((zxid, image)) = rx.recv() {
         let _done = ClearOnDrop(&busy);
         let started = std::time::Instant::now();
+        let mut bytes = 0;
         let res = store.begin(zxid).and_then(|mut sink| {
-            for chunk in data.chunks(1 << 20) {
-                sink.write(chunk)?;
-            }
+            crate::tree::snapshot::encode_image(&image, |piece| {
+                bytes += piece.len();
+                sink.write(piece)
+            })?;
             sink.finish()
         });
+        // Gives the chunks it shared back before the next image is taken.
+        drop(image);
         match res {
-            Ok(()) => tracing::info!("Snapshot 0x{zxid:x} written ({} bytes) in {:?}", data.len(), started.elapsed()),
+            Ok(()) => tracing::info!("Snapshot 0x{zxid:x} written ({bytes} bytes) in {:?}", started.elapsed()),
             Err(e) => {
                 tracing::error!("writing snapshot 0x{zxid:x} failed: {e}");
                 continue;

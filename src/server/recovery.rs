@@ -29,22 +29,25 @@ pub fn recover(data_dir: &Path, log_dir: &Path, log_opts: LogOptions) -> Result<
     let secret = load_secret(&data_dir.join("version-2"))?;
     let store = FileSnapshotStore::open(data_dir)
         .map_err(|e| format!("cannot open snapshots in {}: {e}", data_dir.display()))?;
-    let log = TxnLog::open(log_dir, log_opts)
-        .map_err(|e| format!("cannot open the txn log in {}: {e}", log_dir.display()))?;
-    tracing::info!("Opened the txn log in {:?}", started.elapsed());
+    // Checking the log and decoding the snapshot are independent: do them side by side.
+    let (log, tree) = std::thread::scope(|scope| {
+        let opening = scope.spawn(|| {
+            let log = TxnLog::open(log_dir, log_opts);
+            tracing::info!("Opened the txn log in {:?}", started.elapsed());
+            log
+        });
+        // The newest snapshot that passes its checksum and decodes; damaged ones are skipped
+        // with a warning. If none is usable, the log must reach back to the first txn.
+        let tree = load_tree(&store).and_then(|tree| match tree {
+            Some(t) => Ok(Some(t)),
+            // Data directories written before snapshots became files keep them in sled.
+            None => load_legacy(data_dir),
+        });
+        (opening.join().unwrap_or_else(|p| std::panic::resume_unwind(p)), tree)
+    });
+    let log = log.map_err(|e| format!("cannot open the txn log in {}: {e}", log_dir.display()))?;
     let first_logged = log.first_zxid();
-    // The newest snapshot that passes its checksum and decodes; damaged ones are skipped
-    // with a warning. If none is usable, the log must reach back to the first txn.
-    let mut tree = load_tree(&store)?;
-    if tree.is_none() {
-        // Data directories written before snapshots became files keep them in sled.
-        let legacy = data_dir.join("version-2").join("snapshots");
-        if legacy.is_dir() {
-            let old = SledSnapshotStore::open(data_dir)
-                .map_err(|e| format!("cannot open the older snapshots in {}: {e}", legacy.display()))?;
-            tree = load_tree(&old)?;
-        }
-    }
+    let tree = tree?;
     let mut tree = match tree {
         Some(t) => t,
         None => {
@@ -81,6 +84,17 @@ pub fn recover(data_dir: &Path, log_dir: &Path, log_opts: LogOptions) -> Result<
         started.elapsed()
     );
     Ok(Recovered { tree, log, store, last_logged_zxid, secret })
+}
+
+/// The newest usable snapshot in the sled store older versions kept, if there is one.
+fn load_legacy(data_dir: &Path) -> Result<Option<DataTree>, ServerError> {
+    let legacy = data_dir.join("version-2").join("snapshots");
+    if !legacy.is_dir() {
+        return Ok(None);
+    }
+    let old = SledSnapshotStore::open(data_dir)
+        .map_err(|e| format!("cannot open the older snapshots in {}: {e}", legacy.display()))?;
+    load_tree(&old)
 }
 
 /// The newest snapshot of `store` that verifies and decodes, if any.

@@ -1,14 +1,19 @@
-//! The znode store: every znode lives in one vector and is named by its index (an id, reused
-//! after a delete). A znode keeps its full path and its data in a single allocation, the
-//! path index is an open-addressing table of (id, path hash) pairs, and children hang off
-//! their parent in an intrusive doubly linked list, so a znode costs one allocation and no
-//! per-child set. With millions of znodes this is most of the server's memory.
+//! The znode store: every znode lives in a slot named by its index (an id, reused after a
+//! delete). A znode keeps its full path and its data in a single shared allocation, the path
+//! index is an open-addressing table of (id, path hash) pairs, and children hang off their
+//! parent in an intrusive doubly linked list, so a znode costs one allocation and no per-child
+//! set. With millions of znodes this is most of the server's memory.
+//! Slots are kept in fixed-size chunks behind `Arc`s, so `image()` is an O(chunks) frozen copy
+//! of every znode: a chunk is copied only when it is changed while an image still holds it
+//! (copy-on-write), and a copy shares the znodes' path+data allocations. That lets a snapshot
+//! be encoded on another thread while the tree keeps changing.
 //! Must never: apply txns, compute Stat semantics beyond reading fields, or keep a path
 //! anywhere but in its znode.
 
 use crate::proto::codes::CONTAINER_EPHEMERAL_OWNER;
 use crate::proto::records::Stat;
 use hashbrown::HashTable;
+use std::sync::Arc;
 
 /// "No znode" in the links.
 const NIL: u32 = u32::MAX;
@@ -38,8 +43,8 @@ pub struct Znode {
     /// Leading bytes of `blob` that hold the path; 0 marks a free slot.
     path_len: u32,
     has_data: bool,
-    /// The path followed by the data.
-    blob: Box<[u8]>,
+    /// The path followed by the data; never changed in place (shared with snapshot images).
+    blob: Arc<[u8]>,
 }
 
 impl Znode {
@@ -63,7 +68,7 @@ impl Znode {
             prev: NIL,
             path_len: path.len() as u32,
             has_data: false,
-            blob: Box::default(),
+            blob: Arc::new([]),
         };
         z.fill(path.as_bytes(), data);
         z
@@ -71,10 +76,8 @@ impl Znode {
 
     fn fill(&mut self, path: &[u8], data: Option<&[u8]>) {
         let d = data.unwrap_or(&[]);
-        let mut b = Vec::with_capacity(path.len() + d.len());
-        b.extend_from_slice(path);
-        b.extend_from_slice(d);
-        self.blob = b.into_boxed_slice();
+        // A chain of slice iterators has an exact length, so this is one allocation.
+        self.blob = path.iter().chain(d).copied().collect();
         self.has_data = data.is_some();
     }
 
@@ -114,8 +117,13 @@ impl Znode {
 
     /// Replaces the data, keeping the path.
     pub fn set_data(&mut self, data: Option<&[u8]>) {
-        let path = std::mem::take(&mut self.blob);
-        self.fill(&path[..self.path_len as usize], data);
+        let old = std::mem::replace(&mut self.blob, Arc::new([]));
+        self.fill(&old[..self.path_len as usize], data);
+    }
+
+    /// Whether this is an empty slot (no znode has an empty path).
+    pub(crate) fn is_free(&self) -> bool {
+        self.path_len == 0
     }
 
     pub fn num_children(&self) -> usize {
@@ -160,10 +168,62 @@ fn wide(h: PathHash) -> u64 {
     (h as u64) << 32 | h as u64
 }
 
+/// Slots per chunk (a power of two): small enough that copying one on write is cheap, large
+/// enough that an image of a million znodes is a thousand pointers.
+const CHUNK_BITS: u32 = 10;
+const CHUNK: usize = 1 << CHUNK_BITS;
+
+/// A run of slots; every chunk but the last is full.
+#[derive(Debug, Clone, Default)]
+struct Chunk {
+    slots: Vec<Znode>,
+}
+
+/// The slots, in chunks shared with any image still being read.
+#[derive(Debug, Clone, Default)]
+struct Slots {
+    chunks: Vec<Arc<Chunk>>,
+    len: usize,
+}
+
+impl Slots {
+    fn get(&self, id: u32) -> &Znode {
+        &self.chunks[(id >> CHUNK_BITS) as usize].slots[id as usize & (CHUNK - 1)]
+    }
+
+    /// The slot, after copying its chunk if an image shares it.
+    fn get_mut(&mut self, id: u32) -> &mut Znode {
+        &mut Arc::make_mut(&mut self.chunks[(id >> CHUNK_BITS) as usize]).slots[id as usize & (CHUNK - 1)]
+    }
+
+    fn push(&mut self, node: Znode) {
+        if self.len % CHUNK == 0 {
+            self.chunks.push(Arc::new(Chunk { slots: Vec::with_capacity(CHUNK) }));
+        }
+        let last = self.chunks.last_mut().expect("a chunk with room");
+        Arc::make_mut(last).slots.push(node);
+        self.len += 1;
+    }
+}
+
+/// A frozen copy of every znode slot, cheap to take and safe to read on another thread while
+/// the store goes on changing.
+#[derive(Debug, Clone)]
+pub struct StoreImage {
+    chunks: Vec<Arc<Chunk>>,
+}
+
+impl StoreImage {
+    /// The live znodes in slot order (not parents first).
+    pub fn znodes(&self) -> impl Iterator<Item = &Znode> {
+        self.chunks.iter().flat_map(|c| c.slots.iter()).filter(|n| !n.is_free())
+    }
+}
+
 /// The arena of znodes with its path index.
 #[derive(Debug, Clone)]
 pub struct Store {
-    nodes: Vec<Znode>,
+    nodes: Slots,
     free: Vec<u32>,
     index: HashTable<(u32, PathHash)>,
     hasher: ahash::RandomState,
@@ -171,7 +231,7 @@ pub struct Store {
 
 impl Default for Store {
     fn default() -> Self {
-        Store { nodes: Vec::new(), free: Vec::new(), index: HashTable::new(), hasher: ahash::RandomState::new() }
+        Store { nodes: Slots::default(), free: Vec::new(), index: HashTable::new(), hasher: ahash::RandomState::new() }
     }
 }
 
@@ -181,10 +241,19 @@ impl Store {
         self.index.len()
     }
 
-    /// Makes room for `n` more znodes.
+    /// Slots in use or free (ids are below this).
+    pub fn slots(&self) -> usize {
+        self.nodes.len
+    }
+
+    /// Makes room for `n` more znodes in the index (slots grow a chunk at a time).
     pub fn reserve(&mut self, n: usize) {
-        self.nodes.reserve(n.saturating_sub(self.free.len()));
         self.index.reserve(n, |e| wide(e.1));
+    }
+
+    /// A frozen copy of every znode (see `StoreImage`).
+    pub fn image(&self) -> StoreImage {
+        StoreImage { chunks: self.nodes.chunks.clone() }
     }
 
     pub fn hash(&self, path: &str) -> PathHash {
@@ -199,7 +268,7 @@ impl Store {
     /// The id of the znode at `path`, given its hash.
     pub fn find_hashed(&self, path: &str, h: PathHash) -> Option<u32> {
         let nodes = &self.nodes;
-        self.index.find(wide(h), |e| e.1 == h && nodes[e.0 as usize].path_bytes() == path.as_bytes()).map(|e| e.0)
+        self.index.find(wide(h), |e| e.1 == h && nodes.get(e.0).path_bytes() == path.as_bytes()).map(|e| e.0)
     }
 
     pub fn find(&self, path: &str) -> Option<u32> {
@@ -207,73 +276,83 @@ impl Store {
     }
 
     pub fn get(&self, path: &str) -> Option<&Znode> {
-        self.find(path).map(|id| &self.nodes[id as usize])
+        self.find(path).map(|id| self.nodes.get(id))
     }
 
     pub fn node(&self, id: u32) -> &Znode {
-        &self.nodes[id as usize]
+        self.nodes.get(id)
     }
 
     pub fn node_mut(&mut self, id: u32) -> &mut Znode {
-        &mut self.nodes[id as usize]
+        self.nodes.get_mut(id)
     }
 
-    /// Adds `node` (whose path hashes to `h`) as the first child of `parent` (None only for
-    /// the root), in one probe of the index. Returns its id, or gives the node back when its
-    /// path is already present.
+    /// Adds `node` (whose path hashes to `h`) as the first child of `parent` (None for the
+    /// root, or for a znode `link`ed to its parent later), in one probe of the index. Returns
+    /// its id, or gives the node back when its path is already present.
     pub fn insert_hashed(&mut self, mut node: Znode, parent: Option<u32>, h: PathHash) -> Result<u32, Znode> {
         let id = match self.free.last() {
             Some(&id) => id,
-            None => self.nodes.len() as u32,
+            None => self.nodes.len as u32,
         };
         let nodes = &self.nodes;
         let path = node.path_bytes();
-        match self.index.entry(wide(h), |e| e.1 == h && nodes[e.0 as usize].path_bytes() == path, |e| wide(e.1)) {
+        match self.index.entry(wide(h), |e| e.1 == h && nodes.get(e.0).path_bytes() == path, |e| wide(e.1)) {
             hashbrown::hash_table::Entry::Occupied(_) => return Err(node),
             hashbrown::hash_table::Entry::Vacant(v) => {
                 v.insert((id, h));
             }
         }
-        let parent = parent.unwrap_or(NIL);
-        node.parent = parent;
+        node.parent = NIL;
         node.prev = NIL;
+        node.next = NIL;
         node.first_child = NIL;
         node.num_children = 0;
-        node.next = if parent == NIL { NIL } else { self.nodes[parent as usize].first_child };
         if self.free.pop().is_some() {
-            self.nodes[id as usize] = node;
+            *self.nodes.get_mut(id) = node;
         } else {
             self.nodes.push(node);
         }
-        if parent != NIL {
-            let p = &mut self.nodes[parent as usize];
-            let old_first = p.first_child;
-            p.first_child = id;
-            p.num_children += 1;
-            if old_first != NIL {
-                self.nodes[old_first as usize].prev = id;
-            }
+        if let Some(parent) = parent {
+            self.link(id, parent);
         }
         Ok(id)
     }
 
+    /// Makes the unlinked znode `id` the first child of `parent`.
+    pub fn link(&mut self, id: u32, parent: u32) {
+        let old_first = {
+            let p = self.nodes.get_mut(parent);
+            let old = p.first_child;
+            p.first_child = id;
+            p.num_children += 1;
+            old
+        };
+        let n = self.nodes.get_mut(id);
+        n.parent = parent;
+        n.next = old_first;
+        if old_first != NIL {
+            self.nodes.get_mut(old_first).prev = id;
+        }
+    }
+
     /// Removes the znode `id` (which must have no children) and returns it.
     pub fn remove(&mut self, id: u32) -> Znode {
-        let h = self.hash_bytes(self.nodes[id as usize].path_bytes());
+        let h = self.hash_bytes(self.nodes.get(id).path_bytes());
         if let Ok(e) = self.index.find_entry(wide(h), |e| e.0 == id) {
             e.remove();
         }
-        let node = std::mem::replace(&mut self.nodes[id as usize], Znode::free_slot());
+        let node = std::mem::replace(self.nodes.get_mut(id), Znode::free_slot());
         if node.prev != NIL {
-            self.nodes[node.prev as usize].next = node.next;
+            self.nodes.get_mut(node.prev).next = node.next;
         } else if node.parent != NIL {
-            self.nodes[node.parent as usize].first_child = node.next;
+            self.nodes.get_mut(node.parent).first_child = node.next;
         }
         if node.next != NIL {
-            self.nodes[node.next as usize].prev = node.prev;
+            self.nodes.get_mut(node.next).prev = node.prev;
         }
         if node.parent != NIL {
-            self.nodes[node.parent as usize].num_children -= 1;
+            self.nodes.get_mut(node.parent).num_children -= 1;
         }
         self.free.push(id);
         node
@@ -281,13 +360,13 @@ impl Store {
 
     /// The parent's id (None for the root).
     pub fn parent_of(&self, id: u32) -> Option<u32> {
-        let p = self.nodes[id as usize].parent;
+        let p = self.nodes.get(id).parent;
         (p != NIL).then_some(p)
     }
 
-    /// Ids of the children of `id`, most recently created first.
+    /// Ids of the children of `id`, most recently linked first.
     pub fn children(&self, id: u32) -> Children<'_> {
-        Children { store: self, next: self.nodes[id as usize].first_child }
+        Children { store: self, next: self.nodes.get(id).first_child }
     }
 }
 
@@ -304,7 +383,7 @@ impl Iterator for Children<'_> {
             return None;
         }
         let id = self.next;
-        self.next = self.store.nodes[id as usize].next;
+        self.next = self.store.nodes.get(id).next;
         Some(id)
     }
 }

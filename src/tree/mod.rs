@@ -18,7 +18,7 @@ use crate::txn::{Txn, TxnBody};
 use crate::watch::Trigger;
 use acl::AclTable;
 pub use arena::Znode;
-use arena::{PathHash, Store};
+use arena::{PathHash, Store, StoreImage};
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
@@ -54,6 +54,28 @@ pub struct ApplyOutcome {
 
 /// One znode's full state, for comparing trees in tests: path, Stat, data, ACL.
 pub type NodeFingerprint = (String, Stat, Option<Vec<u8>>, Vec<Acl>);
+
+/// A frozen copy of the whole tree as of one zxid, for a snapshot: taking it copies a pointer
+/// per 1024 znodes plus the session and ACL tables, and it can be encoded on another thread
+/// while the tree goes on changing (see `arena`).
+#[derive(Debug, Clone)]
+pub struct TreeImage {
+    pub last_zxid: i64,
+    /// Live sessions, sorted.
+    pub sessions: Vec<(i64, i32)>,
+    /// The ACL table, by id.
+    pub acls: Vec<(u32, Arc<[Acl]>)>,
+    pub node_count: usize,
+    pub approximate_data_size: u64,
+    store: StoreImage,
+}
+
+impl TreeImage {
+    /// Every znode, in slot order (parents are not necessarily first).
+    pub fn znodes(&self) -> impl Iterator<Item = &Znode> {
+        self.store.znodes()
+    }
+}
 
 /// The in-memory database.
 #[derive(Debug, Clone)]
@@ -432,6 +454,13 @@ impl DataTree {
         self.insert_restored_at(node, parent, h).map(|_| ())
     }
 
+    /// Adds a znode while rebuilding a tree from a snapshot whose znodes come in any order:
+    /// `link_restored` links them all once they are in.
+    pub(crate) fn insert_unlinked(&mut self, node: Znode) -> Result<(), &'static str> {
+        let h = self.nodes.hash(node.path());
+        self.insert_restored_at(node, None, h).map(|_| ())
+    }
+
     /// `insert_restored` with the parent's id and the path hash already known.
     fn insert_restored_at(&mut self, node: Znode, parent: Option<u32>, h: PathHash) -> Result<u32, &'static str> {
         let owner = node.ephemeral_owner;
@@ -445,13 +474,50 @@ impl DataTree {
         Ok(id)
     }
 
+    /// Links every znode added with `insert_unlinked` to its parent.
+    pub(crate) fn link_restored(&mut self) -> Result<(), &'static str> {
+        if self.nodes.find("/").is_none() {
+            return Err("no root znode");
+        }
+        // Znodes created one after another mostly share a parent: try the last one first.
+        let mut last: Option<u32> = None;
+        for id in 0..self.nodes.slots() as u32 {
+            let n = self.nodes.node(id);
+            if n.is_free() || n.path() == "/" {
+                continue;
+            }
+            let pp = path::parent(n.path());
+            let pid = match last {
+                Some(pid) if self.nodes.node(pid).path() == pp => pid,
+                _ => self.nodes.find(pp).ok_or("znode without its parent")?,
+            };
+            last = Some(pid);
+            self.nodes.link(id, pid);
+        }
+        Ok(())
+    }
+
+    /// A frozen copy of the tree for a snapshot (see `TreeImage`).
+    pub fn image(&self) -> TreeImage {
+        let mut sessions: Vec<(i64, i32)> = self.sessions.iter().map(|(&id, &to)| (id, to)).collect();
+        sessions.sort_unstable();
+        TreeImage {
+            last_zxid: self.last_zxid,
+            sessions,
+            acls: self.acls.iter(),
+            node_count: self.nodes.len(),
+            approximate_data_size: self.approximate_data_size,
+            store: self.nodes.image(),
+        }
+    }
+
     pub(crate) fn restore_meta(&mut self, last_zxid: i64, sessions: HashMap<i64, i32>) {
         self.last_zxid = last_zxid;
         self.sessions = sessions;
         self.quotas = quota::Quotas::rebuild(self);
     }
 
-    /// Visits znodes parent-first (used by `snapshot::encode`).
+    /// Visits znodes parent-first.
     pub fn walk(&self, f: impl FnMut(&str, &Znode)) {
         self.walk_from("/", f)
     }
@@ -464,10 +530,6 @@ impl DataTree {
             f(n.path(), n);
             stack.extend(self.nodes.children(id));
         }
-    }
-
-    pub(crate) fn acl_table(&self) -> &AclTable {
-        &self.acls
     }
 
     pub(crate) fn acl_table_mut(&mut self) -> &mut AclTable {

@@ -1,45 +1,69 @@
 //! The tree's snapshot encoding: a consistent image of the DataTree (live sessions, last
-//! applied zxid, the ACL table once, then every znode parent-first with its ACL id) as bytes,
-//! and back. The bytes are stored and checksummed by `storage`. Version 1 images (an ACL
-//! list inlined in every znode) are still read.
+//! applied zxid, the ACL table once, then every znode with its ACL id) as bytes, and back. The
+//! bytes are stored and checksummed by `storage`. Encoding reads a `TreeImage`, so it runs on
+//! the snapshot thread in bounded pieces while the tree goes on changing. Version 3 lists
+//! znodes in slot order (a parent may follow its children); versions 2 (parents first) and 1
+//! (an ACL list inlined in every znode) are still read.
 //! Must never: touch files; storage owns the disk.
 
-use super::{DataTree, Znode};
+use super::{DataTree, TreeImage, Znode};
 use crate::proto::jute::{DecodeError, Jute, Reader};
-use crate::proto::path;
 use crate::proto::records::Acl;
 use bytes::{BufMut, Bytes, BytesMut};
 use std::collections::HashMap;
 
 const MAGIC: &[u8; 4] = b"ZBKS";
 const END: &[u8; 4] = b"ZEND";
-/// Version 1: ACL list per znode. Version 2: ACL table, then an ACL id per znode.
-const VERSION: i32 = 2;
+/// Version 1: ACL list per znode. Version 2: ACL table, then an ACL id per znode, parents
+/// first. Version 3: as 2, znodes in any order.
+const VERSION: i32 = 3;
+/// Bytes handed to the sink at a time.
+const PIECE: usize = 1 << 20;
 
-/// Serialises the whole tree. The caller holds the tree still while this runs.
+/// Serialises the whole tree into one buffer (tests and tools; the server streams
+/// `encode_image`).
 pub fn encode(tree: &DataTree) -> Bytes {
-    let mut w = BytesMut::with_capacity(64 + tree.node_count() * 88 + tree.approximate_data_size() as usize);
+    let img = tree.image();
+    let mut out = Vec::with_capacity(64 + img.node_count * 88 + img.approximate_data_size as usize);
+    encode_image(&img, |piece| {
+        out.extend_from_slice(piece);
+        Ok::<(), std::convert::Infallible>(())
+    })
+    .unwrap_or_else(|never| match never {});
+    Bytes::from(out)
+}
+
+/// Serialises `img`, handing the bytes to `sink` in pieces of about a mebibyte; stops at the
+/// sink's first error.
+pub fn encode_image<E>(img: &TreeImage, mut sink: impl FnMut(&[u8]) -> Result<(), E>) -> Result<(), E> {
+    let mut w = BytesMut::with_capacity(PIECE + 4096);
     w.put_slice(MAGIC);
     VERSION.write(&mut w);
-    tree.last_zxid().write(&mut w);
-    let mut sessions: Vec<(&i64, &i32)> = tree.sessions().iter().collect();
-    sessions.sort();
-    (sessions.len() as i32).write(&mut w);
-    for (id, to) in sessions {
+    img.last_zxid.write(&mut w);
+    (img.sessions.len() as i32).write(&mut w);
+    for (id, to) in &img.sessions {
         id.write(&mut w);
         to.write(&mut w);
+        if w.len() >= PIECE {
+            sink(&w)?;
+            w.clear();
+        }
     }
-    let acls = tree.acl_table().iter();
-    (acls.len() as i32).write(&mut w);
-    for (id, list) in &acls {
+    (img.acls.len() as i32).write(&mut w);
+    for (id, list) in &img.acls {
         w.put_u32(*id);
         (list.len() as i32).write(&mut w);
         for a in list.iter() {
             a.write(&mut w);
         }
+        if w.len() >= PIECE {
+            sink(&w)?;
+            w.clear();
+        }
     }
-    (tree.node_count() as i64).write(&mut w);
-    tree.walk(|p, n| {
+    (img.node_count as i64).write(&mut w);
+    for n in img.znodes() {
+        let p = n.path();
         w.put_i32(p.len() as i32);
         w.put_slice(p.as_bytes());
         match n.data() {
@@ -58,9 +82,13 @@ pub fn encode(tree: &DataTree) -> Bytes {
         }
         w.put_i64(n.ephemeral_owner);
         w.put_i64(n.pzxid);
-    });
+        if w.len() >= PIECE {
+            sink(&w)?;
+            w.clear();
+        }
+    }
     w.put_slice(END);
-    w.freeze()
+    sink(&w)
 }
 
 fn bad(what: &'static str) -> DecodeError {
@@ -100,14 +128,14 @@ fn read_counters(r: &mut Reader<'_>, n: &mut Znode) -> Result<(), DecodeError> {
     Ok(())
 }
 
-/// Rebuilds a tree from `encode`'s bytes (either version).
+/// Rebuilds a tree from `encode`'s bytes (any version).
 pub fn decode(b: &[u8]) -> Result<DataTree, DecodeError> {
     let mut r = Reader::new(b);
     if r.take(4)? != MAGIC {
         return Err(bad("snapshot magic"));
     }
     let v = i32::read(&mut r)?;
-    if v != 1 && v != VERSION {
+    if !(1..=VERSION).contains(&v) {
         return Err(DecodeError::BadValue { what: "snapshot version", value: v as i64 });
     }
     let last_zxid = i64::read(&mut r)?;
@@ -120,7 +148,7 @@ pub fn decode(b: &[u8]) -> Result<DataTree, DecodeError> {
     let mut tree = DataTree::empty();
     // Snapshot ACL id -> our id; each entry holds one reference until the znodes are in.
     let mut acl_ids: HashMap<u32, u32> = HashMap::new();
-    if v == VERSION {
+    if v >= 2 {
         let n_acls = i32::read(&mut r)?;
         for _ in 0..n_acls.max(0) {
             let id = u32::from_be_bytes(r.take(4)?.try_into().expect("4 bytes"));
@@ -134,14 +162,11 @@ pub fn decode(b: &[u8]) -> Result<DataTree, DecodeError> {
     let count = i64::read(&mut r)?;
     // Never trust the count for more room than the image could describe.
     tree.reserve((count.max(0) as usize).min(r.remaining() / 64));
-    // Parents come first and siblings together: the parent is usually the znode just added
-    // or that znode's parent.
-    let mut last: Option<u32> = None;
     for _ in 0..count.max(0) {
         let p = read_str(&mut r)?;
         let data = read_data(&mut r)?;
         let mut node = Znode::new(p, data);
-        node.acl = if v == VERSION {
+        node.acl = if v >= 2 {
             let id = u32::from_be_bytes(r.take(4)?.try_into().expect("4 bytes"));
             let ours = if id == 0 { 0 } else { *acl_ids.get(&id).ok_or(bad("unknown snapshot ACL id"))? };
             tree.acl_table_mut().add_ref(ours);
@@ -154,22 +179,12 @@ pub fn decode(b: &[u8]) -> Result<DataTree, DecodeError> {
         if !p.starts_with('/') {
             return Err(bad("znode path in snapshot"));
         }
-        let h = tree.nodes.hash(p);
-        let parent = if p == "/" {
-            None
-        } else {
-            let pp = path::parent(p);
-            let near = last.into_iter().chain(last.and_then(|id| tree.nodes.parent_of(id)));
-            match near.into_iter().find(|&id| tree.nodes.node(id).path() == pp) {
-                Some(id) => Some(id),
-                None => Some(tree.nodes.find(pp).ok_or(bad("snapshot znode listed before its parent"))?),
-            }
-        };
-        last = Some(tree.insert_restored_at(node, parent, h).map_err(bad)?);
+        tree.insert_unlinked(node).map_err(bad)?;
     }
     if r.take(4)? != END {
         return Err(bad("snapshot end marker"));
     }
+    tree.link_restored().map_err(bad)?;
     for id in acl_ids.into_values() {
         tree.acl_table_mut().release(id);
     }

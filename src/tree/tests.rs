@@ -223,3 +223,98 @@ fn snapshot_round_trips_everything() {
     assert_eq!(back.get("/n").unwrap().data(), None);
     assert!(snapshot::decode(&bytes[..bytes.len() - 3]).is_err());
 }
+
+fn set(t: &mut DataTree, zxid: i64, p: &str, data: &[u8]) -> ApplyOutcome {
+    let body = TxnBody::SetData(SetDataTxn { path: p.into(), data: Some(Bytes::copy_from_slice(data)), version: -1 });
+    t.apply(&Txn { header: hdr(zxid, op::SET_DATA, 0), body })
+}
+
+fn delete(t: &mut DataTree, zxid: i64, p: &str) -> ApplyOutcome {
+    t.apply(&Txn { header: hdr(zxid, op::DELETE, 0), body: TxnBody::Delete(DeleteTxn { path: p.into() }) })
+}
+
+fn encode_pieces(img: &TreeImage) -> (Vec<u8>, usize) {
+    let (mut out, mut pieces) = (Vec::new(), 0);
+    snapshot::encode_image(img, |b| {
+        out.extend_from_slice(b);
+        pieces += 1;
+        Ok::<(), ()>(())
+    })
+    .unwrap();
+    (out, pieces)
+}
+
+#[test]
+fn image_stays_frozen_while_the_tree_changes() {
+    let mut t = DataTree::new();
+    let mut z = 1;
+    let mut next = || {
+        z += 1;
+        z
+    };
+    // Several chunks of slots, nested znodes, and a parent whose slot follows its child's
+    // (freed slots are reused last-freed first).
+    for i in 0..3000 {
+        create(&mut t, next(), &format!("/d{i}"), &[i as u8; 300], 0, -1);
+    }
+    create(&mut t, next(), "/d1/x", b"nested", 0, -1);
+    delete(&mut t, next(), "/d5");
+    delete(&mut t, next(), "/d6");
+    create(&mut t, next(), "/q", b"parent", 0, -1);
+    create(&mut t, next(), "/q/c", b"child", 0, -1);
+    let (img, at_image) = (t.image(), t.fingerprint());
+
+    // Change every chunk: data, deletes, slot reuse, new chunks, ACLs.
+    for i in (0..3000).step_by(7) {
+        set(&mut t, next(), &format!("/d{i}"), b"changed");
+    }
+    for i in (100..3000).step_by(50) {
+        delete(&mut t, next(), &format!("/d{i}"));
+    }
+    for i in 0..2000 {
+        create(&mut t, next(), &format!("/new{i}"), b"n", 0, -1);
+    }
+    delete(&mut t, next(), "/q/c");
+    let acl = vec![Acl::new(perms::READ, "world", "anyone")];
+    t.apply(&Txn {
+        header: hdr(next(), op::SET_ACL, 0),
+        body: TxnBody::SetAcl(SetAclTxn { path: "/d1".into(), acl, version: -1 }),
+    });
+    assert_ne!(t.fingerprint(), at_image);
+
+    let (bytes, pieces) = encode_pieces(&img);
+    assert!(pieces >= 1);
+    let back = snapshot::decode(&bytes).unwrap();
+    assert_eq!(back.fingerprint(), at_image, "the image is the tree as it was when taken");
+    assert_eq!(back.children("/q").unwrap(), vec!["c"]);
+    assert_eq!(back.get("/d1").unwrap().num_children(), 1);
+    assert_eq!(back.node_count(), img.node_count);
+    // And the changed tree still encodes and decodes to itself.
+    let now = snapshot::decode(&snapshot::encode(&t)).unwrap();
+    assert_eq!(now.fingerprint(), t.fingerprint());
+    assert_eq!(now.get("/").unwrap().stat(), t.get("/").unwrap().stat(), "numChildren and cversion rebuilt");
+}
+
+#[test]
+fn large_images_are_handed_out_in_pieces() {
+    let mut t = DataTree::new();
+    for i in 0..5000 {
+        create(&mut t, 2 + i, &format!("/big{i}"), &[7; 500], 0, -1);
+    }
+    let (bytes, pieces) = encode_pieces(&t.image());
+    assert!(pieces >= 2, "{} bytes in {pieces} piece(s)", bytes.len());
+    assert_eq!(snapshot::decode(&bytes).unwrap().fingerprint(), t.fingerprint());
+}
+
+#[test]
+fn snapshot_without_parent_or_root_is_refused() {
+    let mut t = DataTree::new();
+    create(&mut t, 2, "/a", b"", 0, -1);
+    create(&mut t, 3, "/a/b", b"", 0, -1);
+    let bytes = snapshot::encode(&t);
+    // Rename "/a" to "/z" in the image: "/a/b" is left without a parent.
+    let at = bytes.windows(6).position(|w| w == b"\0\0\0\x02/a").expect("the /a record");
+    let mut bad = bytes.to_vec();
+    bad[at + 5] = b'z';
+    assert!(snapshot::decode(&bad).is_err());
+}
