@@ -50,7 +50,22 @@ pub struct Znode {
 impl Znode {
     /// A znode with every counter zero, holding `path` and `data`.
     pub fn new(path: &str, data: Option<&[u8]>) -> Znode {
-        let mut z = Znode {
+        let mut z = Znode::bare(path.len() as u32);
+        z.fill(path.as_bytes(), data);
+        z
+    }
+
+    /// A znode from its path followed directly by its data (`has_data` false for null data),
+    /// copied in one go (snapshot restore). The path must be the first `path_len` bytes.
+    pub fn from_path_and_data(path_and_data: &[u8], path_len: usize, has_data: bool) -> Znode {
+        let mut z = Znode::bare(path_len as u32);
+        z.blob = Arc::from(path_and_data);
+        z.has_data = has_data;
+        z
+    }
+
+    fn bare(path_len: u32) -> Znode {
+        Znode {
             czxid: 0,
             mzxid: 0,
             ctime: 0,
@@ -66,12 +81,10 @@ impl Znode {
             first_child: NIL,
             next: NIL,
             prev: NIL,
-            path_len: path.len() as u32,
+            path_len,
             has_data: false,
             blob: Arc::new([]),
-        };
-        z.fill(path.as_bytes(), data);
-        z
+        }
     }
 
     fn fill(&mut self, path: &[u8], data: Option<&[u8]>) {
@@ -163,6 +176,21 @@ impl Znode {
 /// grow without reading any znode).
 pub type PathHash = u32;
 
+/// Hashes paths as one store's index does (a copy can hash on another thread).
+#[derive(Debug, Clone, Default)]
+pub struct PathHasher(ahash::RandomState);
+
+impl PathHasher {
+    pub fn hash(&self, path: &str) -> PathHash {
+        self.hash_bytes(path.as_bytes())
+    }
+
+    fn hash_bytes(&self, path: &[u8]) -> PathHash {
+        let h = self.0.hash_one(path);
+        (h ^ (h >> 32)) as u32
+    }
+}
+
 fn wide(h: PathHash) -> u64 {
     // hashbrown takes bucket bits from the low end and tag bits from the top.
     (h as u64) << 32 | h as u64
@@ -226,12 +254,12 @@ pub struct Store {
     nodes: Slots,
     free: Vec<u32>,
     index: HashTable<(u32, PathHash)>,
-    hasher: ahash::RandomState,
+    hasher: PathHasher,
 }
 
 impl Default for Store {
     fn default() -> Self {
-        Store { nodes: Slots::default(), free: Vec::new(), index: HashTable::new(), hasher: ahash::RandomState::new() }
+        Store { nodes: Slots::default(), free: Vec::new(), index: HashTable::new(), hasher: PathHasher::default() }
     }
 }
 
@@ -239,11 +267,6 @@ impl Store {
     /// Number of live znodes.
     pub fn len(&self) -> usize {
         self.index.len()
-    }
-
-    /// Slots in use or free (ids are below this).
-    pub fn slots(&self) -> usize {
-        self.nodes.len
     }
 
     /// Makes room for `n` more znodes in the index (slots grow a chunk at a time).
@@ -257,12 +280,16 @@ impl Store {
     }
 
     pub fn hash(&self, path: &str) -> PathHash {
-        self.hash_bytes(path.as_bytes())
+        self.hasher.hash(path)
     }
 
     fn hash_bytes(&self, path: &[u8]) -> PathHash {
-        let h = self.hasher.hash_one(path);
-        (h ^ (h >> 32)) as u32
+        self.hasher.hash_bytes(path)
+    }
+
+    /// A copy of the index's path hasher.
+    pub fn hasher(&self) -> PathHasher {
+        self.hasher.clone()
     }
 
     /// The id of the znode at `path`, given its hash.

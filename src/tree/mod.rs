@@ -18,7 +18,7 @@ use crate::txn::{Txn, TxnBody};
 use crate::watch::Trigger;
 use acl::AclTable;
 pub use arena::Znode;
-use arena::{PathHash, Store, StoreImage};
+use arena::{PathHash, PathHasher, Store, StoreImage};
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
@@ -74,6 +74,53 @@ impl TreeImage {
     /// Every znode, in slot order (parents are not necessarily first).
     pub fn znodes(&self) -> impl Iterator<Item = &Znode> {
         self.store.znodes()
+    }
+}
+
+/// Rebuilds a tree from znodes that come in any order (a snapshot): a znode whose parent is
+/// already in is linked at once, the others once every znode is in.
+#[derive(Default)]
+pub(crate) struct Restoring {
+    /// The parent found last (znodes listed together mostly share one).
+    last_parent: Option<u32>,
+    /// Znodes that came before their parent.
+    orphans: Vec<u32>,
+}
+
+impl Restoring {
+    /// Adds `node` (whose `acl` must hold a reference the tree now owns).
+    /// `h` is the path's hash by the tree's `path_hasher`.
+    pub(crate) fn insert(&mut self, tree: &mut DataTree, node: Znode, h: PathHash) -> Result<(), &'static str> {
+        let p = node.path();
+        let parent = if p == "/" {
+            None
+        } else {
+            let pp = path::parent(p);
+            match self.last_parent {
+                Some(id) if tree.nodes.node(id).path() == pp => Some(id),
+                _ => tree.nodes.find(pp),
+            }
+        };
+        let root = p == "/";
+        let id = tree.insert_restored_at(node, parent, h)?;
+        match parent {
+            Some(_) => self.last_parent = parent,
+            None if !root => self.orphans.push(id),
+            None => {}
+        }
+        Ok(())
+    }
+
+    /// Links the znodes that came before their parents; every parent must be in by now.
+    pub(crate) fn finish(self, tree: &mut DataTree) -> Result<(), &'static str> {
+        if tree.nodes.find("/").is_none() {
+            return Err("no root znode");
+        }
+        for id in self.orphans {
+            let pid = tree.nodes.find(path::parent(tree.nodes.node(id).path())).ok_or("znode without its parent")?;
+            tree.nodes.link(id, pid);
+        }
+        Ok(())
     }
 }
 
@@ -454,13 +501,6 @@ impl DataTree {
         self.insert_restored_at(node, parent, h).map(|_| ())
     }
 
-    /// Adds a znode while rebuilding a tree from a snapshot whose znodes come in any order:
-    /// `link_restored` links them all once they are in.
-    pub(crate) fn insert_unlinked(&mut self, node: Znode) -> Result<(), &'static str> {
-        let h = self.nodes.hash(node.path());
-        self.insert_restored_at(node, None, h).map(|_| ())
-    }
-
     /// `insert_restored` with the parent's id and the path hash already known.
     fn insert_restored_at(&mut self, node: Znode, parent: Option<u32>, h: PathHash) -> Result<u32, &'static str> {
         let owner = node.ephemeral_owner;
@@ -474,27 +514,9 @@ impl DataTree {
         Ok(id)
     }
 
-    /// Links every znode added with `insert_unlinked` to its parent.
-    pub(crate) fn link_restored(&mut self) -> Result<(), &'static str> {
-        if self.nodes.find("/").is_none() {
-            return Err("no root znode");
-        }
-        // Znodes created one after another mostly share a parent: try the last one first.
-        let mut last: Option<u32> = None;
-        for id in 0..self.nodes.slots() as u32 {
-            let n = self.nodes.node(id);
-            if n.is_free() || n.path() == "/" {
-                continue;
-            }
-            let pp = path::parent(n.path());
-            let pid = match last {
-                Some(pid) if self.nodes.node(pid).path() == pp => pid,
-                _ => self.nodes.find(pp).ok_or("znode without its parent")?,
-            };
-            last = Some(pid);
-            self.nodes.link(id, pid);
-        }
-        Ok(())
+    /// The path hasher of this tree's index (for hashing paths on another thread).
+    pub(crate) fn path_hasher(&self) -> PathHasher {
+        self.nodes.hasher()
     }
 
     /// A frozen copy of the tree for a snapshot (see `TreeImage`).

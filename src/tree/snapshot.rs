@@ -15,7 +15,7 @@ use std::collections::HashMap;
 const MAGIC: &[u8; 4] = b"ZBKS";
 const END: &[u8; 4] = b"ZEND";
 /// Version 1: ACL list per znode. Version 2: ACL table, then an ACL id per znode, parents
-/// first. Version 3: as 2, znodes in any order.
+/// first. Version 3: znodes in any order, each with its path and data lengths ahead of both.
 const VERSION: i32 = 3;
 /// Bytes handed to the sink at a time.
 const PIECE: usize = 1 << 20;
@@ -63,16 +63,12 @@ pub fn encode_image<E>(img: &TreeImage, mut sink: impl FnMut(&[u8]) -> Result<()
     }
     (img.node_count as i64).write(&mut w);
     for n in img.znodes() {
-        let p = n.path();
+        // Both lengths first, so the path and data lie side by side as a znode holds them.
+        let (p, d) = (n.path(), n.data());
         w.put_i32(p.len() as i32);
+        w.put_i32(d.map_or(-1, |d| d.len() as i32));
         w.put_slice(p.as_bytes());
-        match n.data() {
-            None => w.put_i32(-1),
-            Some(d) => {
-                w.put_i32(d.len() as i32);
-                w.put_slice(d);
-            }
-        }
+        w.put_slice(d.unwrap_or_default());
         w.put_u32(n.acl);
         for v in [n.czxid, n.mzxid, n.ctime, n.mtime] {
             w.put_i64(v);
@@ -102,6 +98,77 @@ fn read_str<'a>(r: &mut Reader<'a>) -> Result<&'a str, DecodeError> {
         return Err(DecodeError::BadLength(n));
     }
     std::str::from_utf8(r.take(n as usize)?).map_err(|_| DecodeError::BadUtf8)
+}
+
+/// Znodes handed from the parsing thread to the one building the tree at a time.
+const BATCH: usize = 4096;
+
+/// A znode parsed from an image, with its path hash, waiting for its ACL id.
+struct Parsed {
+    node: Znode,
+    hash: super::PathHash,
+    acl: ParsedAcl,
+}
+
+/// A znode's ACL as the image names it.
+enum ParsedAcl {
+    /// An id in the image's ACL table (versions 2 and 3).
+    Id(u32),
+    /// The list itself (version 1).
+    List(Vec<Acl>),
+}
+
+/// Parses `count` znodes of a version `v` image and the end marker after them, sending them
+/// in batches; stops early when the receiver is gone.
+fn parse_znodes(
+    body: &[u8],
+    v: i32,
+    count: i64,
+    hasher: &super::PathHasher,
+    tx: std::sync::mpsc::SyncSender<Vec<Parsed>>,
+) -> Result<(), DecodeError> {
+    let mut r = Reader::new(body);
+    let mut batch = Vec::with_capacity(BATCH);
+    for _ in 0..count {
+        let mut node = if v >= 3 {
+            read_path_and_data(&mut r)?
+        } else {
+            let p = read_str(&mut r)?;
+            Znode::new(p, read_data(&mut r)?)
+        };
+        let acl = if v >= 2 {
+            ParsedAcl::Id(u32::from_be_bytes(r.take(4)?.try_into().expect("4 bytes")))
+        } else {
+            ParsedAcl::List(Jute::read(&mut r)?)
+        };
+        read_counters(&mut r, &mut node)?;
+        if !node.path().starts_with('/') {
+            return Err(bad("znode path in snapshot"));
+        }
+        let hash = hasher.hash(node.path());
+        batch.push(Parsed { node, hash, acl });
+        if batch.len() == BATCH && tx.send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH))).is_err() {
+            return Ok(());
+        }
+    }
+    if !batch.is_empty() && tx.send(batch).is_err() {
+        return Ok(());
+    }
+    if r.take(4)? != END {
+        return Err(bad("snapshot end marker"));
+    }
+    Ok(())
+}
+
+/// A version 3 znode's path and data (both lengths come first).
+fn read_path_and_data(r: &mut Reader<'_>) -> Result<Znode, DecodeError> {
+    let (p, d) = (i32::read(r)?, i32::read(r)?);
+    if p < 0 || d < -1 {
+        return Err(DecodeError::BadLength(p.min(d)));
+    }
+    let bytes = r.take(p as usize + d.max(0) as usize)?;
+    std::str::from_utf8(&bytes[..p as usize]).map_err(|_| DecodeError::BadUtf8)?;
+    Ok(Znode::from_path_and_data(bytes, p as usize, d >= 0))
 }
 
 /// Data as a slice of the image: None for null.
@@ -159,32 +226,34 @@ pub fn decode(b: &[u8]) -> Result<DataTree, DecodeError> {
             }
         }
     }
-    let count = i64::read(&mut r)?;
+    let count = i64::read(&mut r)?.max(0);
     // Never trust the count for more room than the image could describe.
-    tree.reserve((count.max(0) as usize).min(r.remaining() / 64));
-    for _ in 0..count.max(0) {
-        let p = read_str(&mut r)?;
-        let data = read_data(&mut r)?;
-        let mut node = Znode::new(p, data);
-        node.acl = if v >= 2 {
-            let id = u32::from_be_bytes(r.take(4)?.try_into().expect("4 bytes"));
-            let ours = if id == 0 { 0 } else { *acl_ids.get(&id).ok_or(bad("unknown snapshot ACL id"))? };
-            tree.acl_table_mut().add_ref(ours);
-            ours
-        } else {
-            let list: Vec<Acl> = Jute::read(&mut r)?;
-            tree.acl_table_mut().intern(&list)
-        };
-        read_counters(&mut r, &mut node)?;
-        if !p.starts_with('/') {
-            return Err(bad("znode path in snapshot"));
+    tree.reserve((count as usize).min(r.remaining() / 64));
+    let mut restoring = super::Restoring::default();
+    let hasher = tree.path_hasher();
+    let body = r.rest();
+    // Parsing znodes (UTF-8 checks, copying path and data, hashing the path) runs beside
+    // putting them in the tree (index probes, links), a batch at a time.
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel(4);
+        let parser = scope.spawn(move || parse_znodes(body, v, count, &hasher, tx));
+        for batch in rx {
+            for Parsed { mut node, hash, acl } in batch {
+                node.acl = match acl {
+                    ParsedAcl::Id(0) => 0,
+                    ParsedAcl::Id(id) => {
+                        let ours = *acl_ids.get(&id).ok_or(bad("unknown snapshot ACL id"))?;
+                        tree.acl_table_mut().add_ref(ours);
+                        ours
+                    }
+                    ParsedAcl::List(list) => tree.acl_table_mut().intern(&list),
+                };
+                restoring.insert(&mut tree, node, hash).map_err(bad)?;
+            }
         }
-        tree.insert_unlinked(node).map_err(bad)?;
-    }
-    if r.take(4)? != END {
-        return Err(bad("snapshot end marker"));
-    }
-    tree.link_restored().map_err(bad)?;
+        parser.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
+    })?;
+    restoring.finish(&mut tree).map_err(bad)?;
     for id in acl_ids.into_values() {
         tree.acl_table_mut().release(id);
     }

@@ -313,8 +313,77 @@ fn snapshot_without_parent_or_root_is_refused() {
     create(&mut t, 3, "/a/b", b"", 0, -1);
     let bytes = snapshot::encode(&t);
     // Rename "/a" to "/z" in the image: "/a/b" is left without a parent.
-    let at = bytes.windows(6).position(|w| w == b"\0\0\0\x02/a").expect("the /a record");
+    let at = bytes.windows(10).position(|w| w == b"\0\0\0\x02\0\0\0\0/a").expect("the /a record");
     let mut bad = bytes.to_vec();
-    bad[at + 5] = b'z';
+    bad[at + 9] = b'z';
     assert!(snapshot::decode(&bad).is_err());
+}
+
+/// A version 1 or 2 image of `/` and `/a` (data "x") and `/a/b` (null data), parents first,
+/// written field by field as those versions laid them out.
+fn older_image(version: i32) -> Vec<u8> {
+    use bytes::BufMut;
+    let mut w = Vec::new();
+    w.put_slice(b"ZBKS");
+    w.put_i32(version);
+    w.put_i64(9); // last zxid
+    w.put_i32(1); // one session
+    w.put_i64(77);
+    w.put_i32(4000);
+    let acl = |w: &mut Vec<u8>| {
+        w.put_i32(1);
+        w.put_i32(31);
+        for s in ["world", "anyone"] {
+            w.put_i32(s.len() as i32);
+            w.put_slice(s.as_bytes());
+        }
+    };
+    if version == 2 {
+        w.put_i32(1); // ACL table: id 5
+        w.put_u32(5);
+        acl(&mut w);
+    }
+    w.put_i64(3);
+    for (i, (p, d)) in [("/", Some(&b""[..])), ("/a", Some(&b"x"[..])), ("/a/b", None)].into_iter().enumerate() {
+        w.put_i32(p.len() as i32);
+        w.put_slice(p.as_bytes());
+        match d {
+            Some(d) => {
+                w.put_i32(d.len() as i32);
+                w.put_slice(d);
+            }
+            None => w.put_i32(-1),
+        }
+        if version == 2 {
+            w.put_u32(5);
+        } else {
+            acl(&mut w);
+        }
+        let z = 2 + i as i64;
+        for v in [z, z, 1000 + z, 1000 + z] {
+            w.put_i64(v); // czxid mzxid ctime mtime
+        }
+        for v in [0, 1, 0] {
+            w.put_i32(v); // version cversion aversion
+        }
+        w.put_i64(0); // ephemeral owner
+        w.put_i64(z); // pzxid
+    }
+    w.put_slice(b"ZEND");
+    w
+}
+
+#[test]
+fn older_image_versions_still_decode() {
+    for version in [1, 2] {
+        let t = snapshot::decode(&older_image(version)).unwrap_or_else(|e| panic!("version {version}: {e}"));
+        assert_eq!(t.last_zxid(), 9);
+        assert_eq!(t.sessions().get(&77), Some(&4000));
+        assert_eq!(t.children("/").unwrap(), vec!["a"]);
+        assert_eq!(t.get("/a").unwrap().data(), Some(&b"x"[..]));
+        assert_eq!(t.get("/a/b").unwrap().data(), None);
+        let st = t.get("/a").unwrap().stat();
+        assert_eq!((st.czxid, st.ctime, st.num_children, st.cversion), (3, 1003, 1, 1));
+        assert_eq!(t.acl_of(t.get("/a/b").unwrap()).to_vec(), open_acl());
+    }
 }
