@@ -100,9 +100,9 @@ fn load_legacy(data_dir: &Path) -> Result<Option<DataTree>, ServerError> {
 /// The newest snapshot of `store` that verifies and decodes, if any.
 fn load_tree(store: &dyn SnapshotStore) -> Result<Option<DataTree>, ServerError> {
     let started = Instant::now();
-    match load_newest_valid(store, |b| {
-        tracing::info!("Read a snapshot of {} bytes in {:?}", b.len(), started.elapsed());
-        snapshot::decode(b).map_err(|e| e.to_string())
+    match load_newest_valid(store, |body, len| {
+        tracing::info!("Reading a snapshot of {len} bytes");
+        snapshot::decode_from(body, len).map_err(|e| e.to_string())
     }) {
         Ok(Some((zxid, t))) => {
             tracing::info!(

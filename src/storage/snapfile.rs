@@ -7,7 +7,9 @@
 //!
 //! Owns: the snapshot files and their format.
 //! Must never: list a snapshot before its rename is durable, return bytes that fail their
-//! checksum, or hold a snapshot in memory while writing it (the caller's bytes are streamed).
+//! checksum (a stream reports the mismatch when its end is read, so a reader must read to
+//! the end before trusting what it read), or hold a whole snapshot in memory while writing
+//! or streaming it.
 
 use super::snapshot::{SnapshotSink, SnapshotStore};
 use super::{fsync_dir, Result, StorageError};
@@ -79,39 +81,9 @@ impl FileSnapshotStore {
         self.dir.join(snapshot_name(zxid))
     }
 
-    fn corrupt(&self, zxid: i64, offset: u64, reason: impl std::fmt::Display) -> StorageError {
-        StorageError::corrupt(&self.path_of(zxid), offset, format!("snapshot 0x{zxid:x}: {reason}"))
-    }
-}
-
-impl SnapshotStore for FileSnapshotStore {
-    fn begin(&mut self, zxid: i64) -> Result<Box<dyn SnapshotSink + '_>> {
-        let tmp = self.dir.join(format!("{}.tmp", snapshot_name(zxid)));
-        let file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&tmp)
-            .map_err(|e| StorageError::io(&tmp, e))?;
-        let mut out = BufWriter::with_capacity(1 << 20, file);
-        // The real header is written at `finish`, once length and checksum are known.
-        out.write_all(&[0u8; HEADER_LEN]).map_err(|e| StorageError::io(&tmp, e))?;
-        Ok(Box::new(FileSink { store: self, zxid, tmp, out: Some(out), len: 0, crc: 0 }))
-    }
-
-    fn list(&self) -> Result<Vec<i64>> {
-        let mut out = Vec::new();
-        for entry in std::fs::read_dir(&self.dir).map_err(|e| StorageError::io(&self.dir, e))? {
-            let entry = entry.map_err(|e| StorageError::io(&self.dir, e))?;
-            if let Some(z) = entry.file_name().to_str().and_then(parse_name) {
-                out.push(z);
-            }
-        }
-        out.sort_unstable_by(|a, b| b.cmp(a));
-        Ok(out)
-    }
-
-    fn load(&self, zxid: i64) -> Result<Bytes> {
+    /// Opens snapshot `zxid` after checking its header; the body's checksum is checked as its
+    /// end is read.
+    fn open_body(&self, zxid: i64) -> Result<CheckedBody> {
         let path = self.path_of(zxid);
         let io = |e| StorageError::io(&path, e);
         let mut f = match File::open(&path) {
@@ -146,17 +118,54 @@ impl SnapshotStore for FileSnapshotStore {
                 format!("body length {len}, file holds {}", file_len - HEADER_LEN as u64),
             ));
         }
-        // Read into spare capacity: no zero-filling of a buffer about to be overwritten.
-        let mut body = Vec::with_capacity(len as usize);
-        (&mut f).take(len).read_to_end(&mut body).map_err(io)?;
-        if body.len() as u64 != len {
-            return Err(self.corrupt(zxid, HEADER_LEN as u64 + body.len() as u64, "file shrank while read"));
-        }
         let want = u32::from_be_bytes(h[24..28].try_into().expect("4 bytes"));
-        if crc32c::crc32c(&body) != want {
-            return Err(self.corrupt(zxid, HEADER_LEN as u64, "checksum mismatch"));
+        Ok(CheckedBody { file: f, left: len, crc: 0, want, path, zxid })
+    }
+
+    fn corrupt(&self, zxid: i64, offset: u64, reason: impl std::fmt::Display) -> StorageError {
+        StorageError::corrupt(&self.path_of(zxid), offset, format!("snapshot 0x{zxid:x}: {reason}"))
+    }
+}
+
+impl SnapshotStore for FileSnapshotStore {
+    fn begin(&mut self, zxid: i64) -> Result<Box<dyn SnapshotSink + '_>> {
+        let tmp = self.dir.join(format!("{}.tmp", snapshot_name(zxid)));
+        let file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp)
+            .map_err(|e| StorageError::io(&tmp, e))?;
+        let mut out = BufWriter::with_capacity(1 << 20, file);
+        // The real header is written at `finish`, once length and checksum are known.
+        out.write_all(&[0u8; HEADER_LEN]).map_err(|e| StorageError::io(&tmp, e))?;
+        Ok(Box::new(FileSink { store: self, zxid, tmp, out: Some(out), len: 0, crc: 0 }))
+    }
+
+    fn list(&self) -> Result<Vec<i64>> {
+        let mut out = Vec::new();
+        for entry in std::fs::read_dir(&self.dir).map_err(|e| StorageError::io(&self.dir, e))? {
+            let entry = entry.map_err(|e| StorageError::io(&self.dir, e))?;
+            if let Some(z) = entry.file_name().to_str().and_then(parse_name) {
+                out.push(z);
+            }
         }
-        Ok(Bytes::from(body))
+        out.sort_unstable_by(|a, b| b.cmp(a));
+        Ok(out)
+    }
+
+    fn load(&self, zxid: i64) -> Result<Bytes> {
+        let mut body = self.open_body(zxid)?;
+        // Read into spare capacity: no zero-filling of a buffer about to be overwritten.
+        let mut out = Vec::with_capacity(body.left as usize);
+        body.read_to_end(&mut out).map_err(|e| body.error(e))?;
+        Ok(Bytes::from(out))
+    }
+
+    fn open(&self, zxid: i64) -> Result<(Box<dyn Read + Send + '_>, u64)> {
+        let body = self.open_body(zxid)?;
+        let len = body.left;
+        Ok((Box::new(body), len))
     }
 
     fn remove(&mut self, zxid: i64) -> Result<()> {
@@ -170,6 +179,48 @@ impl SnapshotStore for FileSnapshotStore {
 
     fn location(&self) -> &Path {
         &self.dir
+    }
+}
+
+/// A snapshot's body as a stream: reading past its last byte checks the checksum (an
+/// `InvalidData` error if it does not match), and a file that ends early is an error too.
+struct CheckedBody {
+    file: File,
+    left: u64,
+    crc: u32,
+    want: u32,
+    path: PathBuf,
+    zxid: i64,
+}
+
+impl CheckedBody {
+    /// A read error as the store reports it: damage is `Corrupt`, the rest I/O.
+    fn error(&self, e: std::io::Error) -> StorageError {
+        match e.kind() {
+            std::io::ErrorKind::InvalidData | std::io::ErrorKind::UnexpectedEof => {
+                StorageError::corrupt(&self.path, HEADER_LEN as u64, format!("snapshot 0x{:x}: {e}", self.zxid))
+            }
+            _ => StorageError::io(&self.path, e),
+        }
+    }
+}
+
+impl Read for CheckedBody {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.left == 0 || buf.is_empty() {
+            if self.left == 0 && self.crc != self.want {
+                return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "checksum mismatch"));
+            }
+            return Ok(0);
+        }
+        let n = buf.len().min(self.left.min(usize::MAX as u64) as usize);
+        let got = self.file.read(&mut buf[..n])?;
+        if got == 0 {
+            return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "file shrank while read"));
+        }
+        self.crc = crc32c::crc32c_append(self.crc, &buf[..got]);
+        self.left -= got as u64;
+        Ok(got)
     }
 }
 
@@ -220,8 +271,12 @@ mod tests {
     use super::*;
     use crate::storage::snapshot::load_newest_valid;
 
-    fn raw(b: &[u8]) -> std::result::Result<Bytes, String> {
-        Ok(Bytes::copy_from_slice(b))
+    /// Reads a snapshot stream to its end (where the checksum is checked), as a decoder does.
+    fn raw(body: &mut (dyn std::io::Read + Send), len: u64) -> std::result::Result<Bytes, String> {
+        let mut out = Vec::new();
+        body.read_to_end(&mut out).map_err(|e| e.to_string())?;
+        assert_eq!(out.len() as u64, len);
+        Ok(Bytes::from(out))
     }
 
     fn write(store: &mut FileSnapshotStore, zxid: i64, data: &[u8]) {

@@ -26,6 +26,13 @@ pub trait SnapshotStore: Send {
     fn list(&self) -> Result<Vec<i64>, StorageError>;
     /// The whole snapshot bytes, verified against its checksum (Err(Corrupt…) if not).
     fn load(&self, zxid: i64) -> Result<Bytes, StorageError>;
+    /// The snapshot's bytes as a stream, and their length, verified as the end is read:
+    /// reading past the last byte fails (an `InvalidData` error) if the checksum does not match.
+    fn open(&self, zxid: i64) -> Result<(Box<dyn std::io::Read + Send + '_>, u64), StorageError> {
+        let bytes = self.load(zxid)?;
+        let len = bytes.len() as u64;
+        Ok((Box::new(std::io::Cursor::new(bytes)), len))
+    }
     fn remove(&mut self, zxid: i64) -> Result<(), StorageError>;
     /// Where the snapshots live, for messages.
     fn location(&self) -> &Path;
@@ -38,16 +45,16 @@ pub trait SnapshotSink {
 }
 
 /// Loads the newest snapshot that verifies (checksum) and decodes (`decode`, the caller's
-/// format check), warning about and skipping damaged ones. `Ok(None)` if there are no
-/// snapshots; a `Corrupt` error if every snapshot failed.
+/// format check, which reads the stream to its end), warning about and skipping damaged
+/// ones. `Ok(None)` if there are no snapshots; a `Corrupt` error if every snapshot failed.
 pub fn load_newest_valid<T>(
     store: &dyn SnapshotStore,
-    decode: impl Fn(&[u8]) -> std::result::Result<T, String>,
+    decode: impl Fn(&mut (dyn std::io::Read + Send), u64) -> std::result::Result<T, String>,
 ) -> Result<Option<(i64, T)>> {
     let mut last_err = None;
     for zxid in store.list()? {
-        let loaded = store.load(zxid).and_then(|bytes| {
-            decode(&bytes).map_err(|why| {
+        let loaded = store.open(zxid).and_then(|(mut body, len)| {
+            decode(&mut *body, len).map_err(|why| {
                 StorageError::corrupt(store.location(), 0, format!("snapshot 0x{zxid:x} does not decode: {why}"))
             })
         });
@@ -336,8 +343,12 @@ impl Drop for SledSink<'_> {
 mod tests {
     use super::*;
 
-    fn raw(b: &[u8]) -> std::result::Result<Bytes, String> {
-        Ok(Bytes::copy_from_slice(b))
+    /// Reads a snapshot stream to its end (where the checksum is checked), as a decoder does.
+    fn raw(body: &mut (dyn std::io::Read + Send), len: u64) -> std::result::Result<Bytes, String> {
+        let mut out = Vec::new();
+        body.read_to_end(&mut out).map_err(|e| e.to_string())?;
+        assert_eq!(out.len() as u64, len);
+        Ok(Bytes::from(out))
     }
 
     fn pattern(len: usize, seed: u8) -> Vec<u8> {

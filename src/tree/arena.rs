@@ -50,21 +50,16 @@ pub struct Znode {
 impl Znode {
     /// A znode with every counter zero, holding `path` and `data`.
     pub fn new(path: &str, data: Option<&[u8]>) -> Znode {
-        let mut z = Znode::bare(path.len() as u32);
-        z.fill(path.as_bytes(), data);
-        z
+        Znode::bare(path.len() as u32, join(path.as_bytes(), data), data.is_some())
     }
 
     /// A znode from its path followed directly by its data (`has_data` false for null data),
     /// copied in one go (snapshot restore). The path must be the first `path_len` bytes.
     pub fn from_path_and_data(path_and_data: &[u8], path_len: usize, has_data: bool) -> Znode {
-        let mut z = Znode::bare(path_len as u32);
-        z.blob = Arc::from(path_and_data);
-        z.has_data = has_data;
-        z
+        Znode::bare(path_len as u32, Arc::from(path_and_data), has_data)
     }
 
-    fn bare(path_len: u32) -> Znode {
+    fn bare(path_len: u32, blob: Arc<[u8]>, has_data: bool) -> Znode {
         Znode {
             czxid: 0,
             mzxid: 0,
@@ -82,16 +77,9 @@ impl Znode {
             next: NIL,
             prev: NIL,
             path_len,
-            has_data: false,
-            blob: Arc::new([]),
+            has_data,
+            blob,
         }
-    }
-
-    fn fill(&mut self, path: &[u8], data: Option<&[u8]>) {
-        let d = data.unwrap_or(&[]);
-        // A chain of slice iterators has an exact length, so this is one allocation.
-        self.blob = path.iter().chain(d).copied().collect();
-        self.has_data = data.is_some();
     }
 
     fn free_slot() -> Znode {
@@ -100,7 +88,7 @@ impl Znode {
         z
     }
 
-    fn path_bytes(&self) -> &[u8] {
+    pub(crate) fn path_bytes(&self) -> &[u8] {
         &self.blob[..self.path_len as usize]
     }
 
@@ -130,8 +118,8 @@ impl Znode {
 
     /// Replaces the data, keeping the path.
     pub fn set_data(&mut self, data: Option<&[u8]>) {
-        let old = std::mem::replace(&mut self.blob, Arc::new([]));
-        self.fill(&old[..self.path_len as usize], data);
+        self.blob = join(self.path_bytes(), data);
+        self.has_data = data.is_some();
     }
 
     /// Whether this is an empty slot (no znode has an empty path).
@@ -170,6 +158,12 @@ impl Znode {
             pzxid: self.pzxid,
         }
     }
+}
+
+/// A znode's blob: `path` followed by `data`, in one allocation (a chain of slice iterators
+/// has an exact length).
+fn join(path: &[u8], data: Option<&[u8]>) -> Arc<[u8]> {
+    path.iter().chain(data.unwrap_or_default()).copied().collect()
 }
 
 /// A path's hash as the index keeps it (32 bits, so the table holds 8-byte entries and can

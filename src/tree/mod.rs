@@ -91,17 +91,16 @@ impl Restoring {
     /// Adds `node` (whose `acl` must hold a reference the tree now owns).
     /// `h` is the path's hash by the tree's `path_hasher`.
     pub(crate) fn insert(&mut self, tree: &mut DataTree, node: Znode, h: PathHash) -> Result<(), &'static str> {
-        let p = node.path();
-        let parent = if p == "/" {
+        let root = node.path_bytes() == b"/";
+        let parent = if root {
             None
         } else {
-            let pp = path::parent(p);
+            let pp = path::parent(node.path());
             match self.last_parent {
-                Some(id) if tree.nodes.node(id).path() == pp => Some(id),
+                Some(id) if tree.nodes.node(id).path_bytes() == pp.as_bytes() => Some(id),
                 _ => tree.nodes.find(pp),
             }
         };
-        let root = p == "/";
         let id = tree.insert_restored_at(node, parent, h)?;
         match parent {
             Some(_) => self.last_parent = parent,
@@ -504,7 +503,7 @@ impl DataTree {
     /// `insert_restored` with the parent's id and the path hash already known.
     fn insert_restored_at(&mut self, node: Znode, parent: Option<u32>, h: PathHash) -> Result<u32, &'static str> {
         let owner = node.ephemeral_owner;
-        let size = node.data_len() as u64 + node.path().len() as u64;
+        let size = (node.data_len() + node.path_bytes().len()) as u64;
         let id = self.nodes.insert_hashed(node, parent, h).map_err(|_| "duplicate znode path")?;
         self.approximate_data_size += size;
         if owner != 0 {

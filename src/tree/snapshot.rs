@@ -11,6 +11,7 @@ use crate::proto::jute::{DecodeError, Jute, Reader};
 use crate::proto::records::Acl;
 use bytes::{BufMut, Bytes, BytesMut};
 use std::collections::HashMap;
+use std::io::Read;
 
 const MAGIC: &[u8; 4] = b"ZBKS";
 const END: &[u8; 4] = b"ZEND";
@@ -119,34 +120,36 @@ enum ParsedAcl {
 }
 
 /// Parses `count` znodes of a version `v` image and the end marker after them, sending them
-/// in batches; stops early when the receiver is gone.
+/// in batches, then reads the stream to its end; stops early when the receiver is gone.
 fn parse_znodes(
-    body: &[u8],
+    mut w: Window<'_>,
     v: i32,
     count: i64,
     hasher: &super::PathHasher,
     tx: std::sync::mpsc::SyncSender<Vec<Parsed>>,
-) -> Result<(), DecodeError> {
-    let mut r = Reader::new(body);
+) -> Result<(), RestoreError> {
     let mut batch = Vec::with_capacity(BATCH);
     for _ in 0..count {
-        let mut node = if v >= 3 {
-            read_path_and_data(&mut r)?
-        } else {
-            let p = read_str(&mut r)?;
-            Znode::new(p, read_data(&mut r)?)
-        };
-        let acl = if v >= 2 {
-            ParsedAcl::Id(u32::from_be_bytes(r.take(4)?.try_into().expect("4 bytes")))
-        } else {
-            ParsedAcl::List(Jute::read(&mut r)?)
-        };
-        read_counters(&mut r, &mut node)?;
-        if !node.path().starts_with('/') {
-            return Err(bad("znode path in snapshot"));
-        }
-        let hash = hasher.hash(node.path());
-        batch.push(Parsed { node, hash, acl });
+        let parsed = w.parse(|r| {
+            let mut node = if v >= 3 {
+                read_path_and_data(r)?
+            } else {
+                let p = read_str(r)?;
+                Znode::new(p, read_data(r)?)
+            };
+            let acl = if v >= 2 {
+                ParsedAcl::Id(u32::from_be_bytes(r.take(4)?.try_into().expect("4 bytes")))
+            } else {
+                ParsedAcl::List(Jute::read(r)?)
+            };
+            read_counters(r, &mut node)?;
+            if !node.path().starts_with('/') {
+                return Err(bad("znode path in snapshot"));
+            }
+            let hash = hasher.hash(node.path());
+            Ok(Parsed { node, hash, acl })
+        })?;
+        batch.push(parsed);
         if batch.len() == BATCH && tx.send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH))).is_err() {
             return Ok(());
         }
@@ -154,10 +157,11 @@ fn parse_znodes(
     if !batch.is_empty() && tx.send(batch).is_err() {
         return Ok(());
     }
-    if r.take(4)? != END {
-        return Err(bad("snapshot end marker"));
+    if w.parse(|r| Ok(r.take(4)? == END))? {
+        w.finish()
+    } else {
+        Err(bad("snapshot end marker").into())
     }
-    Ok(())
 }
 
 /// A version 3 znode's path and data (both lengths come first).
@@ -195,48 +199,120 @@ fn read_counters(r: &mut Reader<'_>, n: &mut Znode) -> Result<(), DecodeError> {
     Ok(())
 }
 
+/// Why an image could not be read back.
+#[derive(Debug, thiserror::Error)]
+pub enum RestoreError {
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    /// The stream failed (for a stored snapshot this includes a checksum mismatch at its end).
+    #[error("reading the snapshot: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A window over a byte stream: a record is parsed from the bytes read so far and parsed
+/// again from its start once more are in if it ran past them.
+struct Window<'r> {
+    src: &'r mut (dyn Read + Send),
+    buf: Vec<u8>,
+    pos: usize,
+    eof: bool,
+}
+
+impl<'r> Window<'r> {
+    fn new(src: &'r mut (dyn Read + Send)) -> Self {
+        Window { src, buf: Vec::new(), pos: 0, eof: false }
+    }
+
+    /// One record parsed by `f`, which must not change anything outside until it succeeds.
+    fn parse<T>(&mut self, mut f: impl FnMut(&mut Reader<'_>) -> Result<T, DecodeError>) -> Result<T, RestoreError> {
+        loop {
+            let mut r = Reader::new(&self.buf[self.pos..]);
+            match f(&mut r) {
+                Ok(v) => {
+                    self.pos += r.position();
+                    return Ok(v);
+                }
+                Err(DecodeError::Truncated { wanted, .. }) if !self.eof => self.more(wanted)?,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// Reads at least another piece (or `wanted` bytes, if more) after what is left.
+    fn more(&mut self, wanted: usize) -> std::io::Result<()> {
+        self.buf.drain(..self.pos);
+        self.pos = 0;
+        let want = wanted.max(PIECE);
+        // Into spare capacity: nothing is zero-filled just to be overwritten.
+        let got = (&mut *self.src).take(want as u64).read_to_end(&mut self.buf)?;
+        self.eof = got < want;
+        Ok(())
+    }
+
+    /// Reads the stream to its end (where a stored snapshot's checksum is checked); nothing
+    /// may follow the end marker.
+    fn finish(&mut self) -> Result<(), RestoreError> {
+        while !self.eof {
+            self.more(PIECE)?;
+        }
+        if self.pos != self.buf.len() {
+            return Err(bad("bytes after the snapshot end marker").into());
+        }
+        Ok(())
+    }
+}
+
 /// Rebuilds a tree from `encode`'s bytes (any version).
-pub fn decode(b: &[u8]) -> Result<DataTree, DecodeError> {
-    let mut r = Reader::new(b);
-    if r.take(4)? != MAGIC {
-        return Err(bad("snapshot magic"));
-    }
-    let v = i32::read(&mut r)?;
-    if !(1..=VERSION).contains(&v) {
-        return Err(DecodeError::BadValue { what: "snapshot version", value: v as i64 });
-    }
-    let last_zxid = i64::read(&mut r)?;
-    let n_sessions = i32::read(&mut r)?;
+pub fn decode(b: &[u8]) -> Result<DataTree, RestoreError> {
+    let mut src = b;
+    decode_from(&mut src, b.len() as u64)
+}
+
+/// Rebuilds a tree from an image of `len` bytes read as a stream (any version), reading it to
+/// its end.
+pub fn decode_from(src: &mut (dyn Read + Send), len: u64) -> Result<DataTree, RestoreError> {
+    let mut w = Window::new(src);
+    let (v, last_zxid, n_sessions) = w.parse(|r| {
+        if r.take(4)? != MAGIC {
+            return Err(bad("snapshot magic"));
+        }
+        let v = i32::read(r)?;
+        if !(1..=VERSION).contains(&v) {
+            return Err(DecodeError::BadValue { what: "snapshot version", value: v as i64 });
+        }
+        Ok((v, i64::read(r)?, i32::read(r)?))
+    })?;
     let mut sessions = HashMap::new();
     for _ in 0..n_sessions.max(0) {
-        let id = i64::read(&mut r)?;
-        sessions.insert(id, i32::read(&mut r)?);
+        let (id, timeout) = w.parse(|r| Ok((i64::read(r)?, i32::read(r)?)))?;
+        sessions.insert(id, timeout);
     }
     let mut tree = DataTree::empty();
     // Snapshot ACL id -> our id; each entry holds one reference until the znodes are in.
     let mut acl_ids: HashMap<u32, u32> = HashMap::new();
     if v >= 2 {
-        let n_acls = i32::read(&mut r)?;
+        let n_acls = w.parse(i32::read)?;
         for _ in 0..n_acls.max(0) {
-            let id = u32::from_be_bytes(r.take(4)?.try_into().expect("4 bytes"));
-            let list: Vec<Acl> = Jute::read(&mut r)?;
+            let (id, list) = w.parse(|r| {
+                let id = u32::from_be_bytes(r.take(4)?.try_into().expect("4 bytes"));
+                Ok((id, Vec::<Acl>::read(r)?))
+            })?;
             let ours = tree.acl_table_mut().intern(&list);
             if acl_ids.insert(id, ours).is_some() {
-                return Err(bad("duplicate snapshot ACL id"));
+                return Err(bad("duplicate snapshot ACL id").into());
             }
         }
     }
-    let count = i64::read(&mut r)?.max(0);
+    let count = w.parse(i64::read)?.max(0);
     // Never trust the count for more room than the image could describe.
-    tree.reserve((count as usize).min(r.remaining() / 64));
+    tree.reserve((count as usize).min(len as usize / 64));
     let mut restoring = super::Restoring::default();
     let hasher = tree.path_hasher();
-    let body = r.rest();
-    // Parsing znodes (UTF-8 checks, copying path and data, hashing the path) runs beside
-    // putting them in the tree (index probes, links), a batch at a time.
+    // Reading and parsing znodes (UTF-8 checks, copying path and data, hashing the path) runs
+    // beside putting them in the tree (index probes, links), a batch at a time.
     std::thread::scope(|scope| {
         let (tx, rx) = std::sync::mpsc::sync_channel(4);
-        let parser = scope.spawn(move || parse_znodes(body, v, count, &hasher, tx));
+        let parser = scope.spawn(move || parse_znodes(w, v, count, &hasher, tx));
         for batch in rx {
             for Parsed { mut node, hash, acl } in batch {
                 node.acl = match acl {

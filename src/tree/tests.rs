@@ -387,3 +387,59 @@ fn older_image_versions_still_decode() {
         assert_eq!(t.acl_of(t.get("/a/b").unwrap()).to_vec(), open_acl());
     }
 }
+
+/// A stream that hands out at most `step` bytes per read.
+struct Trickle<'a> {
+    bytes: &'a [u8],
+    step: usize,
+}
+
+impl std::io::Read for Trickle<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = buf.len().min(self.step).min(self.bytes.len());
+        buf[..n].copy_from_slice(&self.bytes[..n]);
+        self.bytes = &self.bytes[n..];
+        Ok(n)
+    }
+}
+
+#[test]
+fn images_decode_from_streams_in_any_read_sizes() {
+    let mut t = DataTree::new();
+    create(&mut t, 2, "/small", b"s", 0, -1);
+    // Records bigger than the pieces the decoder reads at a time.
+    create(&mut t, 3, "/big", &vec![9; 3 << 20], 0, -1);
+    create(&mut t, 4, "/big/child", &vec![8; (1 << 20) + 5], 0, -1);
+    let bytes = snapshot::encode(&t);
+    for step in [1 << 20, 4096] {
+        let back = snapshot::decode_from(&mut Trickle { bytes: &bytes, step }, bytes.len() as u64).unwrap();
+        assert_eq!(back.fingerprint(), t.fingerprint(), "reads of {step} bytes");
+    }
+    // Every record split at every byte (a small tree: dribbling megabytes is slow).
+    let mut small = DataTree::new();
+    create(&mut small, 2, "/a", b"xyz", 0, -1);
+    create(&mut small, 3, "/a/b", b"", 77, -1);
+    let b = snapshot::encode(&small);
+    for step in [1, 3, 7] {
+        let back = snapshot::decode_from(&mut Trickle { bytes: &b, step }, b.len() as u64).unwrap();
+        assert_eq!(back.fingerprint(), small.fingerprint(), "reads of {step} bytes");
+    }
+    // Bytes after the end marker, and a stream cut short, are refused.
+    let mut extra = bytes.to_vec();
+    extra.push(0);
+    assert!(snapshot::decode(&extra).is_err());
+    assert!(snapshot::decode(&bytes[..bytes.len() - 1]).is_err());
+    assert!(snapshot::decode(&bytes[..bytes.len() / 2]).is_err());
+}
+
+#[test]
+fn stream_errors_surface_from_decode() {
+    struct Failing;
+    impl std::io::Read for Failing {
+        fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
+            Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "checksum mismatch"))
+        }
+    }
+    let err = snapshot::decode_from(&mut Failing, 100).unwrap_err();
+    assert!(err.to_string().contains("checksum mismatch"), "{err}");
+}
