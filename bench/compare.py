@@ -197,7 +197,7 @@ class Server:
 def recovery_lines(server):
     """The server's own account of its last startup (zabkeeper's recovery lines, ZooKeeper's
     snapshot/log loading lines), for the results file."""
-    keys = ("Recovered", "Loaded snapshot", "Read a snapshot", "Opened the txn log", "Snapshot loading",
+    keys = ("Recovered", "Loaded snapshot", "Reading a snapshot", "Opened the txn log", "Snapshot loading",
             "Snapshot taken", "Reading snapshot", "loadData")
     try:
         with open(os.path.join(server.dir, "server.log"), errors="replace") as f:

@@ -265,18 +265,6 @@ impl Node {
     }
 }
 
-/// Gives the calling thread a lower CPU priority (nice +10): snapshot writing is background
-/// work that should yield to the node loop and the connections when cores are scarce; a
-/// snapshot that is still being written when the next one is due is skipped anyway.
-fn lower_priority() {
-    // SAFETY: gettid and setpriority only read their arguments; on Linux a thread id names
-    // that thread alone for PRIO_PROCESS.
-    let r = unsafe { libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, 10) };
-    if r != 0 {
-        tracing::debug!("could not lower the snapshot thread's priority: {}", std::io::Error::last_os_error());
-    }
-}
-
 /// Clears the busy flag when a snapshot is done with, however it ended.
 struct ClearOnDrop<'a>(&'a AtomicBool);
 
@@ -297,7 +285,7 @@ pub fn snapshot_thread(
     retain: usize,
     autopurge: bool,
 ) {
-    lower_priority();
+    crate::storage::lower_thread_priority();
     while let Ok((zxid, image)) = rx.recv() {
         let _done = ClearOnDrop(&busy);
         let started = std::time::Instant::now();

@@ -8,6 +8,7 @@
 
 pub mod committer;
 pub mod epoch;
+pub mod prealloc;
 pub mod purge;
 mod segment;
 pub mod snapfile;
@@ -74,4 +75,16 @@ impl StorageError {
 pub(crate) fn fsync_dir(dir: &Path) -> Result<()> {
     let f = std::fs::File::open(dir).map_err(|e| StorageError::io(dir, e))?;
     f.sync_all().map_err(|e| StorageError::io(dir, e))
+}
+
+/// Gives the calling thread a lower CPU priority (nice +10): background disk work (writing a
+/// snapshot, zero-filling the next log segment) should yield to the node loop and the
+/// connections when cores are scarce.
+pub(crate) fn lower_thread_priority() {
+    // SAFETY: gettid and setpriority only read their arguments; on Linux a thread id names
+    // that thread alone for PRIO_PROCESS.
+    let r = unsafe { libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, 10) };
+    if r != 0 {
+        tracing::debug!("could not lower a background thread's priority: {}", std::io::Error::last_os_error());
+    }
 }

@@ -9,8 +9,11 @@
 //!
 //! Segment layout: a 16-byte header (`b"ZBKL"`, u32 BE version = 1, u64 reserved = 0), then
 //! records `u32 BE payload_len | u32 BE crc32c(zxid BE ++ payload) | i64 BE zxid | payload`.
-//! Files are preallocated with zeros; a zero length field marks the end of the data.
+//! Files are preallocated with zeros; a zero length field marks the end of the data. The next
+//! segment is zero-filled in the background (`prealloc`) so fdatasyncs change no metadata; a
+//! segment that outgrows it, or one started before it is ready, grows sparsely.
 
+use super::prealloc::NextSegment;
 use super::segment::{
     encode_record, parse_segment_name, scan_segment, segment_header, zero_tail, RecordReader, Scanned, Step,
 };
@@ -70,6 +73,7 @@ pub struct TxnLog {
     buf_first: i64,
     last_appended: i64,
     poisoned: bool,
+    next: NextSegment,
 }
 
 impl TxnLog {
@@ -83,6 +87,9 @@ impl TxnLog {
             if let Some(parent) = log_dir.parent().filter(|p| !p.as_os_str().is_empty()) {
                 fsync_dir(parent)?;
             }
+        }
+        if super::prealloc::remove_stale(&dir).map_err(|e| StorageError::io(&dir, e))? {
+            fsync_dir(&dir)?;
         }
         let mut names = Vec::new();
         for entry in std::fs::read_dir(&dir).map_err(|e| StorageError::io(&dir, e))? {
@@ -121,6 +128,7 @@ impl TxnLog {
             buf_first: 0,
             last_appended: prev,
             poisoned: false,
+            next: NextSegment::default(),
         };
         log.reopen_active()?;
         Ok(log)
@@ -134,6 +142,7 @@ impl TxnLog {
             let file = OpenOptions::new().read(true).write(true).open(&seg.path).map_err(io)?;
             let alloc = file.metadata().map_err(io)?.len();
             self.active = Some(Active { file, alloc });
+            self.prepare_next();
         }
         Ok(())
     }
@@ -224,15 +233,42 @@ impl TxnLog {
     fn create_segment(&mut self, first_zxid: i64) -> Result<()> {
         let path = self.dir.join(segment_name(first_zxid));
         let io = |e| StorageError::io(&path, e);
-        let file = OpenOptions::new().read(true).write(true).create_new(true).open(&path).map_err(io)?;
-        let alloc = self.opts.pre_alloc_size.max(SEGMENT_HEADER_LEN);
-        file.write_all_at(&segment_header(), 0).map_err(io)?;
-        file.set_len(alloc).map_err(io)?;
-        file.sync_all().map_err(io)?;
+        let (file, alloc) = match self.next.take_if_ready() {
+            Some(ready) => {
+                // The header goes in before the name: a listed segment is never headerless.
+                ready.file.write_all_at(&segment_header(), 0).map_err(io)?;
+                ready.file.sync_data().map_err(io)?;
+                std::fs::rename(&ready.path, &path).map_err(io)?;
+                (ready.file, ready.len.max(SEGMENT_HEADER_LEN))
+            }
+            None => {
+                let file = OpenOptions::new().read(true).write(true).create_new(true).open(&path).map_err(io)?;
+                let alloc = self.opts.pre_alloc_size.max(SEGMENT_HEADER_LEN);
+                file.write_all_at(&segment_header(), 0).map_err(io)?;
+                file.set_len(alloc).map_err(io)?;
+                file.sync_all().map_err(io)?;
+                (file, alloc)
+            }
+        };
         fsync_dir(&self.dir)?;
         self.segs.push(SegmentInfo { path, first_zxid, last_zxid: 0, end: SEGMENT_HEADER_LEN });
         self.active = Some(Active { file, alloc });
+        self.prepare_next();
         Ok(())
+    }
+
+    /// Waits until the next segment's file is zero-filled (tests use it to know which kind of
+    /// file the next segment gets).
+    pub fn wait_next_segment_ready(&mut self) {
+        self.next.wait_ready();
+    }
+
+    /// Starts zero-filling the file the next segment will use, about as large as the segment
+    /// before the active one turned out (between 4 MiB and the preallocation size).
+    fn prepare_next(&mut self) {
+        let max = self.opts.pre_alloc_size.max(SEGMENT_HEADER_LEN);
+        let before = self.segs.len().checked_sub(2).map_or(0, |i| self.segs[i].end);
+        self.next.prepare(&self.dir, before.clamp(max.min(4 << 20), max));
     }
 
     /// Syncs, closes the current segment (trimming its preallocation), and makes the next

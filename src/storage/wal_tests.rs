@@ -338,3 +338,44 @@ proptest! {
         }
     }
 }
+
+/// Whether `path` has a hole (unallocated blocks) anywhere before its end.
+fn has_hole(path: &Path) -> bool {
+    use std::os::unix::io::AsRawFd;
+    let f = File::open(path).unwrap();
+    let len = f.metadata().unwrap().len();
+    // SAFETY: lseek on a file we own; only its offset moves.
+    let hole = unsafe { libc::lseek(f.as_raw_fd(), 0, libc::SEEK_HOLE) };
+    (hole as u64) < len
+}
+
+#[test]
+fn later_segments_use_a_zero_filled_file_made_ready_in_the_background() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = LogOptions { pre_alloc_size: 1 << 20, max_payload: 1 << 16 };
+    let mut log = TxnLog::open(dir.path(), big.clone()).unwrap();
+    append_all(&mut log, 1..=10);
+    let next = log.dir.join(crate::storage::prealloc::NEXT_NAME);
+    log.wait_next_segment_ready();
+    assert!(next.exists(), "the next segment is being made ready");
+    log.roll().unwrap();
+    append_all(&mut log, 11..=20);
+    let second = log.dir.join(segment_name(11));
+    assert!(!has_hole(&second), "the second segment's preallocation is written zeros, not a hole");
+    assert_eq!(std::fs::metadata(&second).unwrap().len(), 1 << 20);
+    // A leftover prepared file (here: garbage) is removed at open, never used as a segment.
+    log.wait_next_segment_ready();
+    drop(log);
+    std::fs::write(&next, b"junk that is not zeros").unwrap();
+    let mut log = TxnLog::open(dir.path(), big).unwrap();
+    log.wait_next_segment_ready();
+    let now = std::fs::read(&next).unwrap();
+    assert!(now.len() >= 4 << 10 && now.iter().all(|&b| b == 0), "made afresh: {} bytes", now.len());
+    assert_eq!(zxids(&log), (1..=20).collect::<Vec<_>>());
+    log.roll().unwrap();
+    append_all(&mut log, 21..=25);
+    assert!(!has_hole(&log.dir.join(segment_name(21))));
+    drop(log);
+    let log = TxnLog::open(dir.path(), opts()).unwrap();
+    assert_eq!(zxids(&log), (1..=25).collect::<Vec<_>>());
+}

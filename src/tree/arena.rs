@@ -196,9 +196,19 @@ const CHUNK_BITS: u32 = 10;
 const CHUNK: usize = 1 << CHUNK_BITS;
 
 /// A run of slots; every chunk but the last is full.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 struct Chunk {
     slots: Vec<Znode>,
+}
+
+impl Clone for Chunk {
+    /// A copy with room for a whole chunk, so the last chunk copied while an image holds it
+    /// does not regrow as it fills.
+    fn clone(&self) -> Chunk {
+        let mut slots = Vec::with_capacity(CHUNK);
+        slots.extend_from_slice(&self.slots);
+        Chunk { slots }
+    }
 }
 
 /// The slots, in chunks shared with any image still being read.
