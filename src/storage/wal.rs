@@ -142,8 +142,9 @@ impl TxnLog {
             let file = OpenOptions::new().read(true).write(true).open(&seg.path).map_err(io)?;
             let alloc = file.metadata().map_err(io)?.len();
             self.active = Some(Active { file, alloc });
-            self.prepare_next();
         }
+        // Either for the segment after the reopened one or for the first one.
+        self.prepare_next();
         Ok(())
     }
 
