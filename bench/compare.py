@@ -392,6 +392,17 @@ def client_cores(rr, workload):
     return sum(vals) / len(vals) if vals else 0.0
 
 
+def per_round(results, workload):
+    """The ratio within each round (both servers ran it back to back), as "3.1x, 2.9x"."""
+    out = []
+    for za, zb in zip(results["zabkeeper"], results["zookeeper"]):
+        a = [r["ops_per_sec"] for r in za if r["workload"] == workload]
+        b = [r["ops_per_sec"] for r in zb if r["workload"] == workload]
+        if a and b and b[0]:
+            out.append("%.2fx" % (a[0] / b[0]))
+    return ", ".join(out)
+
+
 def best(rr, workload, key="ops_per_sec"):
     vals = [r[key] for rs in rr for r in rs if r["workload"] == workload]
     return max(vals) if vals else 0.0
@@ -404,16 +415,16 @@ def report(results, args):
              "(the ones that grow the tree last). Throughput: best round; client CPU: cores the load "
              "generator used during that workload (mean over rounds)." % (
                  args.sessions, args.pipeline, args.duration, args.zk_heap, ", ".join(run_order(args.workloads.split(",")))), "",
-             "| workload | zabkeeper ops/s | ZooKeeper ops/s | ratio | zabkeeper p99 us | ZooKeeper p99 us "
-             "| client CPU (zabkeeper / ZooKeeper runs) |",
-             "|---|---|---|---|---|---|---|"]
+             "| workload | zabkeeper ops/s | ZooKeeper ops/s | ratio | ratio per round | zabkeeper p99 us "
+             "| ZooKeeper p99 us | client CPU (zabkeeper / ZooKeeper runs) |",
+             "|---|---|---|---|---|---|---|---|"]
     for w in args.workloads.split(",") if results["zabkeeper"] else ():
         a, b = best(results["zabkeeper"], w), best(results["zookeeper"], w)
         pa = min((r["p99_us"] for rs in results["zabkeeper"] for r in rs if r["workload"] == w), default=0)
         pb = min((r["p99_us"] for rs in results["zookeeper"] for r in rs if r["workload"] == w), default=0)
-        lines.append("| %s | %.0f | %.0f | %.2fx | %d | %d | %.2f / %.2f |" % (
-            w, a, b, a / b if b else float("nan"), pa, pb, client_cores(results["zabkeeper"], w),
-            client_cores(results["zookeeper"], w)))
+        lines.append("| %s | %.0f | %.0f | %.2fx | %s | %d | %d | %.2f / %.2f |" % (
+            w, a, b, a / b if b else float("nan"), per_round(results, w), pa, pb,
+            client_cores(results["zabkeeper"], w), client_cores(results["zookeeper"], w)))
     if "half_peak_zabkeeper" in results:
         a, b = results["half_peak_zabkeeper"]["p99_us"], results["half_peak_zookeeper"]["p99_us"]
         lines += ["", "p99 write latency at half of ZooKeeper's peak write rate (%.0f ops/s): zabkeeper %d us, "
