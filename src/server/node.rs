@@ -146,25 +146,43 @@ impl Node {
     }
 
     fn execute(&mut self, conns: &mut HashMap<ConnId, ConnHandle>) {
+        // Txns go to the log writer together (they come first among the actions), so a
+        // batch is never split across two group commits.
+        let mut logs = Vec::new();
         for a in self.core.take_actions() {
             match a {
-                Action::Send { conn, bytes } => {
-                    if let Some(c) = conns.get(&conn) {
-                        let _ = c.out.send(Outbound::Bytes(bytes));
+                Action::Log { zxid, payload } => logs.push((zxid, payload)),
+                other => {
+                    if !logs.is_empty() {
+                        self.writer.append_batch(std::mem::take(&mut logs));
                     }
+                    self.dispatch(other, conns);
                 }
-                Action::Close { conn } => {
-                    if let Some(c) = conns.remove(&conn) {
-                        let _ = c.out.send(Outbound::Close);
-                    }
+            }
+        }
+        if !logs.is_empty() {
+            self.writer.append_batch(logs);
+        }
+    }
+
+    fn dispatch(&mut self, a: Action, conns: &mut HashMap<ConnId, ConnHandle>) {
+        match a {
+            Action::Send { conn, bytes } => {
+                if let Some(c) = conns.get(&conn) {
+                    let _ = c.out.send(Outbound::Bytes(bytes));
                 }
-                Action::Log { zxid, payload } => self.writer.append(zxid, payload),
-                Action::Snapshot { zxid, image } => {
-                    // New txns go to a new segment so the old ones can be purged later.
-                    self.writer.roll();
-                    self.snap_busy.store(true, Ordering::Release);
-                    let _ = self.snap_tx.send((zxid, image));
+            }
+            Action::Close { conn } => {
+                if let Some(c) = conns.remove(&conn) {
+                    let _ = c.out.send(Outbound::Close);
                 }
+            }
+            Action::Log { zxid, payload } => self.writer.append(zxid, payload),
+            Action::Snapshot { zxid, image } => {
+                // New txns go to a new segment so the old ones can be purged later.
+                self.writer.roll();
+                self.snap_busy.store(true, Ordering::Release);
+                let _ = self.snap_tx.send((zxid, image));
             }
         }
     }
