@@ -3,8 +3,12 @@
 //! bytes are stored and checksummed by `storage`. Encoding reads a `TreeImage`, so it runs on
 //! the snapshot thread in bounded pieces while the tree goes on changing. Version 3 lists
 //! znodes in slot order (a parent may follow its children); versions 2 (parents first) and 1
-//! (an ACL list inlined in every znode) are still read.
-//! Must never: touch files; storage owns the disk.
+//! (an ACL list inlined in every znode) are still read. Decoding takes the bytes as a stream
+//! (`decode_from`, a window of about a mebibyte) and parses znodes on a scoped helper thread
+//! while the caller's thread builds the tree; the result does not depend on the scheduling.
+//! Must never: open or name files (the bytes come and go through the sink or `Read` it is
+//! given; storage owns the disk and the checksums), or trust a length or count in an image
+//! for more memory than the image could hold.
 
 use super::{DataTree, TreeImage, Znode};
 use crate::proto::jute::{DecodeError, Jute, Reader};
