@@ -10,7 +10,7 @@ use crate::proto::request::MultiOp;
 use bytes::Bytes;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
 
 /// Which load to generate.
@@ -137,17 +137,28 @@ pub async fn start(cfg: &BenchConfig, rec: Arc<Recorder>) -> Result<Vec<JoinHand
                 let payload = Bytes::from(vec![b'y'; cfg.payload]);
                 let mut n: u64 = 0;
                 // With an offered rate, each worker sends on its own fixed schedule and latency
-                // is measured from the scheduled time (no coordinated omission).
+                // is measured from the scheduled time (no coordinated omission). The workers'
+                // schedules are staggered across one interval, so requests arrive evenly rather
+                // than all workers firing together once per interval.
                 let workers = (cfg.sessions * cfg.pipeline).max(1) as f64;
                 let interval = (cfg.rate > 0.0).then(|| std::time::Duration::from_secs_f64(workers / cfg.rate));
-                let mut next = Instant::now();
+                let index = (s * cfg.pipeline + t) as f64;
+                let mut next = Instant::now() + interval.map_or(Duration::ZERO, |iv| iv.mul_f64(index / workers));
                 while !rec.stopped() {
                     n += 1;
                     let started = match interval {
                         Some(iv) => {
+                            let due = next;
                             next += iv;
-                            tokio::time::sleep_until(tokio::time::Instant::from_std(next - iv)).await;
-                            next - iv
+                            if Instant::now() < due {
+                                tokio::time::sleep_until(tokio::time::Instant::from_std(due)).await;
+                                // The timer wakes up to a millisecond late (tokio's timer wheel);
+                                // that delay is the generator's, not the server's.
+                                Instant::now()
+                            } else {
+                                // Behind schedule because earlier replies were slow: the wait counts.
+                                due
+                            }
                         }
                         None => Instant::now(),
                     };
