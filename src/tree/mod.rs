@@ -154,6 +154,7 @@ impl DataTree {
         let read_only = t.acls.intern(&[Acl::new(perms::READ, "world", "anyone")]);
         // As in ZooKeeper: empty (not null) data; /zookeeper/config got its ACL through a
         // setACL with version -1, which left aversion at -1.
+        let mut building = Restoring::default();
         for (p, acl) in [("/", open), (ZOOKEEPER_PATH, open), (QUOTA_PATH, open), (CONFIG_PATH, read_only)] {
             let mut n = Znode::new(p, Some(&[]));
             n.acl = acl;
@@ -161,8 +162,10 @@ impl DataTree {
                 n.aversion = -1;
             }
             t.acls.add_ref(acl);
-            t.insert_restored(n).expect("parents first");
+            let h = t.nodes.hash(p);
+            building.insert(&mut t, n, h).expect("four new paths");
         }
+        building.finish(&mut t).expect("parents first");
         t.acls.release(open);
         t.acls.release(read_only);
         t.approximate_data_size = 0;
@@ -486,21 +489,8 @@ impl DataTree {
         Ok(stat)
     }
 
-    /// Adds a znode while rebuilding a tree (snapshot restore): its parent must already be
-    /// there (snapshots list parents first) and its path must be new. `node.acl` must hold a
-    /// reference the tree now owns.
-    pub(crate) fn insert_restored(&mut self, node: Znode) -> Result<(), &'static str> {
-        let p = node.path();
-        let h = self.nodes.hash(p);
-        let parent = if p == "/" {
-            None
-        } else {
-            Some(self.nodes.find(path::parent(p)).ok_or("znode listed before its parent")?)
-        };
-        self.insert_restored_at(node, parent, h).map(|_| ())
-    }
-
-    /// `insert_restored` with the parent's id and the path hash already known.
+    /// Adds a znode while rebuilding a tree (`Restoring`), under `parent` if known, its path
+    /// hashing to `h`. `node.acl` must hold a reference the tree now owns.
     fn insert_restored_at(&mut self, node: Znode, parent: Option<u32>, h: PathHash) -> Result<u32, &'static str> {
         let owner = node.ephemeral_owner;
         let size = (node.data_len() + node.path_bytes().len()) as u64;
