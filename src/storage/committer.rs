@@ -272,6 +272,14 @@ mod tests {
         go_tx
     }
 
+    /// A writer thread on a new log in a temporary directory, and its durable notices.
+    fn writer_on_new_log() -> (tempfile::TempDir, LogWriter, tokio::sync::mpsc::UnboundedReceiver<Durable>) {
+        let dir = tempfile::tempdir().unwrap();
+        let log = TxnLog::open(dir.path(), opts()).unwrap();
+        let (dtx, drx) = unbounded_channel();
+        (dir, LogWriter::spawn(log, dtx), drx)
+    }
+
     #[test]
     fn group_commit_from_many_threads() {
         let dir = tempfile::tempdir().unwrap();
@@ -329,11 +337,8 @@ mod tests {
 
     #[test]
     fn a_queued_batch_is_one_group_commit() {
-        let dir = tempfile::tempdir().unwrap();
-        let log = TxnLog::open(dir.path(), opts()).unwrap();
-        let (dtx, mut drx) = unbounded_channel();
         // Not held: the writer is idle and wakes for the one message holding all 300 txns.
-        let writer = LogWriter::spawn(log, dtx);
+        let (_dir, writer, mut drx) = writer_on_new_log();
         writer.append_batch((1..=300).map(|z| (z, Bytes::from(format!("txn {z}")))).collect());
         let Some(Durable::UpTo(300)) = drx.blocking_recv() else { panic!("one notice for the whole batch") };
         let stats = writer.stats();
@@ -345,10 +350,7 @@ mod tests {
 
     #[test]
     fn batches_fsync_once_and_exec_sees_durable_state() {
-        let dir = tempfile::tempdir().unwrap();
-        let log = TxnLog::open(dir.path(), opts()).unwrap();
-        let (dtx, mut drx) = unbounded_channel();
-        let writer = LogWriter::spawn(log, dtx);
+        let (_dir, writer, mut drx) = writer_on_new_log();
         let go = hold(&writer);
         for z in 1..=100 {
             writer.append(z, Bytes::from_static(b"payload"));
@@ -379,10 +381,7 @@ mod tests {
 
     #[test]
     fn io_error_reports_failed_and_stops() {
-        let dir = tempfile::tempdir().unwrap();
-        let log = TxnLog::open(dir.path(), opts()).unwrap();
-        let (dtx, mut drx) = unbounded_channel();
-        let writer = LogWriter::spawn(log, dtx);
+        let (_dir, writer, mut drx) = writer_on_new_log();
         let go = hold(&writer);
         writer.append(5, Bytes::from_static(b"x"));
         writer.append(5, Bytes::from_static(b"dup")); // out of order: a fatal error

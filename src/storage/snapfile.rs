@@ -270,25 +270,10 @@ impl Drop for FileSink<'_> {
 mod tests {
     use super::*;
     use crate::storage::snapshot::load_newest_valid;
-
-    /// Reads a snapshot stream to its end (where the checksum is checked), as a decoder does.
-    fn raw(body: &mut (dyn std::io::Read + Send), len: u64) -> std::result::Result<Bytes, String> {
-        let mut out = Vec::new();
-        body.read_to_end(&mut out).map_err(|e| e.to_string())?;
-        assert_eq!(out.len() as u64, len);
-        Ok(Bytes::from(out))
-    }
+    use crate::storage::snapshot::test_support::{pattern, raw, write_snapshot};
 
     fn write(store: &mut FileSnapshotStore, zxid: i64, data: &[u8]) {
-        let mut sink = store.begin(zxid).unwrap();
-        for part in data.chunks(7777) {
-            sink.write(part).unwrap();
-        }
-        sink.finish().unwrap();
-    }
-
-    fn pattern(len: usize, seed: u8) -> Vec<u8> {
-        (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect()
+        write_snapshot(store, zxid, data, 7777);
     }
 
     #[test]

@@ -339,29 +339,39 @@ impl Drop for SledSink<'_> {
     }
 }
 
+/// Helpers the snapshot store tests share.
 #[cfg(test)]
-mod tests {
-    use super::*;
+pub(crate) mod test_support {
+    use super::SnapshotStore;
+    use bytes::Bytes;
 
     /// Reads a snapshot stream to its end (where the checksum is checked), as a decoder does.
-    fn raw(body: &mut (dyn std::io::Read + Send), len: u64) -> std::result::Result<Bytes, String> {
+    pub fn raw(body: &mut (dyn std::io::Read + Send), len: u64) -> std::result::Result<Bytes, String> {
         let mut out = Vec::new();
         body.read_to_end(&mut out).map_err(|e| e.to_string())?;
         assert_eq!(out.len() as u64, len);
         Ok(Bytes::from(out))
     }
 
-    fn pattern(len: usize, seed: u8) -> Vec<u8> {
+    /// `len` bytes that differ with `seed` and along the buffer.
+    pub fn pattern(len: usize, seed: u8) -> Vec<u8> {
         (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed) ^ (i >> 12) as u8).collect()
     }
 
-    fn write_snapshot(store: &mut SledSnapshotStore, zxid: i64, data: &[u8], piece: usize) {
+    /// Writes snapshot `zxid` in pieces of `piece` bytes and finishes it.
+    pub fn write_snapshot(store: &mut dyn SnapshotStore, zxid: i64, data: &[u8], piece: usize) {
         let mut sink = store.begin(zxid).unwrap();
         for part in data.chunks(piece) {
             sink.write(part).unwrap();
         }
         sink.finish().unwrap();
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_support::{pattern, raw, write_snapshot};
+    use super::*;
 
     /// Opens a store just dropped in this process: sled releases its file lock from a
     /// background thread shortly after the drop, so wait (bounded) for it.
