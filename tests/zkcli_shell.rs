@@ -31,6 +31,22 @@ fn one_shot(server: &str, command: &[&str]) -> (i32, String, String) {
 }
 
 /// A zkcli reading commands from a pipe, its output collected as it comes.
+/// Everything `r` yields until it ends, gathered by a thread into a shared string.
+fn collect(mut r: impl Read + Send + 'static) -> Arc<Mutex<String>> {
+    let buf = Arc::new(Mutex::new(String::new()));
+    let b = buf.clone();
+    std::thread::spawn(move || {
+        let mut chunk = [0u8; 4096];
+        while let Ok(n) = r.read(&mut chunk) {
+            if n == 0 {
+                break;
+            }
+            b.lock().unwrap().push_str(&String::from_utf8_lossy(&chunk[..n]));
+        }
+    });
+    buf
+}
+
 struct PipedShell {
     child: Child,
     stdin: Option<ChildStdin>,
@@ -47,22 +63,8 @@ impl PipedShell {
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn zkcli");
-        let collect = |mut r: Box<dyn Read + Send>| {
-            let buf = Arc::new(Mutex::new(String::new()));
-            let b = buf.clone();
-            std::thread::spawn(move || {
-                let mut chunk = [0u8; 4096];
-                while let Ok(n) = r.read(&mut chunk) {
-                    if n == 0 {
-                        break;
-                    }
-                    b.lock().unwrap().push_str(&String::from_utf8_lossy(&chunk[..n]));
-                }
-            });
-            buf
-        };
-        let out = collect(Box::new(child.stdout.take().unwrap()));
-        let err = collect(Box::new(child.stderr.take().unwrap()));
+        let out = collect(child.stdout.take().unwrap());
+        let err = collect(child.stderr.take().unwrap());
         PipedShell { stdin: child.stdin.take(), child, out, err }
     }
 
@@ -270,18 +272,7 @@ async fn terminal_session_has_prompt_and_tab_completion() {
     unsafe { libc::close(slave) };
     // SAFETY: `master` is open and owned by this File from here on.
     let mut term = unsafe { std::fs::File::from_raw_fd(master) };
-    let screen = Arc::new(Mutex::new(String::new()));
-    let mut reader = term.try_clone().unwrap();
-    let s = screen.clone();
-    std::thread::spawn(move || {
-        let mut chunk = [0u8; 4096];
-        while let Ok(n) = reader.read(&mut chunk) {
-            if n == 0 {
-                break;
-            }
-            s.lock().unwrap().push_str(&String::from_utf8_lossy(&chunk[..n]));
-        }
-    });
+    let screen = collect(term.try_clone().unwrap());
     // What the terminal shows, without the line editor's escape sequences.
     let plain = |s: &str| {
         let mut out = String::new();

@@ -4,7 +4,7 @@
 //! Must never: change the quota layout; the server reads these znodes as ZooKeeper does.
 
 use super::commands::{flags, flags_and_args, zk_err, NONE};
-use super::format::{stat_block, validate_path, StatsTrack};
+use super::format::{data_text, stat_block, validate_path, StatsTrack};
 use super::parse::{flag, valued, OptTable};
 use super::watches::Kind;
 use super::{err, out, usage_str, CliError, CmdResult, Shell};
@@ -222,7 +222,7 @@ impl Shell {
         if watch {
             self.handle().watches.lock().expect("watch tracker").add(Kind::Data, "/zookeeper/config");
         }
-        let text = data.map_or_else(|| "null".to_owned(), |d| String::from_utf8_lossy(&d).into_owned());
+        let text = data_text(data.as_deref());
         if p.has("c") {
             out(&format!("{}\n", client_config_string(&text)));
         } else {

@@ -3,7 +3,7 @@
 //! version, close): argument rules, the calls, and their output, as zkCli.sh 3.8 has them.
 //! Must never: print an error itself when it can return it; `Shell::process` prints it.
 
-use super::format::{acl_lines, cli_error, keeper_message, parse_acl, stat_block, validate_path};
+use super::format::{acl_lines, cli_error, data_text, keeper_message, parse_acl, stat_block, validate_path};
 use super::parse::{flag, parse_flags, valued, OptTable, Parsed};
 use super::watches::Kind;
 use super::{err, out, usage_str, CliError, CmdResult, Shell};
@@ -255,7 +255,7 @@ impl Shell {
         if watch {
             self.watch(Kind::Data, path);
         }
-        let text = data.map_or_else(|| "null".to_owned(), |d| String::from_utf8_lossy(&d).into_owned());
+        let text = data_text(data.as_deref());
         out(&format!("{text}\n"));
         if p.has("s") {
             out(&stat_block(&stat));

@@ -8,6 +8,11 @@ use crate::proto::codes::{event, perms, state, ErrorCode};
 use crate::proto::records::{Acl, Id, Stat};
 use std::fmt::Write;
 
+/// Znode data as zkCli prints it: the bytes as (lossy) UTF-8, or `null` for null data.
+pub fn data_text(data: Option<&[u8]>) -> String {
+    data.map_or_else(|| "null".to_owned(), |d| String::from_utf8_lossy(d).into_owned())
+}
+
 /// The Stat block (`get -s`, `stat`, `ls -s` …), eleven lines each ending in '\n'.
 pub fn stat_block(s: &Stat) -> String {
     let mut o = String::with_capacity(400);
@@ -315,6 +320,13 @@ impl std::fmt::Display for StatsTrack {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn data_prints_as_text_or_null() {
+        assert_eq!(data_text(None), "null");
+        assert_eq!(data_text(Some(b"")), "");
+        assert_eq!(data_text(Some(b"a\xffb")), "a\u{fffd}b");
+    }
 
     #[test]
     fn java_date_matches_date_to_string() {
