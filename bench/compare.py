@@ -19,6 +19,7 @@ is bounded.
 """
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -194,6 +195,17 @@ class Server:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def running(kind, args, workdir):
+    """A started server of `kind`, stopped and its directory removed afterwards."""
+    s = Server(kind, args, workdir)
+    try:
+        s.start()
+        yield s
+    finally:
+        s.cleanup()
+
+
 def recovery_lines(server):
     """The server's own account of its last startup (zabkeeper's recovery lines, ZooKeeper's
     snapshot/log loading lines), for the results file."""
@@ -328,58 +340,36 @@ def main():
     try:
         for rnd in range(args.rounds if "throughput" in parts else 0):
             for kind in ("zookeeper", "zabkeeper") if rnd % 2 else ("zabkeeper", "zookeeper"):
-                s = Server(kind, args, workdir)
-                try:
-                    s.start()
+                with running(kind, args, workdir) as s:
                     results[kind].append(zkbench(s.port, workloads, args))
-                finally:
-                    s.cleanup()
         # Throughput against client count (reads), and p99 at half of ZooKeeper's peak writes.
         for kind in ("zabkeeper", "zookeeper") if "scaling" in parts else ():
-            s = Server(kind, args, workdir)
-            try:
-                s.start()
+            with running(kind, args, workdir) as s:
                 for n in (1, 4, 16, 64):
                     r = zkbench(s.port, ["read"], argparse.Namespace(**dict(vars(args), sessions=n)))
                     results["scaling"][kind].append((n, r[0]["ops_per_sec"]))
-            finally:
-                s.cleanup()
         zk_peak = max((r["ops_per_sec"] for rr in results["zookeeper"] for r in rr if r["workload"] == "write"),
                       default=0)
         if "latency" in parts and not zk_peak:
             print("latency: skipped (no ZooKeeper write throughput measured; include write in --workloads)")
         results["half_peak_rate"] = zk_peak / 2
         for kind in ("zabkeeper", "zookeeper") if "latency" in parts and zk_peak else ():
-            s = Server(kind, args, workdir)
-            try:
-                s.start()
+            with running(kind, args, workdir) as s:
                 results["half_peak_" + kind] = zkbench(s.port, ["write"], args, ["--rate", str(zk_peak / 2)])[0]
-            finally:
-                s.cleanup()
-        if args.nodes and "memory" in parts:
-            for kind in ("zabkeeper", "zookeeper"):
-                s = Server(kind, args, workdir)
-                try:
-                    s.start()
-                    fill(s.port, args.nodes)
-                    time.sleep(2)  # let a snapshot in progress finish, as it would at rest
-                    mem = rss_kb(s.proc.pid)
-                    live = zk_live_heap_kb(s.proc.pid) if kind == "zookeeper" else None
-                    s.stop()
-                    restart = s.start()
-                    results["memory"][kind] = {"rss_kb": mem, "restart_s": restart, "live_heap_kb": live,
-                                               "rss_after_restart_kb": rss_kb(s.proc.pid),
-                                               "recovery_log": recovery_lines(s)}
-                finally:
-                    s.cleanup()
-        if args.hold_sessions and "hold" in parts:
-            for kind in ("zabkeeper", "zookeeper"):
-                s = Server(kind, args, workdir)
-                try:
-                    s.start()
-                    results["hold"][kind] = hold(s, args)
-                finally:
-                    s.cleanup()
+        for kind in ("zabkeeper", "zookeeper") if args.nodes and "memory" in parts else ():
+            with running(kind, args, workdir) as s:
+                fill(s.port, args.nodes)
+                time.sleep(2)  # let a snapshot in progress finish, as it would at rest
+                mem = rss_kb(s.proc.pid)
+                live = zk_live_heap_kb(s.proc.pid) if kind == "zookeeper" else None
+                s.stop()
+                restart = s.start()
+                results["memory"][kind] = {"rss_kb": mem, "restart_s": restart, "live_heap_kb": live,
+                                           "rss_after_restart_kb": rss_kb(s.proc.pid),
+                                           "recovery_log": recovery_lines(s)}
+        for kind in ("zabkeeper", "zookeeper") if args.hold_sessions and "hold" in parts else ():
+            with running(kind, args, workdir) as s:
+                results["hold"][kind] = hold(s, args)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     with open(os.path.join(args.out, "results.json"), "w") as f:
