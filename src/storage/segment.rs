@@ -177,7 +177,8 @@ fn find_valid_record(data: &[u8], after: i64, max_payload: u32) -> Option<(usize
 }
 
 /// Where the next data (not a hole) at or after `off` starts: `len` when only holes follow.
-/// Preallocation leaves the rest of a segment a hole, so this skips it without reading it.
+/// A sparse preallocation leaves the rest of a segment a hole, skipped without reading it
+/// (a zero-filled one, `prealloc`, is data and is read).
 /// File systems without SEEK_DATA report everything as data.
 fn next_data(f: &File, off: u64, len: u64) -> u64 {
     use std::os::unix::io::AsRawFd;
