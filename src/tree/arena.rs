@@ -179,7 +179,8 @@ impl PathHasher {
         self.hash_bytes(path.as_bytes())
     }
 
-    fn hash_bytes(&self, path: &[u8]) -> PathHash {
+    /// The same hash from the path's bytes (no UTF-8 check).
+    pub fn hash_bytes(&self, path: &[u8]) -> PathHash {
         let h = self.0.hash_one(path);
         (h ^ (h >> 32)) as u32
     }

@@ -66,7 +66,6 @@ pub struct TreeImage {
     /// The ACL table, by id.
     pub acls: Vec<(u32, Arc<[Acl]>)>,
     pub node_count: usize,
-    pub approximate_data_size: u64,
     store: StoreImage,
 }
 
@@ -517,7 +516,6 @@ impl DataTree {
             sessions,
             acls: self.acls.iter(),
             node_count: self.nodes.len(),
-            approximate_data_size: self.approximate_data_size,
             store: self.nodes.image(),
         }
     }

@@ -13,7 +13,7 @@
 use super::{DataTree, TreeImage, Znode};
 use crate::proto::jute::{DecodeError, Jute, Reader};
 use crate::proto::records::Acl;
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{BufMut, BytesMut};
 use std::collections::HashMap;
 use std::io::Read;
 
@@ -25,17 +25,16 @@ const VERSION: i32 = 3;
 /// Bytes handed to the sink at a time.
 const PIECE: usize = 1 << 20;
 
-/// Serialises the whole tree into one buffer (tests and tools; the server streams
-/// `encode_image`).
-pub fn encode(tree: &DataTree) -> Bytes {
-    let img = tree.image();
-    let mut out = Vec::with_capacity(64 + img.node_count * 88 + img.approximate_data_size as usize);
-    encode_image(&img, |piece| {
+/// Serialises the whole tree into one buffer (for tests; the server streams `encode_image`).
+#[cfg(test)]
+pub fn encode(tree: &DataTree) -> bytes::Bytes {
+    let mut out = Vec::new();
+    encode_image(&tree.image(), |piece| {
         out.extend_from_slice(piece);
         Ok::<(), std::convert::Infallible>(())
     })
     .unwrap_or_else(|never| match never {});
-    Bytes::from(out)
+    bytes::Bytes::from(out)
 }
 
 /// Serialises `img`, handing the bytes to `sink` in pieces of about a mebibyte; stops at the
@@ -147,10 +146,11 @@ fn parse_znodes(
                 ParsedAcl::List(Jute::read(r)?)
             };
             read_counters(r, &mut node)?;
-            if !node.path().starts_with('/') {
+            // The path's bytes were checked as UTF-8 when read: no second check here.
+            if node.path_bytes().first() != Some(&b'/') {
                 return Err(bad("znode path in snapshot"));
             }
-            let hash = hasher.hash(node.path());
+            let hash = hasher.hash_bytes(node.path_bytes());
             Ok(Parsed { node, hash, acl })
         })?;
         batch.push(parsed);
@@ -266,7 +266,9 @@ impl<'r> Window<'r> {
     }
 }
 
-/// Rebuilds a tree from `encode`'s bytes (any version).
+/// Rebuilds a tree from `encode`'s bytes (any version; for tests, the server streams
+/// `decode_from`).
+#[cfg(test)]
 pub fn decode(b: &[u8]) -> Result<DataTree, RestoreError> {
     let mut src = b;
     decode_from(&mut src, b.len() as u64)
