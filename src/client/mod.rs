@@ -185,11 +185,6 @@ impl Client {
         self.calls.closed().await
     }
 
-    /// Sends one raw request and waits for its reply (header + body bytes).
-    pub async fn call_raw(&self, op_code: i32, body: BytesMut) -> Result<(ReplyHeader, Bytes), ClientError> {
-        self.send(XidKind::Normal, op_code, body).await
-    }
-
     async fn send(&self, xid_kind: XidKind, op_code: i32, body: BytesMut) -> Result<(ReplyHeader, Bytes), ClientError> {
         let (tx, rx) = oneshot::channel();
         self.calls
@@ -202,7 +197,9 @@ impl Client {
         Ok((h, b))
     }
 
-    async fn call<T: Jute>(&self, op_code: i32, req: &impl Jute) -> Result<T, ClientError> {
+    /// Sends one request exactly as given (no chroot applied to its paths) and decodes the
+    /// reply as `T`.
+    pub async fn call<T: Jute>(&self, op_code: i32, req: &impl Jute) -> Result<T, ClientError> {
         let mut body = BytesMut::new();
         req.write(&mut body);
         let (_, b) = self.send(XidKind::Normal, op_code, body).await?;

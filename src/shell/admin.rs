@@ -10,9 +10,7 @@ use super::watches::Kind;
 use super::{err, out, usage_str, CliError, CmdResult, Shell};
 use crate::client::{Client, ClientError};
 use crate::proto::codes::{op, ErrorCode};
-use crate::proto::jute::{Jute, Reader};
 use crate::proto::records::{GetDataResponse, ReconfigRequest};
-use bytes::BytesMut;
 
 const QUOTA_ROOT: &str = "/zookeeper/quota";
 const LIMITS: &str = "zookeeper_limits";
@@ -271,12 +269,9 @@ impl Shell {
             new_members,
             cur_config_id: version,
         };
-        let mut body = BytesMut::new();
-        req.write(&mut body);
         let client = self.client("/zookeeper/config").await?;
-        let (_, b) =
-            client.call_raw(op::RECONFIG, body).await.map_err(|e| CliError::new(super::format::cli_error(&e, None)))?;
-        let r = GetDataResponse::read(&mut Reader::new(&b)).map_err(|e| CliError::new(e.to_string()))?;
+        let r: GetDataResponse =
+            client.call(op::RECONFIG, &req).await.map_err(|e| CliError::new(super::format::cli_error(&e, None)))?;
         let text = r.data.map(|d| String::from_utf8_lossy(&d).into_owned()).unwrap_or_default();
         out(&format!("Committed new configuration:\n{text}\n"));
         if p.has("s") {

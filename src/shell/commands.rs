@@ -9,10 +9,8 @@ use super::watches::Kind;
 use super::{err, out, usage_str, CliError, CmdResult, Shell};
 use crate::client::{Client, ClientError, WatchedEvent};
 use crate::proto::codes::{add_watch_mode, op, state, watcher_type, ErrorCode, MAX_TTL};
-use crate::proto::jute::{Jute, Reader};
 use crate::proto::records::{Acl, GetEphemeralsResponse, PathRequest, PathVersionRequest};
 use crate::proto::request::MultiOp;
-use bytes::BytesMut;
 use std::collections::VecDeque;
 use std::sync::Arc;
 
@@ -398,11 +396,11 @@ impl Shell {
         let path = p.args.get(1).map_or("/", String::as_str);
         validate_path(path, false)?;
         // Like the Java client, the prefix and the answer are not chroot-adjusted.
-        let mut body = BytesMut::new();
-        PathRequest { path: path.to_owned() }.write(&mut body);
         let client = self.client(path).await?;
-        let (_, b) = client.call_raw(op::GET_EPHEMERALS, body).await.map_err(|e| zk_err(e, path))?;
-        let list = GetEphemeralsResponse::read(&mut Reader::new(&b)).map_err(|e| CliError::new(e.to_string()))?;
+        let list: GetEphemeralsResponse = client
+            .call(op::GET_EPHEMERALS, &PathRequest { path: path.to_owned() })
+            .await
+            .map_err(|e| zk_err(e, path))?;
         out(&format!("[{}]\n", list.ephemerals.join(", ")));
         Ok(())
     }
