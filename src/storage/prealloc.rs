@@ -54,6 +54,7 @@ impl NextSegment {
     }
 
     /// Blocks until the preparation in flight (if any) is done; its file is taken next.
+    #[cfg(test)]
     pub fn wait_ready(&mut self) {
         if self.filling.is_some() {
             self.ready = self.wait();

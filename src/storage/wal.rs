@@ -260,7 +260,8 @@ impl TxnLog {
 
     /// Waits until the next segment's file is zero-filled (tests use it to know which kind of
     /// file the next segment gets).
-    pub fn wait_next_segment_ready(&mut self) {
+    #[cfg(test)]
+    pub(crate) fn wait_next_segment_ready(&mut self) {
         self.next.wait_ready();
     }
 

@@ -216,7 +216,6 @@ impl Clone for Chunk {
 #[derive(Debug, Clone, Default)]
 struct Slots {
     chunks: Vec<Arc<Chunk>>,
-    len: usize,
 }
 
 impl Slots {
@@ -229,13 +228,17 @@ impl Slots {
         &mut Arc::make_mut(&mut self.chunks[(id >> CHUNK_BITS) as usize]).slots[id as usize & (CHUNK - 1)]
     }
 
+    /// Slots in use or free; the next pushed znode gets this id.
+    fn len(&self) -> usize {
+        self.chunks.last().map_or(0, |c| (self.chunks.len() - 1) * CHUNK + c.slots.len())
+    }
+
     fn push(&mut self, node: Znode) {
-        if self.len % CHUNK == 0 {
+        if self.len() % CHUNK == 0 {
             self.chunks.push(Arc::new(Chunk { slots: Vec::with_capacity(CHUNK) }));
         }
         let last = self.chunks.last_mut().expect("a chunk with room");
         Arc::make_mut(last).slots.push(node);
-        self.len += 1;
     }
 }
 
@@ -325,7 +328,7 @@ impl Store {
     pub fn insert_hashed(&mut self, mut node: Znode, parent: Option<u32>, h: PathHash) -> Result<u32, Znode> {
         let id = match self.free.last() {
             Some(&id) => id,
-            None => self.nodes.len as u32,
+            None => self.nodes.len() as u32,
         };
         let nodes = &self.nodes;
         let path = node.path_bytes();
