@@ -249,13 +249,20 @@ async fn client_ahead_of_server_is_refused() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn unknown_op_is_unimplemented_and_connection_stays() {
+async fn unknown_op_is_unimplemented_then_the_connection_closes() {
     let srv = start_server().await;
-    let (mut a, _) = Raw::session(srv.addr, 4000).await;
+    let (mut a, resp) = Raw::session(srv.addr, 4000).await;
     let (h, body) = a.call(7, 999, &RawBody(vec![1, 2, 3])).await;
-    assert_eq!(h.err, -6);
+    // As ZooKeeper's UnimplementedRequestProcessor: zxid -1, then the connection is closed.
+    assert_eq!((h.xid, h.zxid, h.err), (7, -1, -6));
     assert!(body.is_empty());
-    let (h, _) = a.call(8, op::CREATE, &create_req("/still-here", 0)).await;
+    a.expect_closed().await;
+    // Only the connection: the session can be resumed on another one.
+    let mut b = Raw::open(srv.addr).await;
+    let req = ConnectRequest { session_id: resp.session_id, passwd: resp.passwd.clone(), ..new_session(4000) };
+    let (again, _) = b.handshake(&req, true).await.expect("session resumed");
+    assert_eq!(again.session_id, resp.session_id);
+    let (h, _) = b.call(8, op::CREATE, &create_req("/still-here", 0)).await;
     assert_eq!(h.err, 0);
 }
 
@@ -280,14 +287,18 @@ async fn oversized_and_garbage_frames_close_only_that_connection() {
     short.send_frame(&[0, 0, 0]).await;
     short.expect_closed().await;
 
-    // A getData whose path length runs past the frame.
+    // A getData whose path length runs past the frame: well framed, so ZooKeeper answers
+    // MARSHALLINGERROR and the connection stays.
     let (mut trunc, _) = Raw::session(srv.addr, 4000).await;
     let mut b = BytesMut::new();
     RequestHeader { xid: 1, type_: op::GET_DATA }.write(&mut b);
     b.put_i32(100);
     b.put_slice(b"/ab");
     trunc.send_frame(&b).await;
-    trunc.expect_closed().await;
+    let (h, _) = trunc.reply().await;
+    assert_eq!((h.xid, h.err), (1, -5));
+    let (h, _) = trunc.call(2, op::EXISTS, &get("/", false)).await;
+    assert_eq!(h.err, 0);
 
     // A garbage handshake.
     let mut hs = Raw::open(srv.addr).await;
@@ -311,10 +322,13 @@ async fn invalid_paths_are_bad_arguments() {
     assert_eq!(h.err, 0);
     let mut xid = 10;
     for p in ["", "a", "/a/", "/a//b", "/a/./b", "/a/../b", "/a/\u{0001}"] {
+        // A create looks the parent (everything before the last '/') up first, as ZooKeeper
+        // does: "/a//b" has the parent "/a/", which cannot exist, so it is NONODE.
+        let create_err = if ["/a//b", "/a/./b", "/a/../b"].contains(&p) { -101 } else { -8 };
         for op_code in [op::CREATE, op::CREATE2] {
             xid += 1;
             let (h, _) = a.call(xid, op_code, &create_req(p, 0)).await;
-            assert_eq!(h.err, -8, "create {p:?}");
+            assert_eq!(h.err, create_err, "create {p:?}");
         }
         xid += 1;
         let (h, _) = a.call(xid, op::GET_DATA, &get(p, false)).await;

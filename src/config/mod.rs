@@ -22,7 +22,7 @@ pub(crate) use values::resolve_host;
 use values::{boolean, int, invalid, ip, jute_int, path_value, port, strict_bool, timeout};
 
 use std::collections::BTreeSet;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 /// Four-letter words enabled by default (our spec; ZooKeeper enables only `srvr`).
@@ -41,6 +41,7 @@ const SYSPROP_KEYS: &[&str] = &[
     "snapCount",
     "preAllocSize",
     "globalOutstandingLimit",
+    "nio.sessionlessCnxnTimeout",
     "4lw.commands.whitelist",
     "forceSync",
     "fsync.warningthresholdms",
@@ -105,6 +106,8 @@ pub struct Config {
     pub data_log_dir: PathBuf,
     /// 0 asks the OS for a free port.
     pub client_port: u16,
+    /// `::` (the default with a config file, as ZooKeeper's wildcard) listens on IPv6 and
+    /// IPv4 where the system allows both; `0.0.0.0` on IPv4 only.
     pub client_port_address: IpAddr,
     /// Accepted and reported by `conf`; TLS is not implemented.
     pub secure_client_port: Option<u16>,
@@ -116,7 +119,16 @@ pub struct Config {
     pub max_session_timeout: Option<u32>,
     pub snap_count: u64,
     pub pre_alloc_size_kb: u64,
+    /// Requests read but not yet answered, server-wide; past it, connections that already
+    /// have one outstanding stop being read.
     pub global_outstanding_limit: u32,
+    /// Replies queued for one connection but not yet written to its socket; past it, the
+    /// connection stops being read, and it is closed if it stays past it for a session
+    /// timeout (zabkeeper's own key, `clientMaxUnsentBytes`).
+    pub client_max_unsent_bytes: u64,
+    /// A connection that has not sent its handshake within this is closed
+    /// (ZooKeeper's `zookeeper.nio.sessionlessCnxnTimeout`).
+    pub sessionless_cnxn_timeout_ms: u64,
     pub autopurge_snap_retain_count: u32,
     /// Hours between purges; 0 = off.
     pub autopurge_purge_interval_hours: u32,
@@ -177,6 +189,8 @@ impl Config {
             snap_count: 100_000,
             pre_alloc_size_kb: 65_536,
             global_outstanding_limit: 1000,
+            client_max_unsent_bytes: 1 << 20,
+            sessionless_cnxn_timeout_ms: 10_000,
             autopurge_snap_retain_count: 3,
             autopurge_purge_interval_hours: 1,
             jute_max_buffer: 0xfffff,
@@ -224,10 +238,11 @@ impl Config {
 
     /// Parses zoo.cfg text. `base` is the directory relative `dataDir`/`dataLogDir` are resolved
     /// against (`None` keeps them relative to the process's working directory). `dataDir` is
-    /// required and `clientPortAddress` defaults to 0.0.0.0, as for any ZooKeeper config file.
+    /// required and `clientPortAddress` defaults to the wildcard address of both stacks, as for
+    /// any ZooKeeper config file.
     #[allow(clippy::should_implement_trait)]
     pub fn from_str(text: &str, base: Option<&Path>) -> Result<(Config, Vec<String>), ConfigError> {
-        let mut cfg = Config { client_port_address: IpAddr::V4(Ipv4Addr::UNSPECIFIED), ..Config::standalone_default() };
+        let mut cfg = Config { client_port_address: IpAddr::V6(Ipv6Addr::UNSPECIFIED), ..Config::standalone_default() };
         let mut warnings = Vec::new();
         let mut data_dir = None;
         let mut data_log_dir = None;
@@ -260,6 +275,12 @@ impl Config {
                 "preAllocSize" => cfg.pre_alloc_size_kb = int(&e, 1, i64::MAX / 1024, "must be > 0 (KB)")? as u64,
                 "globalOutstandingLimit" => {
                     cfg.global_outstanding_limit = int(&e, 1, i32::MAX as i64, "must be > 0")? as u32
+                }
+                "clientMaxUnsentBytes" => {
+                    cfg.client_max_unsent_bytes = int(&e, 4096, i64::MAX, "must be >= 4096 (bytes)")? as u64
+                }
+                "nio.sessionlessCnxnTimeout" => {
+                    cfg.sessionless_cnxn_timeout_ms = int(&e, 1, i32::MAX as i64, "must be > 0 (ms)")? as u64
                 }
                 "autopurge.snapRetainCount" => {
                     let n = int(&e, i32::MIN as i64, i32::MAX as i64, "")?;

@@ -54,7 +54,7 @@ fn standalone_defaults() {
 fn file_defaults_differ_only_where_zookeeper_does() {
     let (c, w) = parse("dataDir=/tmp/zk\n");
     assert!(w.is_empty());
-    assert_eq!(c.client_addr(), "0.0.0.0:2181".parse().unwrap());
+    assert_eq!(c.client_addr(), "[::]:2181".parse().unwrap());
     assert_eq!(c.data_log_dir, PathBuf::from("/tmp/zk"));
     assert_eq!(c.snap_dir(), PathBuf::from("/tmp/zk/version-2"));
 }
@@ -77,6 +77,8 @@ maxSessionTimeout=90000
 snapCount=5000
 preAllocSize=1024
 globalOutstandingLimit=10
+clientMaxUnsentBytes=65536
+zookeeper.nio.sessionlessCnxnTimeout=2500
 autopurge.snapRetainCount=5
 autopurge.purgeInterval=0
 jute.maxbuffer=4096
@@ -119,6 +121,7 @@ syncEnabled=false
     assert_eq!((c.snap_count, c.pre_alloc_size_kb, c.global_outstanding_limit), (5000, 1024, 10));
     assert_eq!((c.autopurge_snap_retain_count, c.purge_interval()), (5, None));
     assert_eq!(c.jute_max_buffer, 4096);
+    assert_eq!((c.client_max_unsent_bytes, c.sessionless_cnxn_timeout_ms), (65536, 2500));
     assert!(c.four_letter_word_enabled("dump") && !c.four_letter_word_enabled("srvr"));
     assert_eq!(c.super_digest.as_deref(), Some("super:abc="));
     assert!(c.skip_acl && c.extended_types_enabled && c.read_only_mode_enabled);

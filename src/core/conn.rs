@@ -60,6 +60,8 @@ pub struct Conn {
     pub remote_ip: Option<IpAddr>,
     pub state: ConnState,
     pub queue: VecDeque<Queued>,
+    /// Requests that arrived behind the handshake of a new session, run once it is answered.
+    pub deferred: VecDeque<(i32, Request, u64)>,
     pub stats: ConnStats,
 }
 
@@ -77,6 +79,7 @@ impl Conn {
             remote_ip,
             state: ConnState::Connecting,
             queue: VecDeque::new(),
+            deferred: VecDeque::new(),
             stats: ConnStats::default(),
         }
     }

@@ -64,8 +64,10 @@ impl Default for CoreConfig {
 /// What the shell must do.
 #[derive(Debug)]
 pub enum Action {
-    /// Frames for a connection, already encoded and in order.
-    Send { conn: ConnId, bytes: BytesMut },
+    /// Frames for a connection, already encoded and in order; `replies` of them answer
+    /// requests (the rest are notifications and the handshake's answer), so the shell can
+    /// count the connection's outstanding requests down.
+    Send { conn: ConnId, bytes: BytesMut, replies: u32 },
     /// Close the connection after what was sent to it.
     Close { conn: ConnId },
     /// Append a txn to the write-ahead log; `durable` is called once it is fsynced.
@@ -81,6 +83,14 @@ enum Origin {
     Client { conn: ConnId, xid: i32, op: i32, received_us: u64 },
     Connect { conn: ConnId },
     Server,
+}
+
+/// A connection's output gathered during one batch.
+#[derive(Debug)]
+struct OutBuf {
+    bytes: BytesMut,
+    /// How many of the frames answer requests.
+    replies: u32,
 }
 
 /// Server-wide counters for the admin words.
@@ -107,7 +117,7 @@ pub struct Core {
     inflight: VecDeque<(Txn, Origin)>,
     /// Connections whose queue may be able to make progress once more is applied.
     sync_waiters: BTreeMap<i64, Vec<ConnId>>,
-    out: FastMap<ConnId, BytesMut>,
+    out: FastMap<ConnId, OutBuf>,
     actions: Vec<Action>,
     txns_since_snapshot: u64,
     /// The shell is still writing the previous snapshot.
@@ -181,6 +191,9 @@ impl Core {
             c.stats = conn::ConnStats { established_ms: c.stats.established_ms, ..Default::default() };
         }
     }
+    pub fn conn(&self, id: ConnId) -> Option<&Conn> {
+        self.conns.get(&id)
+    }
     pub fn conns(&self) -> impl Iterator<Item = (&ConnId, &Conn)> {
         self.conns.iter()
     }
@@ -198,9 +211,9 @@ impl Core {
         // as produced, then sends, then closes.
         let (closes, mut rest): (Vec<Action>, Vec<Action>) =
             acts.drain(..).partition(|a| matches!(a, Action::Close { .. }));
-        for (conn, bytes) in self.out.drain() {
-            if !bytes.is_empty() {
-                rest.push(Action::Send { conn, bytes });
+        for (conn, o) in self.out.drain() {
+            if !o.bytes.is_empty() {
+                rest.push(Action::Send { conn, bytes: o.bytes, replies: o.replies });
             }
         }
         rest.extend(closes);
@@ -212,14 +225,22 @@ impl Core {
         !self.actions.is_empty() || !self.out.is_empty()
     }
 
-    fn out(&mut self, conn: ConnId) -> &mut BytesMut {
+    fn out_buf(&mut self, conn: ConnId) -> &mut OutBuf {
         // Room for a few replies up front: growing from nothing costs several reallocations.
-        self.out.entry(conn).or_insert_with(|| BytesMut::with_capacity(512))
+        self.out.entry(conn).or_insert_with(|| OutBuf { bytes: BytesMut::with_capacity(512), replies: 0 })
     }
 
+    /// Where notifications and the handshake's answer go (frames that answer no request).
+    fn out(&mut self, conn: ConnId) -> &mut BytesMut {
+        &mut self.out_buf(conn).bytes
+    }
+
+    /// Answers one request.
     fn reply(&mut self, conn: ConnId, xid: i32, zxid: i64, result: Result<Response, ErrorCode>) {
         let (err, body) = request::split_result(result);
-        request::write_reply(self.out(conn), xid, zxid, err, &body);
+        let o = self.out_buf(conn);
+        o.replies += 1;
+        request::write_reply(&mut o.bytes, xid, zxid, err, &body);
         self.stats.packets_sent += 1;
         if let Some(c) = self.conns.get_mut(&conn) {
             c.stats.sent += 1;
@@ -246,13 +267,29 @@ impl Core {
         }
     }
 
-    /// A decoded request from an established connection.
+    /// A decoded request from a connection that has sent its handshake.
     pub fn request(&mut self, conn: ConnId, xid: i32, req: Request, received_us: u64) {
         self.stats.packets_received += 1;
         let Some(c) = self.conns.get_mut(&conn) else { return };
         c.stats.received += 1;
-        if c.state == ConnState::Closing {
+        match c.state {
             // ZooKeeper ignores what a client sends after closeSession.
+            ConnState::Closing => return,
+            // ZooKeeper reads nothing more until the handshake is answered, so every reply
+            // follows the ConnectResponse (a client may pipeline its auth behind the connect).
+            ConnState::Connecting => {
+                c.deferred.push_back((xid, req, received_us));
+                return;
+            }
+            ConnState::Open => {}
+        }
+        self.run_request(conn, xid, req, received_us);
+    }
+
+    /// A request of an open connection, in its turn.
+    fn run_request(&mut self, conn: ConnId, xid: i32, req: Request, received_us: u64) {
+        let Some(c) = self.conns.get_mut(&conn) else { return };
+        if c.state != ConnState::Open {
             return;
         }
         let session = c.session_id;
@@ -266,6 +303,7 @@ impl Core {
         match req {
             Request::Auth(a) => self.auth(conn, xid, a),
             Request::CloseSession => self.close_session_request(conn, xid, received_us),
+            Request::CreateSession { timeout } => self.recreate_session(conn, xid, timeout, received_us),
             r if r.is_write() => self.submit_write(conn, xid, r, received_us),
             Request::Sync(s) => {
                 let wait_zxid = self.next_zxid - 1;
@@ -359,8 +397,15 @@ impl Core {
                     self.after_close_apply(&txn);
                     return;
                 }
-                let result = self.write_response(op_code, &txn, outcome.result);
                 self.record_latency(conn, xid, op_name(op_code), received_us);
+                if op_code == op::CREATE_SESSION && matches!(outcome.result, OpResult::SessionCreated) {
+                    // Answered as ZooKeeper does: with the handshake's response again.
+                    self.out_buf(conn).replies += 1;
+                    self.session_reinitialised(conn);
+                    self.drain_queue(conn);
+                    return;
+                }
+                let result = self.write_response(op_code, &txn, outcome.result);
                 self.reply(conn, xid, zxid, result);
                 if op_code == op::CLOSE_SESSION {
                     self.after_close_apply(&txn);
@@ -529,6 +574,8 @@ fn write_op_code(req: &Request) -> i32 {
         Request::Check(_) => op::CHECK,
         Request::Multi(_) => op::MULTI,
         Request::CloseSession => op::CLOSE_SESSION,
+        Request::CreateSession { .. } => op::CREATE_SESSION,
+        Request::Malformed { op } => *op,
         _ => op::ERROR,
     }
 }
@@ -550,6 +597,7 @@ pub fn op_name(op_code: i32) -> &'static str {
         op::MULTI => "MULT",
         op::MULTI_READ => "MLTR",
         op::CLOSE_SESSION => "CLOS",
+        op::CREATE_SESSION => "SESS",
         op::SET_WATCHES | op::SET_WATCHES2 => "SETW",
         op::ADD_WATCH => "ADDW",
         op::CHECK_WATCHES => "CHKW",

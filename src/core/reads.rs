@@ -28,9 +28,15 @@ impl Core {
             self.reply(conn, xid::SET_WATCHES, zxid, Ok(Response::Empty));
             return;
         }
+        let unknown = matches!(req, Request::Unknown(_));
         let result = self.read_result(conn, req);
         self.record_latency(conn, xid_, op_name(op_code), received_us);
-        self.reply(conn, xid_, zxid, result);
+        // ZooKeeper answers an unknown op before it has a zxid: -1.
+        self.reply(conn, xid_, if unknown { -1 } else { zxid }, result);
+        if unknown {
+            // ZooKeeper's UnimplementedRequestProcessor answers, then closes the connection.
+            self.close_conn(conn);
+        }
     }
 
     fn node_for_read(&self, conn: ConnId, p: &str, perm: i32) -> Result<&Znode, ErrorCode> {
@@ -164,8 +170,12 @@ impl Core {
             Request::Reconfig(_) => Err(ErrorCode::ReconfigDisabled),
             Request::Sasl(_) => Err(ErrorCode::AuthFailed),
             Request::Unknown(code) => {
-                tracing::warn!("unknown op code {code} from connection {conn}");
+                tracing::warn!("Received packet at server of unknown type {code} (connection 0x{conn:x})");
                 Err(ErrorCode::Unimplemented)
+            }
+            Request::Malformed { op: code } => {
+                tracing::warn!("could not decode a request of type {code} (connection 0x{conn:x})");
+                Err(ErrorCode::MarshallingError)
             }
             _ => Err(ErrorCode::Unimplemented),
         }
@@ -224,6 +234,7 @@ fn read_op_code(req: &Request) -> i32 {
         Request::CheckWatches(_) => op::CHECK_WATCHES,
         Request::RemoveWatches(_) => op::REMOVE_WATCHES,
         Request::WhoAmI => op::WHO_AM_I,
+        Request::Malformed { op } => *op,
         _ => -1,
     }
 }

@@ -6,7 +6,6 @@ use super::conn::{Conn, ConnId, ConnState, Queued};
 use super::{Core, Origin};
 use crate::acl;
 use crate::prep::Prep;
-use crate::proto::codes::ErrorCode;
 use crate::proto::jute::Jute;
 use crate::proto::records::*;
 use crate::proto::request::write_frame;
@@ -103,9 +102,33 @@ impl Core {
         }
         c.state = ConnState::Open;
         let timeout = c.timeout_ms;
+        let deferred = std::mem::take(&mut c.deferred);
         let pw = session_password(id, self.cfg.secret);
         self.send_connect_response(conn, timeout, id, &pw);
         self.drain_queue(conn);
+        for (xid, req, received_us) in deferred {
+            self.run_request(conn, xid, req, received_us);
+        }
+    }
+
+    /// createSession on an established connection: logged as a createSession txn for the
+    /// connection's own session (ZooKeeper records the requested timeout in its session
+    /// table), answered by `session_reinitialised` once applied.
+    pub(super) fn recreate_session(&mut self, conn: ConnId, xid: i32, timeout: i32, received_us: u64) {
+        let id = self.conns[&conn].session_id;
+        let zxid = self.take_zxid();
+        let txn = Prep::prepare_create_session(id, timeout, zxid, self.wall_ms);
+        self.conns.get_mut(&conn).expect("conn").queue.push_back(Queued::Write { zxid });
+        let origin = Origin::Client { conn, xid, op: crate::proto::codes::op::CREATE_SESSION, received_us };
+        self.log(txn, origin);
+    }
+
+    /// Sends an open connection's ConnectResponse again.
+    pub(super) fn session_reinitialised(&mut self, conn: ConnId) {
+        let Some(c) = self.conns.get(&conn) else { return };
+        let (id, timeout) = (c.session_id, c.timeout_ms);
+        let pw = session_password(id, self.cfg.secret);
+        self.send_connect_response(conn, timeout, id, &pw);
     }
 
     pub(super) fn close_session_request(&mut self, conn: ConnId, xid: i32, received_us: u64) {
@@ -152,17 +175,5 @@ impl Core {
                 self.close_conn(conn);
             }
         }
-    }
-
-    /// Rejects a request the shell could not decode with MARSHALLINGERROR semantics: ZooKeeper
-    /// closes the connection.
-    pub fn protocol_error(&mut self, conn: ConnId) {
-        self.close_conn(conn);
-    }
-
-    /// Answers a request the core refuses before it reaches the pipeline.
-    pub fn reject(&mut self, conn: ConnId, xid_: i32, e: ErrorCode) {
-        let z = self.tree.last_zxid();
-        self.reply(conn, xid_, z, Err(e));
     }
 }

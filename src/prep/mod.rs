@@ -262,11 +262,12 @@ impl Prep {
         match req {
             Request::Create { op: o, req } => self.prepare_create(tree, ctx, *o, req, scratch),
             Request::Delete(r) => {
-                valid_path(&r.path)?;
-                if r.path == "/" {
+                // ZooKeeper refuses only a path with no '/', a NUL or a special path here;
+                // another invalid path is simply not found.
+                if is_special_path(&r.path) {
                     return Err(ErrorCode::BadArguments);
                 }
-                let parent = self.view(tree, scratch, path::parent(&r.path)).ok_or(ErrorCode::NoNode)?;
+                let parent = self.view(tree, scratch, parent_for_write(&r.path)?).ok_or(ErrorCode::NoNode)?;
                 let node = self.view(tree, scratch, &r.path).ok_or(ErrorCode::NoNode)?;
                 self.check(&parent.acl, perms::DELETE, ctx)?;
                 check_version(node.version, r.version)?;
@@ -305,6 +306,7 @@ impl Prep {
                 check_version(node.version, r.version)?;
                 Ok((op::CHECK, TxnBody::Check(CheckVersionTxn { path: r.path.clone(), version: r.version })))
             }
+            Request::Malformed { .. } => Err(ErrorCode::MarshallingError),
             _ => Err(ErrorCode::Unimplemented),
         }
     }
@@ -345,18 +347,15 @@ impl Prep {
         if (o == op::CREATE_CONTAINER) != mode.is_container() {
             return Err(ErrorCode::BadArguments);
         }
-        path::validate(&req.path, mode.is_sequential()).map_err(|_| ErrorCode::BadArguments)?;
-        let parent_path = path::parent(&req.path).to_owned();
+        // ZooKeeper's order: a path with no '/' (or a NUL) is refused, then the ACL is fixed
+        // up, then the parent is looked up (a missing parent wins over the rest of path
+        // validation: "/a/" with no "/a" is NONODE), then the full path is validated.
+        let parent_path = parent_for_write(&req.path)?.to_owned();
         let acl = fixup_acl(&req.acl, ctx.auth)?;
         let parent = self.view(tree, scratch, &parent_path).ok_or(ErrorCode::NoNode)?;
         self.check(&parent.acl, perms::CREATE, ctx)?;
-        let full = if mode.is_sequential() {
-            let full = format!("{}{:010}", req.path, parent.cversion);
-            path::validate(&full, false).map_err(|_| ErrorCode::BadArguments)?;
-            full
-        } else {
-            req.path.clone()
-        };
+        let full = if mode.is_sequential() { format!("{}{:010}", req.path, parent.cversion) } else { req.path.clone() };
+        valid_path(&full)?;
         if self.view(tree, scratch, &full).is_some() {
             return Err(ErrorCode::NodeExists);
         }
@@ -439,6 +438,20 @@ impl Prep {
         }
         scratch.insert(p.to_owned(), Pending { zxid, node: None });
     }
+}
+
+/// The parent of a path being created or deleted, as ZooKeeper takes it: everything before
+/// the last '/'. A path with no '/' or with a NUL is BADARGUMENTS.
+fn parent_for_write(p: &str) -> Result<&str, ErrorCode> {
+    if !p.contains('/') || p.contains('\0') {
+        return Err(ErrorCode::BadArguments);
+    }
+    Ok(path::parent(p))
+}
+
+/// Znodes the server keeps for itself, which a client may never delete.
+fn is_special_path(p: &str) -> bool {
+    matches!(p, "/" | "/zookeeper" | "/zookeeper/quota" | "/zookeeper/config")
 }
 
 fn valid_path(p: &str) -> Result<(), ErrorCode> {

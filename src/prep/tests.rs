@@ -40,10 +40,28 @@ fn create_errors() {
     let mut t = DataTree::new();
     assert_eq!(err_of(&run(&mut p, &mut t, 1, &create("/a/b", 0))), ErrorCode::NoNode.code());
     assert_eq!(err_of(&run(&mut p, &mut t, 2, &create("a", 0))), ErrorCode::BadArguments.code());
-    assert_eq!(err_of(&run(&mut p, &mut t, 3, &create("/a/", 0))), ErrorCode::BadArguments.code());
+    // A missing parent wins over path validation (ZooKeeper looks the parent up first).
+    assert_eq!(err_of(&run(&mut p, &mut t, 3, &create("/a/", 0))), ErrorCode::NoNode.code());
     assert_eq!(err_of(&run(&mut p, &mut t, 4, &create("/a", 9))), ErrorCode::BadArguments.code());
     assert_eq!(err_of(&run(&mut p, &mut t, 5, &create("/a", 0))), 0);
     assert_eq!(err_of(&run(&mut p, &mut t, 6, &create("/a", 0))), ErrorCode::NodeExists.code());
+    // With the parent there, the rest of the path is validated.
+    for (i, bad) in ["/a/", "/a/.", "//a", "/a/\0x"].into_iter().enumerate() {
+        assert_eq!(
+            err_of(&run(&mut p, &mut t, 60 + i as i64, &create(bad, 0))),
+            ErrorCode::BadArguments.code(),
+            "{bad}"
+        );
+    }
+    for (i, missing) in ["/a//x", "/a/./x", "/a/x/", "x/y"].into_iter().enumerate() {
+        assert_eq!(
+            err_of(&run(&mut p, &mut t, 70 + i as i64, &create(missing, 0))),
+            ErrorCode::NoNode.code(),
+            "{missing}"
+        );
+    }
+    // A sequential create may end in '/': the counter makes the name.
+    assert_eq!(err_of(&run(&mut p, &mut t, 80, &create("/a/", 2))), 0);
     assert_eq!(err_of(&run(&mut p, &mut t, 7, &create("/e", 1))), 0);
     assert_eq!(err_of(&run(&mut p, &mut t, 8, &create("/e/x", 0))), ErrorCode::NoChildrenForEphemerals.code());
     // TTL disabled by default: UNIMPLEMENTED, like ZooKeeper without extendedTypesEnabled.

@@ -20,6 +20,8 @@ pub enum DecodeError {
     BadUtf8,
     #[error("unknown value {what}: {value}")]
     BadValue { what: &'static str, value: i64 },
+    #[error("null string where one is required")]
+    NullString,
 }
 
 /// A cursor over one frame's bytes.
@@ -96,18 +98,32 @@ impl Jute for bool {
     }
 }
 
-/// `ustring`: a null string decodes as empty (ZooKeeper never relies on null paths).
+/// `ustring` where a value is required (paths, ACL ids, schemes): null (-1) does not decode,
+/// as ZooKeeper fails on a null path with MARSHALLINGERROR.
 impl Jute for String {
     fn write(&self, w: &mut BytesMut) {
         w.put_i32(self.len() as i32);
         w.put_slice(self.as_bytes());
     }
     fn read(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Option::<String>::read(r)?.ok_or(DecodeError::NullString)
+    }
+}
+
+/// `ustring` where null is meaningful (reconfig's unused member lists).
+impl Jute for Option<String> {
+    fn write(&self, w: &mut BytesMut) {
+        match self {
+            None => w.put_i32(-1),
+            Some(s) => s.write(w),
+        }
+    }
+    fn read(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         match r.length()? {
-            None => Ok(String::new()),
+            None => Ok(None),
             Some(n) => {
                 let b = r.take(n)?;
-                std::str::from_utf8(b).map(str::to_owned).map_err(|_| DecodeError::BadUtf8)
+                std::str::from_utf8(b).map(|s| Some(s.to_owned())).map_err(|_| DecodeError::BadUtf8)
             }
         }
     }
@@ -143,7 +159,9 @@ impl Jute for Option<Bytes> {
     }
 }
 
-/// `vector<T>`: a null vector decodes as empty. The count is bounded by the bytes left, since
+/// `vector<T>`: a null vector decodes as empty, and so does any other negative count (jute's
+/// reader loops while the count is positive, so ZooKeeper sees an empty list: a setACL with
+/// count -2 is INVALIDACL, not MARSHALLINGERROR). The count is bounded by the bytes left, since
 /// every element takes at least one byte, so a forged count cannot trigger a huge allocation.
 impl<T: Jute> Jute for Vec<T> {
     fn write(&self, w: &mut BytesMut) {
@@ -153,7 +171,7 @@ impl<T: Jute> Jute for Vec<T> {
         }
     }
     fn read(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        match r.length()? {
+        match usize::try_from(i32::read(r)?).ok() {
             None => Ok(Vec::new()),
             Some(n) => {
                 if n > r.remaining() {

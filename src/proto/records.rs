@@ -70,8 +70,8 @@ jute_record! { pub struct SetAclRequest { pub path: String, pub acl: Vec<Acl>, p
 jute_record! { pub struct AddWatchRequest { pub path: String, pub mode: i32 } }
 jute_record! {
     pub struct ReconfigRequest {
-        pub joining_servers: String, pub leaving_servers: String,
-        pub new_members: String, pub cur_config_id: i64,
+        pub joining_servers: Option<String>, pub leaving_servers: Option<String>,
+        pub new_members: Option<String>, pub cur_config_id: i64,
     }
 }
 jute_record! { pub struct SaslRequest { pub token: Bytes } }

@@ -54,8 +54,20 @@ pub enum Request {
     AddWatch(AddWatchRequest),
     WhoAmI,
     CloseSession,
-    /// An op code we do not know: answered with UNIMPLEMENTED.
+    /// createSession sent on an established connection, with the timeout ZooKeeper's prep
+    /// reads from it: ZooKeeper logs a createSession txn for the connection's own session and
+    /// answers with the handshake's ConnectResponse again.
+    CreateSession {
+        timeout: i32,
+    },
+    /// An op code ZooKeeper does not accept from a client: answered with UNIMPLEMENTED, then
+    /// the connection is closed.
     Unknown(i32),
+    /// A known op whose body could not be decoded: answered with MARSHALLINGERROR in its turn
+    /// (a write one as an error txn, as ZooKeeper's prep does), and the connection stays.
+    Malformed {
+        op: i32,
+    },
 }
 
 fn create_from(op_code: i32, r: &mut Reader<'_>) -> Result<CreateTtlRequest, DecodeError> {
@@ -135,23 +147,55 @@ impl Request {
             op::ADD_WATCH => Request::AddWatch(Jute::read(r)?),
             op::WHO_AM_I => Request::WhoAmI,
             op::CLOSE_SESSION => Request::CloseSession,
+            op::CREATE_SESSION => Request::CreateSession { timeout: i32::read(r)? },
             other => Request::Unknown(other),
         })
     }
 
+    /// Decodes a request body as ZooKeeper treats one it cannot read. Auth and sasl packets
+    /// are read as they arrive, and a bad one closes the connection (`Err`); every other known
+    /// op is read in the pipeline, where a bad body is answered with MARSHALLINGERROR: that
+    /// comes back as `Request::Malformed`, and the connection stays.
+    pub fn decode_from_client(op_code: i32, body: &[u8]) -> Result<Request, DecodeError> {
+        match Request::decode(op_code, body) {
+            Err(e) if matches!(op_code, op::AUTH | op::SASL) => Err(e),
+            Err(_) => Ok(Request::Malformed { op: op_code }),
+            ok => ok,
+        }
+    }
+
     /// True for requests that change the tree and so go through prep and the log.
     pub fn is_write(&self) -> bool {
-        matches!(
-            self,
+        match self {
             Request::Create { .. }
-                | Request::Delete(_)
-                | Request::SetData(_)
-                | Request::SetAcl(_)
-                | Request::Check(_)
-                | Request::Multi(_)
-                | Request::CloseSession
-        )
+            | Request::Delete(_)
+            | Request::SetData(_)
+            | Request::SetAcl(_)
+            | Request::Check(_)
+            | Request::Multi(_)
+            | Request::CloseSession
+            | Request::CreateSession { .. } => true,
+            Request::Malformed { op } => is_write_op(*op),
+            _ => false,
+        }
     }
+}
+
+/// Ops that ZooKeeper's prep turns into txns (a failure there is an error txn with a zxid).
+pub fn is_write_op(op_code: i32) -> bool {
+    matches!(
+        op_code,
+        op::CREATE
+            | op::CREATE2
+            | op::CREATE_CONTAINER
+            | op::CREATE_TTL
+            | op::DELETE
+            | op::SET_DATA
+            | op::SET_ACL
+            | op::CHECK
+            | op::MULTI
+            | op::CREATE_SESSION
+    )
 }
 
 impl MultiOp {

@@ -73,6 +73,9 @@ fn assert_bounded(what: &str, input: usize, peak: usize) {
 fn s() -> impl Strategy<Value = String> {
     "\\PC{0,12}"
 }
+fn os() -> impl Strategy<Value = Option<String>> {
+    proptest::option::of(s())
+}
 fn b() -> impl Strategy<Value = Bytes> {
     vec(any::<u8>(), 0..24).prop_map(Bytes::from)
 }
@@ -213,7 +216,7 @@ record_round_trips! {
     rt_set_data_request: set_data_req();
     rt_set_acl_request: (s(), acls(), any::<i32>()).prop_map(|(path, acl, version)| SetAclRequest { path, acl, version });
     rt_add_watch_request: (s(), any::<i32>()).prop_map(|(path, mode)| AddWatchRequest { path, mode });
-    rt_reconfig_request: (s(), s(), s(), any::<i64>()).prop_map(|(joining_servers, leaving_servers, new_members, cur_config_id)| {
+    rt_reconfig_request: (os(), os(), os(), any::<i64>()).prop_map(|(joining_servers, leaving_servers, new_members, cur_config_id)| {
         ReconfigRequest { joining_servers, leaving_servers, new_members, cur_config_id }
     });
     rt_sasl_request: b().prop_map(|token| SaslRequest { token });
@@ -304,7 +307,7 @@ fn request() -> impl Strategy<Value = Request> {
         path_version().prop_map(Request::Check),
         vec(write_op(), 0..4).prop_map(Request::Multi),
         vec(read_op(), 0..4).prop_map(Request::MultiRead),
-        (s(), s(), s(), any::<i64>()).prop_map(|(j, l, n, c)| Request::Reconfig(ReconfigRequest {
+        (os(), os(), os(), any::<i64>()).prop_map(|(j, l, n, c)| Request::Reconfig(ReconfigRequest {
             joining_servers: j,
             leaving_servers: l,
             new_members: n,
@@ -432,7 +435,11 @@ fn client_frame(xid_: i32, req: &Request) -> BytesMut {
         }
         Request::WhoAmI => hdr(op::WHO_AM_I, &mut w),
         Request::CloseSession => hdr(op::CLOSE_SESSION, &mut w),
-        Request::Unknown(o) => hdr(*o, &mut w),
+        Request::CreateSession { timeout } => {
+            hdr(op::CREATE_SESSION, &mut w);
+            timeout.write(&mut w)
+        }
+        Request::Unknown(o) | Request::Malformed { op: o } => hdr(*o, &mut w),
     }
     w
 }

@@ -58,11 +58,23 @@ fn strings_buffers_and_vectors_layout() {
     assert_eq!(hex(&to_bytes(&None::<Bytes>)), "ffffffff");
     assert_eq!(hex(&to_bytes(&Some(Bytes::new()))), "00000000");
     assert_eq!(hex(&to_bytes(&vec!["x".to_string()])), "000000010000000178");
-    // A null string and a null vector read back empty, as ZooKeeper's ustring/vector do.
-    assert_eq!(String::read(&mut Reader::new(&[0xff; 4])).unwrap(), "");
+    // A null string does not decode where one is required (ZooKeeper: MARSHALLINGERROR), but
+    // is None where null is allowed.
+    assert_eq!(String::read(&mut Reader::new(&[0xff; 4])), Err(DecodeError::NullString));
+    assert_eq!(Option::<String>::read(&mut Reader::new(&[0xff; 4])).unwrap(), None);
+    assert_eq!(hex(&to_bytes(&None::<String>)), "ffffffff");
+    // A null vector, and any other negative count, reads back empty as jute's reader does.
     assert_eq!(Vec::<String>::read(&mut Reader::new(&[0xff; 4])).unwrap(), Vec::<String>::new());
+    assert_eq!(Vec::<String>::read(&mut Reader::new(&[0xff, 0xff, 0xff, 0xfe])).unwrap(), Vec::<String>::new());
+    // A count past the bytes present is refused before anything is allocated.
+    assert!(matches!(
+        Vec::<i32>::read(&mut Reader::new(&[0x7f, 0xff, 0xff, 0xff, 1])),
+        Err(DecodeError::Truncated { .. })
+    ));
     assert_eq!(Option::<Bytes>::read(&mut Reader::new(&[0xff; 4])).unwrap(), None);
+    // Strings and buffers: -1 is null, any other negative length is an error.
     assert_eq!(String::read(&mut Reader::new(&[0xff, 0xff, 0xff, 0xfe])), Err(DecodeError::BadLength(-2)));
+    assert_eq!(Option::<Bytes>::read(&mut Reader::new(&[0xff, 0xff, 0xff, 0xfe])), Err(DecodeError::BadLength(-2)));
 }
 
 #[test]

@@ -1,64 +1,86 @@
 //! One client connection: reads length-prefixed frames (capped at jute.maxbuffer), decodes
 //! the handshake and requests, hands them to the node loop, and writes what the node loop
-//! sends back, coalescing queued frames into one write. A four-letter word sent instead of a
-//! handshake is answered and the connection closed.
-//! Must never: decide anything about a request; a frame it cannot decode closes only this
-//! connection, with a log line.
+//! sends back. A four-letter word sent instead of a handshake is answered and the connection
+//! closed.
+//!
+//! Bounds (see `flow`): a request is handed on only when the connection's and the server's
+//! budgets allow, so a client that sends faster than it reads is simply not read from; the
+//! handshake must arrive within `nio.sessionlessCnxnTimeout`; replies are written from the
+//! queued buffers as they are (vectored writes, nothing copied into one buffer), and a
+//! connection whose unwritten replies stay past its budget for a session timeout is closed.
+//! Must never: decide anything about a request. A frame that cannot be framed or whose header
+//! cannot be read closes only this connection, with a log line; a body that cannot be decoded
+//! is the core's to answer (MARSHALLINGERROR).
 
+use super::flow::Flow;
 use super::node::{CoreMsg, Outbound};
 use super::Shared;
 use crate::core::conn::ConnId;
 use crate::proto::jute::{Jute, Reader};
 use crate::proto::records::{ConnectRequest, RequestHeader};
 use crate::proto::request::Request;
-use bytes::Buf;
-use bytes::BytesMut;
+use bytes::{Buf, BytesMut};
+use std::collections::VecDeque;
+use std::io::IoSlice;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::OwnedWriteHalf;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 
 /// Serves one accepted socket until either side closes it.
 pub async fn serve(conn: ConnId, stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
     let _ = stream.set_nodelay(true);
     let (rd, wr) = stream.into_split();
     let (out_tx, out_rx) = mpsc::unbounded_channel();
-    let mut writer = tokio::spawn(write_loop(wr, out_rx));
-    let core_tx = shared.core_tx.clone();
-    if core_tx.send(CoreMsg::Opened { conn, peer, out: out_tx.clone() }).is_err() {
+    let flow = Arc::new(Flow::new(shared.max_unsent));
+    let mut writer = tokio::spawn(write_loop(conn, peer, wr, out_rx, flow.clone(), shared.handshake_timeout));
+    let opened = CoreMsg::Opened { conn, peer, out: out_tx.clone(), flow: flow.clone() };
+    if shared.core_tx.send(opened).await.is_err() {
+        writer.abort();
         return;
     }
     tokio::select! {
-        reason = read_loop(conn, rd, &shared, &out_tx) => {
+        reason = read_loop(conn, rd, &shared, &out_tx, &flow) => {
             if let Err(why) = reason {
                 tracing::info!("closing connection 0x{conn:x} from {peer}: {why}");
             }
-            let _ = core_tx.send(CoreMsg::Closed { conn });
+            let _ = shared.core_tx.send(CoreMsg::Closed { conn }).await;
             drop(out_tx);
-            let _ = writer.await;
+            // What is queued may still go out, but a client that reads nothing does not hold
+            // the connection open.
+            let grace = Duration::from_millis(flow.session_timeout_ms()).max(shared.handshake_timeout);
+            if tokio::time::timeout(grace, &mut writer).await.is_err() {
+                writer.abort();
+            }
         }
-        // The server closed it (session closed or expired, auth failed, 4lw answered).
+        // The server closed it (session closed or expired, auth failed, 4lw answered), or the
+        // client left its replies unread for too long.
         _ = &mut writer => {
-            let _ = core_tx.send(CoreMsg::Closed { conn });
+            let _ = shared.core_tx.send(CoreMsg::Closed { conn }).await;
         }
     }
+    flow.release(&shared.outstanding);
 }
 
 /// A connection's read buffer starts this small (10,000 idle sessions should not cost 64 KiB
 /// each) and grows while pipelined frames or a large frame need more.
 const READ_BUF_START: usize = 4 << 10;
-/// An empty read buffer that grew past this is given back.
-const READ_BUF_KEEP: usize = 64 << 10;
+/// An empty buffer that grew past this is given back.
+const BUF_KEEP: usize = 64 << 10;
 
 async fn read_loop(
     conn: ConnId,
-    mut rd: tokio::net::tcp::OwnedReadHalf,
+    mut rd: OwnedReadHalf,
     shared: &Shared,
     out: &mpsc::UnboundedSender<Outbound>,
+    flow: &Flow,
 ) -> Result<(), String> {
     let max = shared.max_buffer;
+    let handshake_by = Instant::now() + shared.handshake_timeout;
     let mut handshaken = false;
     let mut buf = BytesMut::with_capacity(READ_BUF_START);
     loop {
@@ -68,7 +90,7 @@ async fn read_loop(
             if !handshaken {
                 if let Some(word) = crate::admin::word_name(&len_buf) {
                     let (tx, rx) = tokio::sync::oneshot::channel();
-                    let _ = shared.core_tx.send(CoreMsg::FourLetter { word, reply: tx });
+                    let _ = shared.core_tx.send(CoreMsg::FourLetter { word, reply: tx }).await;
                     if let Ok(text) = rx.await {
                         let _ = out.send(Outbound::Bytes(BytesMut::from(text.as_bytes())));
                     }
@@ -91,25 +113,39 @@ async fn read_loop(
             if !handshaken {
                 let (req, _) = ConnectRequest::decode(&body).map_err(|e| format!("bad handshake: {e}"))?;
                 handshaken = true;
-                shared.core_tx.send(CoreMsg::Connect { conn, req }).map_err(|_| "server stopping")?;
+                shared.core_tx.send(CoreMsg::Connect { conn, req }).await.map_err(|_| "server stopping")?;
                 continue;
             }
             let mut r = Reader::new(&body);
             let header = RequestHeader::read(&mut r).map_err(|e| format!("bad request header: {e}"))?;
-            let req = Request::decode(header.type_, r.rest())
+            let req = Request::decode_from_client(header.type_, r.rest())
                 .map_err(|e| format!("bad request (op {}): {e}", header.type_))?;
+            drop(body);
+            // Not read further while this connection or the server is over budget.
+            flow.admit(&shared.outstanding).await;
             shared
                 .core_tx
                 .send(CoreMsg::Request { conn, xid: header.xid, req, received_us })
+                .await
                 .map_err(|_| "server stopping")?;
         }
-        if buf.is_empty() && buf.capacity() > READ_BUF_KEEP {
+        if buf.is_empty() && buf.capacity() > BUF_KEEP {
             buf = BytesMut::with_capacity(READ_BUF_START);
         }
         if buf.capacity() - buf.len() < 512 {
             buf.reserve(READ_BUF_START);
         }
-        match rd.read_buf(&mut buf).await {
+        let read = if handshaken {
+            rd.read_buf(&mut buf).await
+        } else {
+            match tokio::time::timeout_at(handshake_by, rd.read_buf(&mut buf)).await {
+                Ok(r) => r,
+                Err(_) => {
+                    return Err(format!("no handshake within {} ms", shared.handshake_timeout.as_millis()));
+                }
+            }
+        };
+        match read {
             // A close inside a length prefix is a plain close, inside a body a truncated frame.
             Ok(0) if buf.len() < 4 => return Ok(()),
             Ok(0) => return Err("truncated frame: the peer closed the connection mid-frame".into()),
@@ -119,34 +155,103 @@ async fn read_loop(
     }
 }
 
-async fn write_loop(mut wr: OwnedWriteHalf, mut rx: mpsc::UnboundedReceiver<Outbound>) {
-    let mut buf = BytesMut::new();
-    while let Some(msg) = rx.recv().await {
-        let mut close = false;
-        match msg {
-            Outbound::Bytes(b) => buf.extend_from_slice(&b),
-            Outbound::Close => close = true,
+/// How many queued buffers one vectored write takes at most.
+const IOV_MAX: usize = 64;
+
+enum WriterEvent {
+    Wrote(std::io::Result<usize>),
+    Queued(Option<Outbound>),
+    Stuck,
+}
+
+/// Writes the node loop's buffers in order, as they are. Ends when the server closes the
+/// connection (after writing what was queued before the close), when the socket fails, or
+/// when the client has left more than its budget unread for a session timeout.
+async fn write_loop(
+    conn: ConnId,
+    peer: SocketAddr,
+    mut wr: OwnedWriteHalf,
+    mut rx: mpsc::UnboundedReceiver<Outbound>,
+    flow: Arc<Flow>,
+    handshake_timeout: Duration,
+) {
+    let mut queued: VecDeque<BytesMut> = VecDeque::new();
+    let mut closing = false;
+    // Since when the unwritten bytes have been over the budget, or the close has waited.
+    let mut waiting_since: Option<Instant> = None;
+    loop {
+        if queued.is_empty() {
+            if closing {
+                break;
+            }
+            match rx.recv().await {
+                Some(Outbound::Bytes(b)) => queued.push_back(b),
+                Some(Outbound::Close) | None => closing = true,
+            }
         }
-        while !close {
+        while !closing {
             match rx.try_recv() {
-                Ok(Outbound::Bytes(b)) => buf.extend_from_slice(&b),
-                Ok(Outbound::Close) => close = true,
+                Ok(Outbound::Bytes(b)) => queued.push_back(b),
+                Ok(Outbound::Close) => closing = true,
                 Err(_) => break,
             }
         }
-        if !buf.is_empty() {
-            if wr.write_all(&buf).await.is_err() {
+        if queued.is_empty() {
+            continue;
+        }
+        let deadline = if closing || flow.over_unsent() {
+            let limit = Duration::from_millis(flow.session_timeout_ms()).max(handshake_timeout);
+            Some(*waiting_since.get_or_insert_with(Instant::now) + limit)
+        } else {
+            waiting_since = None;
+            None
+        };
+        let event = {
+            let mut iov = [IoSlice::new(&[]); IOV_MAX];
+            let mut n = 0;
+            for (slot, b) in iov.iter_mut().zip(queued.iter()) {
+                *slot = IoSlice::new(b);
+                n += 1;
+            }
+            tokio::select! {
+                r = wr.write_vectored(&iov[..n]) => WriterEvent::Wrote(r),
+                m = rx.recv(), if !closing => WriterEvent::Queued(m),
+                _ = tokio::time::sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
+                    WriterEvent::Stuck
+                }
+            }
+        };
+        match event {
+            WriterEvent::Wrote(Ok(0)) | WriterEvent::Wrote(Err(_)) => return,
+            WriterEvent::Wrote(Ok(mut n)) => {
+                flow.written(n);
+                while n > 0 {
+                    let front = queued.front_mut().expect("written bytes were queued");
+                    if front.len() <= n {
+                        n -= front.len();
+                        queued.pop_front();
+                    } else {
+                        front.advance(n);
+                        n = 0;
+                    }
+                }
+            }
+            WriterEvent::Queued(Some(Outbound::Bytes(b))) => queued.push_back(b),
+            WriterEvent::Queued(Some(Outbound::Close) | None) => closing = true,
+            WriterEvent::Stuck => {
+                let unsent: usize = queued.iter().map(|b| b.len()).sum();
+                if closing {
+                    tracing::info!("closing connection 0x{conn:x} from {peer}: {unsent} reply bytes not read in time");
+                } else {
+                    tracing::warn!(
+                        "closing connection 0x{conn:x} from {peer}: its client left {unsent} reply bytes unread, \
+                         over the {} byte budget for longer than its session timeout",
+                        flow.max_unsent()
+                    );
+                }
                 return;
             }
-            buf.clear();
-            if buf.capacity() > READ_BUF_KEEP {
-                // A burst grew it; an idle connection keeps nothing.
-                buf = BytesMut::new();
-            }
-        }
-        if close {
-            let _ = wr.shutdown().await;
-            return;
         }
     }
+    let _ = wr.shutdown().await;
 }

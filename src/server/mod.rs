@@ -5,6 +5,8 @@
 //! Must never: make a decision the core should make.
 
 pub mod connection;
+pub mod flow;
+pub mod listener;
 pub mod node;
 pub mod recovery;
 
@@ -14,14 +16,12 @@ use crate::core::{Core, CoreConfig};
 use crate::storage::committer::LogWriter;
 use crate::storage::wal::LogOptions;
 use crate::storage::StorageError;
+use flow::Outstanding;
 use node::{CoreMsg, Node};
-use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 use thiserror::Error;
-use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 
 /// Why the server could not start or had to stop.
@@ -41,10 +41,20 @@ impl From<String> for ServerError {
     }
 }
 
-/// What connection tasks share: the way to the node loop and the clock origin.
+/// Messages from connections the node loop may have queued before connection tasks wait
+/// (a second bound behind the outstanding-request budget).
+const CORE_QUEUE: usize = 4096;
+
+/// What connection tasks share: the way to the node loop, the budgets and the clock origin.
 pub struct Shared {
-    pub core_tx: mpsc::UnboundedSender<CoreMsg>,
+    pub core_tx: mpsc::Sender<CoreMsg>,
     pub max_buffer: usize,
+    /// Requests read and not yet answered, server-wide (`globalOutstandingLimit`).
+    pub outstanding: Outstanding,
+    /// Reply bytes one connection may leave unread before it is no longer read from.
+    pub max_unsent: usize,
+    /// How long a connection may take to send its handshake.
+    pub handshake_timeout: Duration,
     start: Instant,
 }
 
@@ -101,12 +111,18 @@ pub async fn start(cfg: Config) -> Result<ServerHandle, ServerError> {
     let rec = tokio::task::spawn_blocking(move || recovery::recover(&data_dir, &log_dir, log_opts))
         .await
         .map_err(|e| ServerError::Startup(e.to_string()))??;
-    let listener = TcpListener::bind(cfg.client_addr())
-        .await
+    let listener = listener::bind(cfg.client_addr(), cfg.client_port_listen_backlog)
         .map_err(|e| ServerError::Startup(format!("cannot bind the client port {}: {e}", cfg.client_addr())))?;
     let addr = listener.local_addr()?;
-    let (core_tx, core_rx) = mpsc::unbounded_channel();
-    let shared = Arc::new(Shared { core_tx, max_buffer: cfg.jute_max_buffer as usize, start: Instant::now() });
+    let (core_tx, core_rx) = mpsc::channel(CORE_QUEUE);
+    let shared = Arc::new(Shared {
+        core_tx,
+        max_buffer: cfg.jute_max_buffer as usize,
+        outstanding: Outstanding::new(cfg.global_outstanding_limit as usize),
+        max_unsent: cfg.client_max_unsent_bytes.min(usize::MAX as u64) as usize,
+        handshake_timeout: Duration::from_millis(cfg.sessionless_cnxn_timeout_ms),
+        start: Instant::now(),
+    });
     let us = shared.now_us();
     let wall =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
@@ -139,13 +155,14 @@ pub async fn start(cfg: Config) -> Result<ServerHandle, ServerError> {
         env: EnvView::collect(),
     };
     let node_task = tokio::spawn(node.run(shutdown_rx.clone()));
-    let accept_task = tokio::spawn(accept_loop(listener, shared, cfg.max_client_cnxns_per_ip(), shutdown_rx));
+    let accept_task = tokio::spawn(listener::accept_loop(listener, shared, cfg.max_client_cnxns_per_ip(), shutdown_rx));
     tracing::info!("zabkeeper serving on {addr} (started in {:?})", started.elapsed());
     Ok(ServerHandle { addr, shutdown: shutdown_tx, accept_task, node_task })
 }
 
 /// Runs a server until Ctrl-C / SIGTERM.
 pub async fn run(cfg: Config) -> Result<(), ServerError> {
+    listener::raise_file_limit();
     let mut handle = start(cfg).await?;
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
@@ -158,68 +175,4 @@ pub async fn run(cfg: Config) -> Result<(), ServerError> {
     tracing::info!("shutting down");
     handle.shutdown().await;
     Ok(())
-}
-
-/// Releases a per-IP connection slot when the connection ends.
-struct Slot {
-    ip: IpAddr,
-    counts: Arc<Mutex<HashMap<IpAddr, u32>>>,
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        let mut m = self.counts.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(n) = m.get_mut(&self.ip) {
-            *n -= 1;
-            if *n == 0 {
-                m.remove(&self.ip);
-            }
-        }
-    }
-}
-
-async fn accept_loop(
-    listener: TcpListener,
-    shared: Arc<Shared>,
-    max_per_ip: Option<u32>,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
-    let counts: Arc<Mutex<HashMap<IpAddr, u32>>> = Arc::new(Mutex::new(HashMap::new()));
-    loop {
-        let accepted = tokio::select! {
-            _ = shutdown.changed() => return,
-            a = listener.accept() => a,
-        };
-        let (stream, peer) = match accepted {
-            Ok(x) => x,
-            Err(e) => {
-                tracing::warn!("accept failed: {e}");
-                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-                continue;
-            }
-        };
-        let ip = peer.ip();
-        {
-            let mut m = counts.lock().unwrap_or_else(|e| e.into_inner());
-            let n = m.entry(ip).or_insert(0);
-            if max_per_ip.is_some_and(|max| *n >= max) {
-                tracing::warn!("Too many connections from {ip} - max is {}", max_per_ip.unwrap_or(0));
-                drop(stream);
-                continue;
-            }
-            *n += 1;
-        }
-        let slot = Slot { ip, counts: counts.clone() };
-        let conn = NEXT_CONN.fetch_add(1, Ordering::Relaxed);
-        let shared = shared.clone();
-        let mut sd = shutdown.clone();
-        tokio::spawn(async move {
-            let _slot = slot;
-            tokio::select! {
-                _ = connection::serve(conn, stream, peer, shared) => {}
-                _ = sd.changed() => {}
-            }
-        });
-    }
 }

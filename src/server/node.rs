@@ -6,6 +6,7 @@
 //! Must never: block (disk work is on the log and snapshot threads) or hold a lock across an
 //! await.
 
+use super::flow::Flow;
 use super::Shared;
 use crate::admin::{self, ConnectionView, EnvView, FourLetterReply, ServerView, StatReset};
 use crate::config::Config;
@@ -27,7 +28,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 /// What a connection task sends to the node loop.
 pub enum CoreMsg {
-    Opened { conn: ConnId, peer: SocketAddr, out: mpsc::UnboundedSender<Outbound> },
+    Opened { conn: ConnId, peer: SocketAddr, out: mpsc::UnboundedSender<Outbound>, flow: Arc<Flow> },
     Connect { conn: ConnId, req: ConnectRequest },
     Request { conn: ConnId, xid: i32, req: Request, received_us: u64 },
     Closed { conn: ConnId },
@@ -42,7 +43,10 @@ pub enum Outbound {
 
 struct ConnHandle {
     peer: SocketAddr,
+    /// Unbounded, but every byte sent is counted in `flow`, whose budget stops the
+    /// connection's reads: what is queued here is bounded by what its requests asked for.
     out: mpsc::UnboundedSender<Outbound>,
+    flow: Arc<Flow>,
 }
 
 /// Everything the loop owns.
@@ -55,7 +59,7 @@ pub struct Node {
     pub snap_busy: Arc<AtomicBool>,
     pub config: Config,
     pub shared: Arc<Shared>,
-    pub rx: mpsc::UnboundedReceiver<CoreMsg>,
+    pub rx: mpsc::Receiver<CoreMsg>,
     pub bound: SocketAddr,
     pub env: EnvView,
 }
@@ -128,11 +132,16 @@ impl Node {
 
     fn handle(&mut self, m: CoreMsg, conns: &mut HashMap<ConnId, ConnHandle>) {
         match m {
-            CoreMsg::Opened { conn, peer, out } => {
-                conns.insert(conn, ConnHandle { peer, out });
+            CoreMsg::Opened { conn, peer, out, flow } => {
+                conns.insert(conn, ConnHandle { peer, out, flow });
                 self.core.connection_opened(conn, Some(peer.ip()));
             }
-            CoreMsg::Connect { conn, req } => self.core.connect(conn, req),
+            CoreMsg::Connect { conn, req } => {
+                self.core.connect(conn, req);
+                if let (Some(h), Some(c)) = (conns.get(&conn), self.core.conn(conn)) {
+                    h.flow.set_session_timeout_ms(c.timeout_ms.max(0) as u64);
+                }
+            }
             CoreMsg::Request { conn, xid, req, received_us } => self.core.request(conn, xid, req, received_us),
             CoreMsg::Closed { conn } => {
                 conns.remove(&conn);
@@ -167,8 +176,9 @@ impl Node {
 
     fn dispatch(&mut self, a: Action, conns: &mut HashMap<ConnId, ConnHandle>) {
         match a {
-            Action::Send { conn, bytes } => {
+            Action::Send { conn, bytes, replies } => {
                 if let Some(c) = conns.get(&conn) {
+                    c.flow.queued(bytes.len(), replies, &self.shared.outstanding);
                     let _ = c.out.send(Outbound::Bytes(bytes));
                 }
             }
@@ -265,7 +275,7 @@ impl Node {
             max_latency_ms: st.max_latency_us / 1000,
             packets_received: st.packets_received,
             packets_sent: st.packets_sent,
-            outstanding_requests: core.outstanding() as u64,
+            outstanding_requests: self.shared.outstanding.get() as u64,
             num_alive_connections: conns.len() as u64,
             watch_count: core.watches().count() as u64,
             ephemerals_count: tree.ephemeral_count() as u64,

@@ -252,16 +252,18 @@ impl Shell {
         if file && members {
             return Err(CliError::new("Can't use -file and -members together (conflicting non-incremental modes)"));
         }
-        let lower = |f: &str| p.value(f).map(str::to_lowercase).unwrap_or_default();
+        // zkCli.sh sends null for a list it was not given.
+        let lower = |f: &str| p.value(f).map(str::to_lowercase);
         let mut new_members = lower("members");
         if let Some(f) = p.value("file") {
             let text = std::fs::read_to_string(f).map_err(|e| CliError::new(format!("Error processing {f}{e}")))?;
-            new_members = text
-                .lines()
-                .map(str::trim)
-                .filter(|l| l.starts_with("server.") || l.starts_with("version="))
-                .collect::<Vec<_>>()
-                .join("\n");
+            new_members = Some(
+                text.lines()
+                    .map(str::trim)
+                    .filter(|l| l.starts_with("server.") || l.starts_with("version="))
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            );
         }
         let req = ReconfigRequest {
             joining_servers: lower("add"),
