@@ -53,6 +53,15 @@ impl<'a> Reader<'a> {
         self.pos = self.buf.len();
         s
     }
+    /// Fails with `NullString` when the next field is a null string or buffer (-1), without
+    /// consuming anything: for fields that must be present, like a request's path.
+    pub fn refuse_null_string(&self) -> Result<(), DecodeError> {
+        match self.buf.get(self.pos..self.pos + 4) {
+            Some(b) if b == [0xff; 4] => Err(DecodeError::NullString),
+            _ => Ok(()),
+        }
+    }
+
     fn length(&mut self) -> Result<Option<usize>, DecodeError> {
         let n = i32::read(self)?;
         if n == -1 {
@@ -98,15 +107,16 @@ impl Jute for bool {
     }
 }
 
-/// `ustring` where a value is required (paths, ACL ids, schemes): null (-1) does not decode,
-/// as ZooKeeper fails on a null path with MARSHALLINGERROR.
+/// `ustring`: a null string decodes as empty. Clients send null for empty strings (kazoo
+/// writes an ACL id of "" as -1, for example); a null *path* is refused one level up
+/// (`Reader::refuse_null_string`), as ZooKeeper fails on it with MARSHALLINGERROR.
 impl Jute for String {
     fn write(&self, w: &mut BytesMut) {
         w.put_i32(self.len() as i32);
         w.put_slice(self.as_bytes());
     }
     fn read(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        Option::<String>::read(r)?.ok_or(DecodeError::NullString)
+        Ok(Option::<String>::read(r)?.unwrap_or_default())
     }
 }
 

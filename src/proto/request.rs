@@ -86,6 +86,8 @@ fn decode_multi(r: &mut Reader<'_>, read_only: bool) -> Result<Vec<MultiOp>, Dec
         if h.done {
             return Ok(ops);
         }
+        // Every op record in a multi starts with its path.
+        r.refuse_null_string()?;
         let m = match (h.type_, read_only) {
             (op::CREATE | op::CREATE2 | op::CREATE_CONTAINER | op::CREATE_TTL, false) => {
                 MultiOp::Create { op: h.type_, req: create_from(h.type_, r)? }
@@ -108,6 +110,10 @@ impl Request {
     pub fn decode(op_code: i32, body: &[u8]) -> Result<Request, DecodeError> {
         let mut r = Reader::new(body);
         let r = &mut r;
+        if starts_with_path(op_code) {
+            // ZooKeeper fails on a null path (MARSHALLINGERROR), where other strings may be null.
+            r.refuse_null_string()?;
+        }
         Ok(match op_code {
             op::CREATE | op::CREATE2 | op::CREATE_CONTAINER | op::CREATE_TTL => {
                 Request::Create { op: op_code, req: create_from(op_code, r)? }
@@ -179,6 +185,32 @@ impl Request {
             _ => false,
         }
     }
+}
+
+/// Ops whose request record starts with the path it acts on.
+fn starts_with_path(op_code: i32) -> bool {
+    matches!(
+        op_code,
+        op::CREATE
+            | op::CREATE2
+            | op::CREATE_CONTAINER
+            | op::CREATE_TTL
+            | op::DELETE
+            | op::EXISTS
+            | op::GET_DATA
+            | op::SET_DATA
+            | op::GET_ACL
+            | op::SET_ACL
+            | op::GET_CHILDREN
+            | op::GET_CHILDREN2
+            | op::SYNC
+            | op::CHECK
+            | op::CHECK_WATCHES
+            | op::REMOVE_WATCHES
+            | op::GET_EPHEMERALS
+            | op::GET_ALL_CHILDREN_NUMBER
+            | op::ADD_WATCH
+    )
 }
 
 /// Ops that ZooKeeper's prep turns into txns (a failure there is an error txn with a zxid).

@@ -58,10 +58,12 @@ fn strings_buffers_and_vectors_layout() {
     assert_eq!(hex(&to_bytes(&None::<Bytes>)), "ffffffff");
     assert_eq!(hex(&to_bytes(&Some(Bytes::new()))), "00000000");
     assert_eq!(hex(&to_bytes(&vec!["x".to_string()])), "000000010000000178");
-    // A null string does not decode where one is required (ZooKeeper: MARSHALLINGERROR), but
-    // is None where null is allowed.
-    assert_eq!(String::read(&mut Reader::new(&[0xff; 4])), Err(DecodeError::NullString));
+    // A null string reads back empty (clients send null for ""), or None where null matters;
+    // a reader can refuse one where a value is required (a request's path).
+    assert_eq!(String::read(&mut Reader::new(&[0xff; 4])).unwrap(), "");
     assert_eq!(Option::<String>::read(&mut Reader::new(&[0xff; 4])).unwrap(), None);
+    assert_eq!(Reader::new(&[0xff; 4]).refuse_null_string(), Err(DecodeError::NullString));
+    assert_eq!(Reader::new(&[0, 0, 0, 0]).refuse_null_string(), Ok(()));
     assert_eq!(hex(&to_bytes(&None::<String>)), "ffffffff");
     // A null vector, and any other negative count, reads back empty as jute's reader does.
     assert_eq!(Vec::<String>::read(&mut Reader::new(&[0xff; 4])).unwrap(), Vec::<String>::new());

@@ -1,13 +1,21 @@
 //! Back-pressure on the client port: what bounds the memory a server holds for its clients
 //! whatever they do.
 //!
-//! Two budgets, both enforced by not reading from sockets (TCP then pushes back on the
+//! Three budgets, all enforced by not reading from sockets (TCP then pushes back on the
 //! client) rather than by queueing more:
 //! - requests read but not yet answered, server-wide (`globalOutstandingLimit`): a connection
 //!   that already has one outstanding waits while the server is over the limit; one with
 //!   nothing outstanding may always send one, so a quiet client is never starved by floods;
 //! - reply bytes queued for one connection but not yet written to its socket
-//!   (`clientMaxUnsentBytes`): that connection waits until its writer drains below the limit.
+//!   (`clientMaxUnsentBytes`): that connection waits until its writer drains below the limit;
+//! - requests outstanding on one connection (`MAX_PIPELINE`): replies are counted in bytes
+//!   only once produced, so this caps what one connection's requests already read can add
+//!   past its byte budget (at most `MAX_PIPELINE` replies), and keeps one client from
+//!   taking the whole server-wide budget.
+//!
+//! So what the server holds for a connection's replies is at most `clientMaxUnsentBytes` plus
+//! `MAX_PIPELINE` replies, and the requests it holds are at most `globalOutstandingLimit` plus
+//! one per connection.
 //!
 //! Each request read adds one to its connection's and the server's count; each reply the core
 //! produces takes one off (`Action::Send` says how many replies a send carries); a connection
@@ -22,6 +30,10 @@ use tokio::sync::Notify;
 
 /// How often a waiting reader looks again even without a wake-up (a safety net only).
 const RECHECK: Duration = Duration::from_millis(200);
+
+/// Requests one connection may have outstanding. Deep enough that one pipelining client
+/// fills a group commit on its own (a batch is fsynced in ~0.2 ms here).
+pub const MAX_PIPELINE: u32 = 64;
 
 /// The server-wide count of outstanding requests.
 pub struct Outstanding {
@@ -61,7 +73,8 @@ pub struct Flow {
     /// Reply bytes handed to the writer, not yet written to the socket.
     unsent: AtomicUsize,
     max_unsent: usize,
-    drained: Notify,
+    /// Wakes the reader when a budget of this connection frees up.
+    freed: Notify,
     /// The negotiated session timeout (0 until the handshake is read).
     session_timeout_ms: AtomicU64,
 }
@@ -72,7 +85,7 @@ impl Flow {
             outstanding: AtomicU32::new(0),
             unsent: AtomicUsize::new(0),
             max_unsent,
-            drained: Notify::new(),
+            freed: Notify::new(),
             session_timeout_ms: AtomicU64::new(0),
         }
     }
@@ -105,19 +118,19 @@ impl Flow {
     /// then counts it.
     pub async fn admit(&self, global: &Outstanding) {
         loop {
-            let drained = self.drained.notified();
+            let freed = self.freed.notified();
             let below = global.below.notified();
-            tokio::pin!(drained, below);
+            tokio::pin!(freed, below);
             // Registered before the checks, so a wake-up between check and wait is not lost.
-            drained.as_mut().enable();
+            freed.as_mut().enable();
             below.as_mut().enable();
-            let blocked_by_bytes = self.over_unsent();
-            let blocked_by_global = self.outstanding() > 0 && global.over();
-            if !blocked_by_bytes && !blocked_by_global {
+            let held = self.outstanding();
+            let blocked = self.over_unsent() || held >= MAX_PIPELINE || (held > 0 && global.over());
+            if !blocked {
                 break;
             }
             tokio::select! {
-                _ = drained => {}
+                _ = freed => {}
                 _ = below => {}
                 _ = tokio::time::sleep(RECHECK) => {}
             }
@@ -141,6 +154,9 @@ impl Flow {
             .outstanding
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| Some(v.saturating_sub(replies)))
             .unwrap_or(0);
+        if before >= MAX_PIPELINE && before.saturating_sub(replies) < MAX_PIPELINE {
+            self.freed.notify_one();
+        }
         global.give_back(before.min(replies) as usize);
     }
 
@@ -148,7 +164,7 @@ impl Flow {
     pub fn written(&self, n: usize) {
         let before = self.unsent.fetch_sub(n, Ordering::AcqRel);
         if before > self.max_unsent && before - n <= self.max_unsent {
-            self.drained.notify_one();
+            self.freed.notify_one();
         }
     }
 
@@ -196,6 +212,21 @@ mod tests {
         busy.queued(0, 1, &g);
         tokio::time::timeout(Duration::from_secs(5), waiting).await.expect("admitted once below the limit");
         assert_eq!(g.get(), 2);
+    }
+
+    #[tokio::test]
+    async fn one_connection_holds_at_most_a_pipeline_of_requests() {
+        let g = Outstanding::new(10_000);
+        let f = Flow::new(1 << 20);
+        for _ in 0..MAX_PIPELINE {
+            f.admit(&g).await;
+        }
+        let waiting = f.admit(&g);
+        tokio::pin!(waiting);
+        assert!(tokio::time::timeout(Duration::from_millis(50), waiting.as_mut()).await.is_err(), "throttled");
+        f.queued(16, 1, &g);
+        tokio::time::timeout(Duration::from_secs(5), waiting).await.expect("admitted once one is answered");
+        assert_eq!(f.outstanding(), MAX_PIPELINE);
     }
 
     #[tokio::test]

@@ -55,20 +55,6 @@ fn bind_with(addr: SocketAddr, backlog: i32, dual_stack: bool) -> std::io::Resul
     TcpListener::from_std(socket.into())
 }
 
-/// Raises the soft limit on open files to the hard one, as the JVM does for ZooKeeper.
-pub fn raise_file_limit() {
-    // SAFETY: getrlimit/setrlimit write/read only the struct passed.
-    unsafe {
-        let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
-            let raised = libc::rlimit { rlim_cur: lim.rlim_max, rlim_max: lim.rlim_max };
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) != 0 {
-                tracing::debug!("could not raise the open-file limit from {}", lim.rlim_cur);
-            }
-        }
-    }
-}
-
 /// How many client connections fit under the process's file limit.
 fn connection_budget() -> usize {
     // SAFETY: getrlimit writes only the struct passed.

@@ -8,6 +8,7 @@ pub mod connection;
 pub mod flow;
 pub mod listener;
 pub mod node;
+pub mod process;
 pub mod recovery;
 
 use crate::admin::EnvView;
@@ -162,7 +163,7 @@ pub async fn start(cfg: Config) -> Result<ServerHandle, ServerError> {
 
 /// Runs a server until Ctrl-C / SIGTERM.
 pub async fn run(cfg: Config) -> Result<(), ServerError> {
-    listener::raise_file_limit();
+    process::tune();
     let mut handle = start(cfg).await?;
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {

@@ -1,5 +1,7 @@
-//! Support for tests/crash.rs: the server child process (config, start with a deadline,
-//! SIGKILL on drop) and a direct reader of the txn log's segment files.
+//! The server as a child process, for tests that need a real process (crash tests, memory
+//! and file-limit tests of the client port): config, start with a deadline, SIGKILL on drop;
+//! and a direct reader of the txn log's segment files.
+#![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -62,12 +64,21 @@ pub fn free_port() -> u16 {
     panic!("no free port on 127.0.0.1");
 }
 
-pub fn write_config(dir: &Path, port: u16) -> PathBuf {
+/// How a test wants the child set up beyond the defaults.
+#[derive(Default, Clone)]
+pub struct ChildOptions {
+    /// zoo.cfg lines appended to the defaults (later keys win).
+    pub extra_config: String,
+    /// RLIMIT_NOFILE (soft and hard) for the child.
+    pub open_files: Option<u64>,
+}
+
+pub fn write_config(dir: &Path, port: u16, extra: &str) -> PathBuf {
     let cfg = dir.join("zoo.cfg");
     let text = format!(
         "dataDir={}\nclientPort={port}\nclientPortAddress=127.0.0.1\ntickTime=500\n\
          snapCount=50\npreAllocSize=64\nautopurge.snapRetainCount=3\nautopurge.purgeInterval=1\n\
-         4lw.commands.whitelist=ruok,srvr,mntr\n",
+         4lw.commands.whitelist=ruok,srvr,mntr\n{extra}\n",
         dir.join("data").display()
     );
     std::fs::write(&cfg, text).expect("write zoo.cfg");
@@ -76,18 +87,35 @@ pub fn write_config(dir: &Path, port: u16) -> PathBuf {
 
 /// Spawns the server on `dir` with a fresh port and waits until it serves or exits.
 pub fn spawn_once(dir: &Path) -> Outcome {
+    spawn_once_with(dir, &ChildOptions::default())
+}
+
+/// `spawn_once` with extra config lines and limits.
+pub fn spawn_once_with(dir: &Path, opts: &ChildOptions) -> Outcome {
+    use std::os::unix::process::CommandExt;
     let port = free_port();
-    let cfg = write_config(dir, port);
+    let cfg = write_config(dir, port, &opts.extra_config);
     let started = Instant::now();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_zabkeeper"))
-        .arg(&cfg)
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_zabkeeper"));
+    cmd.arg(&cfg)
         .env("ZABKEEPER_LOG", "info")
         .env("NO_COLOR", "1")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn zabkeeper");
+        .stderr(Stdio::piped());
+    if let Some(n) = opts.open_files {
+        // SAFETY: only setrlimit, which is async-signal-safe, runs between fork and exec.
+        unsafe {
+            cmd.pre_exec(move || {
+                let lim = libc::rlimit { rlim_cur: n, rlim_max: n };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    }
+    let mut child = cmd.spawn().expect("spawn zabkeeper");
     let pipe = child.stderr.take().expect("stderr pipe");
     let stderr = Arc::new(Mutex::new(String::new()));
     let (tx, rx) = mpsc::channel::<String>();
@@ -148,8 +176,13 @@ pub fn spawn_once(dir: &Path) -> Outcome {
 /// Starts the server on `dir` (retrying only when the chosen port was taken meanwhile) and
 /// checks it answers `ruok`. Returns the server and how long it took to serve.
 pub fn start(dir: &Path) -> (Server, Duration) {
+    start_with(dir, &ChildOptions::default())
+}
+
+/// `start` with extra config lines and limits.
+pub fn start_with(dir: &Path, opts: &ChildOptions) -> (Server, Duration) {
     for _ in 0..5 {
-        match spawn_once(dir) {
+        match spawn_once_with(dir, opts) {
             Outcome::Serving(s, took) => {
                 assert_eq!(four_letter(s.addr, "ruok"), "imok");
                 return (s, took);
