@@ -36,10 +36,10 @@ pub async fn serve(conn: ConnId, stream: TcpStream, peer: SocketAddr, shared: Ar
     let _ = stream.set_nodelay(true);
     let (rd, wr) = stream.into_split();
     let (out_tx, out_rx) = mpsc::unbounded_channel();
-    let flow = Arc::new(Flow::new(shared.max_unsent));
+    let flow = Arc::new(Flow::new(shared.max_unsent, shared.max_buffer));
     let mut writer = tokio::spawn(write_loop(conn, peer, wr, out_rx, flow.clone(), shared.handshake_timeout));
     let opened = CoreMsg::Opened { conn, peer, out: out_tx.clone(), flow: flow.clone() };
-    if shared.core_tx.send(opened).await.is_err() {
+    if shared.core_tx.send(opened).is_err() {
         writer.abort();
         return;
     }
@@ -48,7 +48,7 @@ pub async fn serve(conn: ConnId, stream: TcpStream, peer: SocketAddr, shared: Ar
             if let Err(why) = reason {
                 tracing::info!("closing connection 0x{conn:x} from {peer}: {why}");
             }
-            let _ = shared.core_tx.send(CoreMsg::Closed { conn }).await;
+            let _ = shared.core_tx.send(CoreMsg::Closed { conn });
             drop(out_tx);
             // What is queued may still go out, but a client that reads nothing does not hold
             // the connection open.
@@ -60,7 +60,7 @@ pub async fn serve(conn: ConnId, stream: TcpStream, peer: SocketAddr, shared: Ar
         // The server closed it (session closed or expired, auth failed, 4lw answered), or the
         // client left its replies unread for too long.
         _ = &mut writer => {
-            let _ = shared.core_tx.send(CoreMsg::Closed { conn }).await;
+            let _ = shared.core_tx.send(CoreMsg::Closed { conn });
         }
     }
     flow.release(&shared.outstanding);
@@ -90,7 +90,7 @@ async fn read_loop(
             if !handshaken {
                 if let Some(word) = crate::admin::word_name(&len_buf) {
                     let (tx, rx) = tokio::sync::oneshot::channel();
-                    let _ = shared.core_tx.send(CoreMsg::FourLetter { word, reply: tx }).await;
+                    let _ = shared.core_tx.send(CoreMsg::FourLetter { word, reply: tx });
                     if let Ok(text) = rx.await {
                         let _ = out.send(Outbound::Bytes(BytesMut::from(text.as_bytes())));
                     }
@@ -113,7 +113,7 @@ async fn read_loop(
             if !handshaken {
                 let (req, _) = ConnectRequest::decode(&body).map_err(|e| format!("bad handshake: {e}"))?;
                 handshaken = true;
-                shared.core_tx.send(CoreMsg::Connect { conn, req }).await.map_err(|_| "server stopping")?;
+                shared.core_tx.send(CoreMsg::Connect { conn, req }).map_err(|_| "server stopping")?;
                 continue;
             }
             let mut r = Reader::new(&body);
@@ -126,7 +126,6 @@ async fn read_loop(
             shared
                 .core_tx
                 .send(CoreMsg::Request { conn, xid: header.xid, req, received_us })
-                .await
                 .map_err(|_| "server stopping")?;
         }
         if buf.is_empty() && buf.capacity() > BUF_KEEP {
@@ -239,19 +238,112 @@ async fn write_loop(
             WriterEvent::Queued(Some(Outbound::Bytes(b))) => queued.push_back(b),
             WriterEvent::Queued(Some(Outbound::Close) | None) => closing = true,
             WriterEvent::Stuck => {
-                let unsent: usize = queued.iter().map(|b| b.len()).sum();
-                if closing {
-                    tracing::info!("closing connection 0x{conn:x} from {peer}: {unsent} reply bytes not read in time");
-                } else {
-                    tracing::warn!(
-                        "closing connection 0x{conn:x} from {peer}: its client left {unsent} reply bytes unread, \
-                         over the {} byte budget for longer than its session timeout",
-                        flow.max_unsent()
-                    );
-                }
+                log_stuck(conn, peer, &queued, &flow, closing);
                 return;
             }
         }
+        if flow.over_hard_cap() {
+            let unsent: usize = queued.iter().map(|b| b.len()).sum();
+            tracing::warn!(
+                "closing connection 0x{conn:x} from {peer}: its client left {unsent} reply bytes unread, \
+                 past the hard cap of {} bytes",
+                flow.hard_cap()
+            );
+            return;
+        }
     }
     let _ = wr.shutdown().await;
+}
+
+fn log_stuck(conn: ConnId, peer: SocketAddr, queued: &VecDeque<BytesMut>, flow: &Flow, closing: bool) {
+    let unsent: usize = queued.iter().map(|b| b.len()).sum();
+    if closing {
+        tracing::info!("closing connection 0x{conn:x} from {peer}: {unsent} reply bytes not read in time");
+    } else {
+        tracing::warn!(
+            "closing connection 0x{conn:x} from {peer}: its client left {unsent} reply bytes unread, \
+             over the {} byte budget for longer than its session timeout",
+            flow.max_unsent()
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::flow::Outstanding;
+    use tokio::net::TcpListener;
+
+    /// A connected pair: the server side's write half and the client's stream.
+    async fn pair() -> (OwnedWriteHalf, TcpStream, SocketAddr) {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        let client = TcpStream::connect(addr).await.unwrap();
+        let (server, peer) = l.accept().await.unwrap();
+        let (_rd, wr) = server.into_split();
+        // The read half may go: a write half alone keeps the socket open.
+        (wr, client, peer)
+    }
+
+    struct Writer {
+        tx: mpsc::UnboundedSender<Outbound>,
+        flow: Arc<Flow>,
+        global: Outstanding,
+        task: tokio::task::JoinHandle<()>,
+    }
+
+    impl Writer {
+        fn queue(&self, b: &[u8]) {
+            self.flow.queued(b.len(), 0, &self.global);
+            self.tx.send(Outbound::Bytes(BytesMut::from(b))).unwrap();
+        }
+    }
+
+    async fn writer(max_unsent: usize, max_reply: usize, stuck_after: Duration) -> (Writer, TcpStream) {
+        let (wr, client, peer) = pair().await;
+        let (tx, rx) = mpsc::unbounded_channel();
+        let flow = Arc::new(Flow::new(max_unsent, max_reply));
+        let task = tokio::spawn(write_loop(1, peer, wr, rx, flow.clone(), stuck_after));
+        (Writer { tx, flow, global: Outstanding::new(10), task }, client)
+    }
+
+    #[tokio::test]
+    async fn queued_buffers_arrive_in_order_then_the_close() {
+        let (w, mut client) = writer(1 << 20, 1 << 20, Duration::from_secs(60)).await;
+        let mut want = Vec::new();
+        for i in 0..300u32 {
+            let chunk: Vec<u8> = (0..(i % 97) * 13 + 1).map(|j| (i + j) as u8).collect();
+            w.queue(&chunk);
+            want.extend_from_slice(&chunk);
+        }
+        w.tx.send(Outbound::Close).unwrap();
+        let mut got = Vec::new();
+        tokio::time::timeout(Duration::from_secs(20), client.read_to_end(&mut got)).await.unwrap().unwrap();
+        assert_eq!(got, want);
+        tokio::time::timeout(Duration::from_secs(20), w.task).await.unwrap().unwrap();
+        assert_eq!(w.flow.unsent(), 0, "every byte written is counted off");
+    }
+
+    #[tokio::test]
+    async fn a_client_over_its_budget_for_a_session_timeout_is_closed() {
+        let (w, _client) = writer(1024, 1 << 20, Duration::from_millis(300)).await;
+        let started = Instant::now();
+        // Far more than the socket buffers take, never read.
+        for _ in 0..64 {
+            w.queue(&[7u8; 256 << 10]);
+        }
+        tokio::time::timeout(Duration::from_secs(20), w.task).await.expect("closed").unwrap();
+        assert!(started.elapsed() >= Duration::from_millis(250), "closed after only {:?}", started.elapsed());
+    }
+
+    #[tokio::test]
+    async fn a_client_past_the_hard_cap_is_closed_at_once() {
+        // A session timeout far beyond the test: only the hard cap can end it.
+        let (w, _client) = writer(1024, 1024, Duration::from_secs(600)).await;
+        assert_eq!(w.flow.hard_cap(), 8 * 1024 + 64 * 1024);
+        for _ in 0..256 {
+            w.queue(&[7u8; 64 << 10]);
+        }
+        tokio::time::timeout(Duration::from_secs(60), w.task).await.expect("closed at the hard cap").unwrap();
+    }
 }

@@ -15,7 +15,10 @@
 //!
 //! So what the server holds for a connection's replies is at most `clientMaxUnsentBytes` plus
 //! `MAX_PIPELINE` replies, and the requests it holds are at most `globalOutstandingLimit` plus
-//! one per connection.
+//! one per connection. Watch notifications are the one output a client's requests do not
+//! pace (a persistent watch under a write load); a connection whose unwritten bytes reach
+//! `hard_cap` (8 budgets plus a full pipeline of the largest replies) is closed at once, and
+//! one that stays over its budget for a session timeout is closed too (`connection`).
 //!
 //! Each request read adds one to its connection's and the server's count; each reply the core
 //! produces takes one off (`Action::Send` says how many replies a send carries); a connection
@@ -73,6 +76,8 @@ pub struct Flow {
     /// Reply bytes handed to the writer, not yet written to the socket.
     unsent: AtomicUsize,
     max_unsent: usize,
+    /// Unwritten bytes at which the connection is closed at once.
+    hard_cap: usize,
     /// Wakes the reader when a budget of this connection frees up.
     freed: Notify,
     /// The negotiated session timeout (0 until the handshake is read).
@@ -80,11 +85,14 @@ pub struct Flow {
 }
 
 impl Flow {
-    pub fn new(max_unsent: usize) -> Flow {
+    /// A connection's budgets: `max_unsent` reply bytes (clientMaxUnsentBytes), replies of at
+    /// most `max_reply` bytes (jute.maxbuffer).
+    pub fn new(max_unsent: usize, max_reply: usize) -> Flow {
         Flow {
             outstanding: AtomicU32::new(0),
             unsent: AtomicUsize::new(0),
             max_unsent,
+            hard_cap: max_unsent.saturating_mul(8).saturating_add((MAX_PIPELINE as usize).saturating_mul(max_reply)),
             freed: Notify::new(),
             session_timeout_ms: AtomicU64::new(0),
         }
@@ -96,6 +104,15 @@ impl Flow {
 
     pub fn max_unsent(&self) -> usize {
         self.max_unsent
+    }
+
+    pub fn hard_cap(&self) -> usize {
+        self.hard_cap
+    }
+
+    /// Past this, the connection is closed without waiting.
+    pub fn over_hard_cap(&self) -> bool {
+        self.unsent() >= self.hard_cap
     }
 
     pub fn over_unsent(&self) -> bool {
@@ -117,16 +134,15 @@ impl Flow {
     /// The reader: waits until this connection may hand one more request to the node loop,
     /// then counts it.
     pub async fn admit(&self, global: &Outstanding) {
-        loop {
+        // The common case costs two loads: waiters are registered only when blocked.
+        while self.blocked(global) {
             let freed = self.freed.notified();
             let below = global.below.notified();
             tokio::pin!(freed, below);
-            // Registered before the checks, so a wake-up between check and wait is not lost.
+            // Registered before the check, so a wake-up between check and wait is not lost.
             freed.as_mut().enable();
             below.as_mut().enable();
-            let held = self.outstanding();
-            let blocked = self.over_unsent() || held >= MAX_PIPELINE || (held > 0 && global.over());
-            if !blocked {
+            if !self.blocked(global) {
                 break;
             }
             tokio::select! {
@@ -137,6 +153,11 @@ impl Flow {
         }
         self.outstanding.fetch_add(1, Ordering::AcqRel);
         global.count.fetch_add(1, Ordering::AcqRel);
+    }
+
+    fn blocked(&self, global: &Outstanding) -> bool {
+        let held = self.outstanding();
+        self.over_unsent() || held >= MAX_PIPELINE || (held > 0 && global.over())
     }
 
     /// The node loop: `bytes` more are queued for the writer, answering `replies` requests.
@@ -182,7 +203,7 @@ mod tests {
     #[tokio::test]
     async fn replies_and_release_give_back_exactly_what_was_taken() {
         let g = Outstanding::new(10);
-        let a = Flow::new(1000);
+        let a = Flow::new(1000, 100);
         for _ in 0..3 {
             a.admit(&g).await;
         }
@@ -198,11 +219,11 @@ mod tests {
     #[tokio::test]
     async fn over_the_global_limit_only_idle_connections_are_admitted() {
         let g = Outstanding::new(2);
-        let busy = Flow::new(1000);
+        let busy = Flow::new(1000, 100);
         busy.admit(&g).await;
         busy.admit(&g).await;
         // An idle connection still gets one in.
-        let quiet = Flow::new(1000);
+        let quiet = Flow::new(1000, 100);
         tokio::time::timeout(Duration::from_secs(5), quiet.admit(&g)).await.expect("idle connection admitted");
         // The busy one waits until a reply brings the count under the limit.
         let waiting = busy.admit(&g);
@@ -217,7 +238,7 @@ mod tests {
     #[tokio::test]
     async fn one_connection_holds_at_most_a_pipeline_of_requests() {
         let g = Outstanding::new(10_000);
-        let f = Flow::new(1 << 20);
+        let f = Flow::new(1 << 20, 1 << 20);
         for _ in 0..MAX_PIPELINE {
             f.admit(&g).await;
         }
@@ -232,7 +253,7 @@ mod tests {
     #[tokio::test]
     async fn unsent_bytes_past_the_limit_hold_the_reader_until_written() {
         let g = Outstanding::new(100);
-        let f = Flow::new(1000);
+        let f = Flow::new(1000, 100);
         f.queued(1500, 0, &g);
         assert!(f.over_unsent());
         let waiting = f.admit(&g);

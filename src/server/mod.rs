@@ -42,13 +42,12 @@ impl From<String> for ServerError {
     }
 }
 
-/// Messages from connections the node loop may have queued before connection tasks wait
-/// (a second bound behind the outstanding-request budget).
-const CORE_QUEUE: usize = 4096;
-
 /// What connection tasks share: the way to the node loop, the budgets and the clock origin.
 pub struct Shared {
-    pub core_tx: mpsc::Sender<CoreMsg>,
+    /// Unbounded, but bounded in fact: a request enters it only once admitted by the
+    /// back-pressure budgets (`flow`), and a connection sends only a few other messages in its
+    /// life (opened, handshake, closed). No per-message semaphore on the hot path.
+    pub core_tx: mpsc::UnboundedSender<CoreMsg>,
     pub max_buffer: usize,
     /// Requests read and not yet answered, server-wide (`globalOutstandingLimit`).
     pub outstanding: Outstanding,
@@ -115,7 +114,7 @@ pub async fn start(cfg: Config) -> Result<ServerHandle, ServerError> {
     let listener = listener::bind(cfg.client_addr(), cfg.client_port_listen_backlog)
         .map_err(|e| ServerError::Startup(format!("cannot bind the client port {}: {e}", cfg.client_addr())))?;
     let addr = listener.local_addr()?;
-    let (core_tx, core_rx) = mpsc::channel(CORE_QUEUE);
+    let (core_tx, core_rx) = mpsc::unbounded_channel();
     let shared = Arc::new(Shared {
         core_tx,
         max_buffer: cfg.jute_max_buffer as usize,

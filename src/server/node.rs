@@ -59,7 +59,7 @@ pub struct Node {
     pub snap_busy: Arc<AtomicBool>,
     pub config: Config,
     pub shared: Arc<Shared>,
-    pub rx: mpsc::Receiver<CoreMsg>,
+    pub rx: mpsc::UnboundedReceiver<CoreMsg>,
     pub bound: SocketAddr,
     pub env: EnvView,
 }
