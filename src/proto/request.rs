@@ -189,45 +189,36 @@ impl Request {
 
 /// Ops whose request record starts with the path it acts on.
 fn starts_with_path(op_code: i32) -> bool {
-    matches!(
-        op_code,
-        op::CREATE
-            | op::CREATE2
-            | op::CREATE_CONTAINER
-            | op::CREATE_TTL
-            | op::DELETE
-            | op::EXISTS
-            | op::GET_DATA
-            | op::SET_DATA
-            | op::GET_ACL
-            | op::SET_ACL
-            | op::GET_CHILDREN
-            | op::GET_CHILDREN2
-            | op::SYNC
-            | op::CHECK
-            | op::CHECK_WATCHES
-            | op::REMOVE_WATCHES
-            | op::GET_EPHEMERALS
-            | op::GET_ALL_CHILDREN_NUMBER
-            | op::ADD_WATCH
-    )
+    is_create_op(op_code)
+        || matches!(
+            op_code,
+            op::DELETE
+                | op::EXISTS
+                | op::GET_DATA
+                | op::SET_DATA
+                | op::GET_ACL
+                | op::SET_ACL
+                | op::GET_CHILDREN
+                | op::GET_CHILDREN2
+                | op::SYNC
+                | op::CHECK
+                | op::CHECK_WATCHES
+                | op::REMOVE_WATCHES
+                | op::GET_EPHEMERALS
+                | op::GET_ALL_CHILDREN_NUMBER
+                | op::ADD_WATCH
+        )
+}
+
+/// create, create2, createContainer, createTTL.
+pub fn is_create_op(op_code: i32) -> bool {
+    matches!(op_code, op::CREATE | op::CREATE2 | op::CREATE_CONTAINER | op::CREATE_TTL)
 }
 
 /// Ops that ZooKeeper's prep turns into txns (a failure there is an error txn with a zxid).
 pub fn is_write_op(op_code: i32) -> bool {
-    matches!(
-        op_code,
-        op::CREATE
-            | op::CREATE2
-            | op::CREATE_CONTAINER
-            | op::CREATE_TTL
-            | op::DELETE
-            | op::SET_DATA
-            | op::SET_ACL
-            | op::CHECK
-            | op::MULTI
-            | op::CREATE_SESSION
-    )
+    is_create_op(op_code)
+        || matches!(op_code, op::DELETE | op::SET_DATA | op::SET_ACL | op::CHECK | op::MULTI | op::CREATE_SESSION)
 }
 
 impl MultiOp {
