@@ -1,0 +1,211 @@
+//! Our quorum wire formats against Apache ZooKeeper 3.8 itself: the test plays member 2 of a
+//! three-member ensemble whose member 1 is Debian's ZooKeeper. Over the election port it
+//! reads ZooKeeper's notification and votes for it; over the quorum port it follows it through
+//! FOLLOWERINFO / LEADERINFO / ACKEPOCH / DIFF / NEWLEADER / UPTODATE, answers its PINGs, and
+//! ACKs the PROPOSAL of a client's create so that ZooKeeper commits it. Every byte is built and
+//! parsed by `zabkeeper::zab::wire` and `zabkeeper::txn`.
+
+mod zk_support;
+
+use bytes::{Buf, Bytes, BytesMut};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::time::{Duration, Instant};
+use zabkeeper::txn::{Txn, TxnBody};
+use zabkeeper::zab::wire::*;
+
+const DEADLINE: Duration = Duration::from_secs(60);
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Connects, retrying until the port listens or the deadline passes.
+fn connect(addr: SocketAddr, what: &str, zk: &zk_support::ZkMember) -> TcpStream {
+    let until = Instant::now() + DEADLINE;
+    loop {
+        if let Ok(s) = TcpStream::connect_timeout(&addr, Duration::from_secs(5)) {
+            s.set_read_timeout(Some(DEADLINE)).unwrap();
+            s.set_nodelay(true).unwrap();
+            return s;
+        }
+        assert!(Instant::now() < until, "ZooKeeper's {what} at {addr} never listened; its log:\n{}", zk.log_text());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Reads one length-prefixed election message.
+fn read_election_message(s: &mut TcpStream) -> Vec<u8> {
+    let mut len = [0u8; 4];
+    s.read_exact(&mut len).expect("election message length");
+    let n = i32::from_be_bytes(len);
+    assert!(n > 0 && (n as usize) <= MAX_ELECTION_MESSAGE, "election message length {n}");
+    let mut body = vec![0u8; n as usize];
+    s.read_exact(&mut body).unwrap();
+    body
+}
+
+/// The quorum port's packet stream.
+struct Quorum {
+    s: TcpStream,
+    buf: BytesMut,
+}
+
+impl Quorum {
+    fn send(&mut self, p: QuorumPacket) {
+        let mut b = BytesMut::new();
+        p.write(&mut b);
+        self.s.write_all(&b).unwrap();
+    }
+
+    /// The next packet that is not a PING; PINGs are answered (no sessions touched).
+    fn next(&mut self, zk: &zk_support::ZkMember) -> QuorumPacket {
+        loop {
+            if let Some((p, used)) = QuorumPacket::decode(&self.buf, 4 << 20).expect("a well-formed packet") {
+                self.buf.advance(used);
+                if p.type_ == packet::PING {
+                    self.send(QuorumPacket::new(packet::PING, p.zxid, Some(Bytes::new())));
+                    continue;
+                }
+                return p;
+            }
+            let mut chunk = [0u8; 64 << 10];
+            let n = self.s.read(&mut chunk).unwrap_or(0);
+            assert!(n > 0, "ZooKeeper closed the quorum connection; its log:\n{}", zk.log_text());
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+}
+
+fn client_frame(body: &[u8]) -> Vec<u8> {
+    let mut f = (body.len() as i32).to_be_bytes().to_vec();
+    f.extend_from_slice(body);
+    f
+}
+
+#[test]
+fn we_follow_a_zookeeper_leader_and_ack_its_proposals() {
+    let dir = tempfile::tempdir().unwrap();
+    let (c1, q1, e1) = (free_port(), free_port(), free_port());
+    let (q2, e2, q3, e3) = (free_port(), free_port(), free_port(), free_port());
+    let cfg = format!(
+        "tickTime=1000\ninitLimit=20\nsyncLimit=10\nclientPort={c1}\nclientPortAddress=127.0.0.1\n\
+         server.1=127.0.0.1:{q1}:{e1}\nserver.2=127.0.0.1:{q2}:{e2}\nserver.3=127.0.0.1:{q3}:{e3}\n"
+    );
+    let zk = zk_support::ZkMember::start(dir.path(), 1, &cfg);
+
+    // Election port: we are sid 2 > 1, so ZooKeeper keeps the connection we open.
+    let mut el = connect(SocketAddr::from(([127, 0, 0, 1], e1)), "election port", &zk);
+    el.write_all(&InitialMessage::encode(2, &format!("127.0.0.1:{e2}"))).unwrap();
+    let theirs = loop {
+        let body = read_election_message(&mut el);
+        if let Some(n) = Notification::decode(&body).unwrap() {
+            break n;
+        }
+    };
+    assert_eq!((theirs.state, theirs.leader, theirs.version), (PeerState::Looking, 1, NOTIFICATION_VERSION));
+    assert_eq!(theirs.peer_epoch, 0);
+    let config = String::from_utf8(theirs.config.clone().expect("a config").to_vec()).unwrap();
+    let servers: Vec<_> = [(1, q1, e1), (2, q2, e2), (3, q3, e3)]
+        .iter()
+        .map(|(id, q, e)| zabkeeper::config::ServerSpec::parse(&id.to_string(), &format!("127.0.0.1:{q}:{e}")).unwrap())
+        .collect();
+    assert_eq!(config, membership_text(&servers, 0), "our membership text must equal ZooKeeper's");
+
+    // Vote for ZooKeeper: with its own vote that is a quorum, and it leads.
+    let ours = Notification { state: PeerState::Looking, config: Some(config.clone().into()), ..theirs.clone() };
+    let mut msg = (ours.encode().len() as i32).to_be_bytes().to_vec();
+    msg.extend_from_slice(&ours.encode());
+    el.write_all(&msg).unwrap();
+
+    // Quorum port: register as a follower and synchronise.
+    let s = connect(SocketAddr::from(([127, 0, 0, 1], q1)), "quorum port (it leads)", &zk);
+    let mut q = Quorum { s, buf: BytesMut::new() };
+    let info = LearnerInfo { server_id: 2, protocol_version: LEARNER_PROTOCOL_VERSION, config_version: 0 };
+    q.send(QuorumPacket::new(packet::FOLLOWERINFO, 0, Some(zabkeeper::proto::jute::to_bytes(&info).freeze())));
+    let leader_info = q.next(&zk);
+    assert_eq!(leader_info.type_, packet::LEADERINFO);
+    let new_epoch = leader_info.zxid >> 32;
+    assert_eq!((new_epoch, leader_info.zxid & 0xffff_ffff), (1, 0), "epoch 1 proposed");
+    assert_eq!(leader_info.data.as_deref(), Some(&LEARNER_PROTOCOL_VERSION.to_be_bytes()[..]));
+    // Our last zxid 0, our old currentEpoch 0.
+    q.send(QuorumPacket::new(packet::ACKEPOCH, 0, Some(Bytes::copy_from_slice(&0i32.to_be_bytes()))));
+    let sync = q.next(&zk);
+    assert_eq!((sync.type_, sync.zxid), (packet::DIFF, 0), "an empty DIFF for a follower as current as the leader");
+    let newleader = q.next(&zk);
+    assert_eq!((newleader.type_, newleader.zxid), (packet::NEWLEADER, new_epoch << 32));
+    assert_eq!(newleader.data.as_deref(), Some(config.as_bytes()), "NEWLEADER carries the membership text");
+    q.send(QuorumPacket::new(packet::ACK, new_epoch << 32, None));
+    let uptodate = q.next(&zk);
+    assert_eq!((uptodate.type_, uptodate.zxid), (packet::UPTODATE, -1));
+    q.send(QuorumPacket::new(packet::ACK, new_epoch << 32, None));
+
+    // A client creates a znode on ZooKeeper: its proposal comes to us; our ACK makes the quorum.
+    let mut client = connect(SocketAddr::from(([127, 0, 0, 1], c1)), "client port", &zk);
+    let mut hello = Vec::new();
+    hello.extend_from_slice(&0i32.to_be_bytes());
+    hello.extend_from_slice(&0i64.to_be_bytes());
+    hello.extend_from_slice(&30000i32.to_be_bytes());
+    hello.extend_from_slice(&0i64.to_be_bytes());
+    hello.extend_from_slice(&16i32.to_be_bytes());
+    hello.extend_from_slice(&[0u8; 16]);
+    hello.push(0);
+    client.write_all(&client_frame(&hello)).unwrap();
+    // The session itself is a txn: createSession, proposed and committed through us.
+    let mut committed = Vec::new();
+    let read_reply = |client: &mut TcpStream| {
+        let mut len = [0u8; 4];
+        client.read_exact(&mut len).unwrap();
+        let mut body = vec![0u8; i32::from_be_bytes(len) as usize];
+        client.read_exact(&mut body).unwrap();
+        body
+    };
+    let mut expect_round = |q: &mut Quorum, want_type: i32| -> Txn {
+        let p = q.next(&zk);
+        assert_eq!(p.type_, packet::PROPOSAL, "expected a PROPOSAL, got type {}", p.type_);
+        let data = p.data.clone().expect("proposal data");
+        let txn = Txn::decode(&data).expect("ZooKeeper's txn decodes with ours");
+        assert_eq!((txn.zxid(), txn.header.type_), (p.zxid, want_type));
+        assert_eq!(txn.zxid() >> 32, new_epoch);
+        // What follows the record is ZooKeeper's TxnDigest{int version, long digest}.
+        let record_len = txn.encode().len();
+        assert_eq!(data.len() - record_len, 12, "digest after the txn record");
+        q.send(QuorumPacket::new(packet::ACK, p.zxid, None));
+        let c = q.next(&zk);
+        assert_eq!((c.type_, c.zxid), (packet::COMMIT, p.zxid), "ZooKeeper commits with our ACK");
+        committed.push(p.zxid);
+        txn
+    };
+    let session_txn = expect_round(&mut q, zabkeeper::proto::codes::op::CREATE_SESSION);
+    let connect_resp = read_reply(&mut client);
+    assert_eq!(&connect_resp[8..16], &session_txn.header.client_id.to_be_bytes(), "the session the txn created");
+
+    let mut req = Vec::new();
+    req.extend_from_slice(&1i32.to_be_bytes()); // xid
+    req.extend_from_slice(&1i32.to_be_bytes()); // create
+    for part in [&b"/probe"[..], b"hi"] {
+        req.extend_from_slice(&(part.len() as i32).to_be_bytes());
+        req.extend_from_slice(part);
+    }
+    req.extend_from_slice(&1i32.to_be_bytes());
+    req.extend_from_slice(&31i32.to_be_bytes());
+    for part in ["world", "anyone"] {
+        req.extend_from_slice(&(part.len() as i32).to_be_bytes());
+        req.extend_from_slice(part.as_bytes());
+    }
+    req.extend_from_slice(&0i32.to_be_bytes());
+    client.write_all(&client_frame(&req)).unwrap();
+    let create = expect_round(&mut q, zabkeeper::proto::codes::op::CREATE);
+    match &create.body {
+        TxnBody::Create(c) => assert_eq!((c.path.as_str(), c.data.as_deref()), ("/probe", Some(&b"hi"[..]))),
+        b => panic!("expected a create txn, got {b:?}"),
+    }
+    let reply = read_reply(&mut client);
+    let (xid, zxid, err) = (
+        i32::from_be_bytes(reply[0..4].try_into().unwrap()),
+        i64::from_be_bytes(reply[4..12].try_into().unwrap()),
+        i32::from_be_bytes(reply[12..16].try_into().unwrap()),
+    );
+    assert_eq!((xid, zxid, err), (1, create.zxid(), 0), "the client's create succeeded at the zxid we acked");
+    assert_eq!(committed.len(), 2);
+}
