@@ -3,4 +3,5 @@
 //! Must never: do I/O, read a clock or draw randomness; the server's quorum shell feeds it
 //! messages and ticks and carries out what it returns.
 
+pub mod election;
 pub mod wire;
