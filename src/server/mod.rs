@@ -9,6 +9,7 @@ pub mod flow;
 pub mod listener;
 pub mod node;
 pub mod process;
+pub mod quorum;
 pub mod recovery;
 
 use crate::admin::EnvView;
