@@ -3,5 +3,6 @@
 //! Must never: do I/O, read a clock or draw randomness; the server's quorum shell feeds it
 //! messages and ticks and carries out what it returns.
 
+pub mod broadcast;
 pub mod election;
 pub mod wire;
