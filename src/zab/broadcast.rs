@@ -6,6 +6,7 @@
 //!   are ignored, as `Leader.processAck` ignores them;
 //! - a learner's logged but uncommitted proposals (`Pending`): a COMMIT must name the oldest
 //!   of them (ZooKeeper's follower exits otherwise; here it is an error the shell acts on).
+//!
 //! Must never: count a non-voter, commit out of order, or commit what no quorum ACKed.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
