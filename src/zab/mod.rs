@@ -5,4 +5,5 @@
 
 pub mod broadcast;
 pub mod election;
+pub mod sync;
 pub mod wire;
