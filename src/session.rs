@@ -11,8 +11,6 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use sha1::{Digest, Sha1};
-
 /// One tracked session.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionInfo {
@@ -56,16 +54,26 @@ fn initial_session_id(now_ms: i64, server_id: i64) -> i64 {
     }
 }
 
-/// Deterministic 16-byte session password: the first 16 bytes of
-/// `sha1(secret_be || session_id_be)`. (ZooKeeper seeds `java.util.Random` with
-/// `id ^ superSecret`; any good keyed mixing will do, since only this server checks it.)
-pub fn session_password(session_id: i64, secret: u64) -> [u8; 16] {
-    let mut h = Sha1::new();
-    h.update(secret.to_be_bytes());
-    h.update(session_id.to_be_bytes());
-    let digest = h.finalize();
+/// ZooKeeper's `superSecret`, mixed into every session password (`ZooKeeperServer`).
+const SUPER_SECRET: i64 = 0xB341_5C00;
+
+/// A session's 16-byte password, derived exactly as ZooKeeper derives it
+/// (`ZooKeeperServer.generatePasswd`): `java.util.Random` seeded with `id ^ superSecret`, then
+/// `nextBytes`. Every member of an ensemble, ours or Apache ZooKeeper's, computes the same
+/// password, so a client can move its session to any of them. Like ZooKeeper's, it protects
+/// against mistakes, not against a client that knows another session's id.
+pub fn session_password(session_id: i64) -> [u8; 16] {
+    const MULTIPLIER: u64 = 0x5_DEEC_E66D;
+    const MASK: u64 = (1 << 48) - 1;
+    // java.util.Random: the seed is scrambled, then each next(32) steps a 48-bit LCG and
+    // takes its top 32 bits; nextBytes emits each int least significant byte first.
+    let mut seed = ((session_id ^ SUPER_SECRET) as u64 ^ MULTIPLIER) & MASK;
     let mut out = [0u8; 16];
-    out.copy_from_slice(&digest[..16]);
+    for chunk in out.chunks_mut(4) {
+        seed = (seed.wrapping_mul(MULTIPLIER).wrapping_add(0xB)) & MASK;
+        let r = (seed >> 16) as u32;
+        chunk.copy_from_slice(&r.to_le_bytes());
+    }
     out
 }
 
@@ -376,9 +384,11 @@ mod tests {
 
     #[test]
     fn password_is_deterministic_and_keyed() {
-        let a = session_password(1, 7);
-        assert_eq!(a, session_password(1, 7));
-        assert_ne!(a, session_password(2, 7));
-        assert_ne!(a, session_password(1, 8));
+        // Vectors from the JDK's java.util.Random (docs/quorum-protocol.md section 6).
+        let hex = |b: [u8; 16]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+        assert_eq!(hex(session_password(0)), "f22acd4a97e69d6d20a49bb638eadb38");
+        assert_eq!(hex(session_password(1)), "054cc74a37327db215e702e20c73f005");
+        assert_eq!(hex(session_password(0x0100_0001_a2b3_c4d5)), "75f7b92fa39dd98d12e9a0f471d573ff");
+        assert_eq!(hex(session_password(0x0100_018a_1b2c_0000)), "3665f1f18bcd13d304323e584c2cbd9c");
     }
 }

@@ -179,6 +179,9 @@ fn we_follow_a_zookeeper_leader_and_ack_its_proposals() {
     let session_txn = expect_round(&mut q, zabkeeper::proto::codes::op::CREATE_SESSION);
     let connect_resp = read_reply(&mut client);
     assert_eq!(&connect_resp[8..16], &session_txn.header.client_id.to_be_bytes(), "the session the txn created");
+    // ZooKeeper's password for it is the one we derive: a session moves between kinds.
+    assert_eq!(&connect_resp[16..20], &16i32.to_be_bytes());
+    assert_eq!(&connect_resp[20..36], &zabkeeper::session::session_password(session_txn.header.client_id));
 
     let mut req = Vec::new();
     req.extend_from_slice(&1i32.to_be_bytes()); // xid

@@ -39,8 +39,6 @@ pub struct CoreConfig {
     pub ttl_enabled: bool,
     pub super_digest: Option<String>,
     pub server_id: i64,
-    /// Secret mixed into session passwords (random per data directory or per start).
-    pub secret: u64,
     pub container_check_interval_ms: i64,
 }
 
@@ -55,7 +53,6 @@ impl Default for CoreConfig {
             ttl_enabled: false,
             super_digest: None,
             server_id: 0,
-            secret: 0x5eed,
             container_check_interval_ms: 60_000,
         }
     }

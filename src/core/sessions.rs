@@ -70,7 +70,7 @@ impl Core {
         }
         let id = req.session_id;
         let known = self.sessions.get(id).is_some_and(|s| !s.closing);
-        let good_password = req.passwd.as_ref() == session_password(id, self.cfg.secret).as_slice();
+        let good_password = req.passwd.as_ref() == session_password(id).as_slice();
         if !known || !good_password {
             tracing::info!("Invalid session 0x{:x} for client, probably expired", id);
             self.send_connect_response(conn, 0, 0, &[0u8; 16]);
@@ -89,7 +89,7 @@ impl Core {
         c.timeout_ms = timeout;
         c.state = ConnState::Open;
         c.stats.established_ms = self.wall_ms;
-        let pw = session_password(id, self.cfg.secret);
+        let pw = session_password(id);
         self.send_connect_response(conn, timeout, id, &pw);
     }
 
@@ -103,7 +103,7 @@ impl Core {
         c.state = ConnState::Open;
         let timeout = c.timeout_ms;
         let deferred = std::mem::take(&mut c.deferred);
-        let pw = session_password(id, self.cfg.secret);
+        let pw = session_password(id);
         self.send_connect_response(conn, timeout, id, &pw);
         self.drain_queue(conn);
         for (xid, req, received_us) in deferred {
@@ -127,7 +127,7 @@ impl Core {
     pub(super) fn session_reinitialised(&mut self, conn: ConnId) {
         let Some(c) = self.conns.get(&conn) else { return };
         let (id, timeout) = (c.session_id, c.timeout_ms);
-        let pw = session_password(id, self.cfg.secret);
+        let pw = session_password(id);
         self.send_connect_response(conn, timeout, id, &pw);
     }
 

@@ -444,7 +444,7 @@ fn close_session_replies_then_closes_and_ignores_later_requests() {
     assert!(h.core.sessions().get(sid).is_none());
     // A reconnect to the closed session is refused.
     h.core.connection_opened(2, None);
-    h.handshake(2, sid, crate::session::session_password(sid, CoreConfig::default().secret).to_vec().into(), 30000, 0);
+    h.handshake(2, sid, crate::session::session_password(sid).to_vec().into(), 30000, 0);
     let out = h.pump();
     assert!(matches!(&out[0].1, Frame::Connect(c) if c.time_out == 0));
 }

@@ -89,7 +89,7 @@ impl ServerHandle {
 }
 
 /// The core's settings from the operator's config.
-pub fn core_config(cfg: &Config, secret: u64) -> CoreConfig {
+pub fn core_config(cfg: &Config) -> CoreConfig {
     CoreConfig {
         tick_ms: cfg.tick_time_ms() as i64,
         min_session_timeout_ms: cfg.min_session_timeout_ms() as i32,
@@ -99,7 +99,6 @@ pub fn core_config(cfg: &Config, secret: u64) -> CoreConfig {
         ttl_enabled: cfg.extended_types_enabled,
         super_digest: cfg.super_digest.clone(),
         server_id: cfg.server_id() as i64,
-        secret,
         container_check_interval_ms: cfg.container_check_interval_ms as i64,
     }
 }
@@ -127,7 +126,7 @@ pub async fn start(cfg: Config) -> Result<ServerHandle, ServerError> {
     let us = shared.now_us();
     let wall =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
-    let core = Core::new(core_config(&cfg, rec.secret), rec.tree, rec.last_logged_zxid, wall, (us / 1000) as i64);
+    let core = Core::new(core_config(&cfg), rec.tree, rec.last_logged_zxid, wall, (us / 1000) as i64);
     let (durable_tx, durable_rx) = mpsc::unbounded_channel();
     let writer = Arc::new(LogWriter::spawn(rec.log, durable_tx));
     let (snap_tx, snap_rx) = std::sync::mpsc::channel();

@@ -1,6 +1,6 @@
 //! Startup recovery: newest verified snapshot plus replay of the log after it. If the newest
 //! snapshot fails verification, an older one is used with more of the log, and the log says
-//! so. Also the per-data-directory secret that session passwords are derived from.
+//! so.
 //! Must never: write txns; it only reads what is durable (the log truncates a torn tail).
 
 use super::ServerError;
@@ -18,7 +18,6 @@ pub struct Recovered {
     pub log: TxnLog,
     pub store: FileSnapshotStore,
     pub last_logged_zxid: i64,
-    pub secret: u64,
 }
 
 /// Opens the data directories and rebuilds the tree.
@@ -26,7 +25,6 @@ pub fn recover(data_dir: &Path, log_dir: &Path, log_opts: LogOptions) -> Result<
     let started = Instant::now();
     std::fs::create_dir_all(data_dir.join("version-2"))
         .map_err(|e| format!("cannot create {}: {e}", data_dir.display()))?;
-    let secret = load_secret(&data_dir.join("version-2"))?;
     let store = FileSnapshotStore::open(data_dir)
         .map_err(|e| format!("cannot open snapshots in {}: {e}", data_dir.display()))?;
     // Checking the log and decoding the snapshot are independent: do them side by side.
@@ -83,7 +81,7 @@ pub fn recover(data_dir: &Path, log_dir: &Path, log_opts: LogOptions) -> Result<
         n,
         started.elapsed()
     );
-    Ok(Recovered { tree, log, store, last_logged_zxid, secret })
+    Ok(Recovered { tree, log, store, last_logged_zxid })
 }
 
 /// The newest usable snapshot in the sled store older versions kept, if there is one.
@@ -118,21 +116,4 @@ fn load_tree(store: &dyn SnapshotStore) -> Result<Option<DataTree>, ServerError>
         Err(e) if e.is_corrupt() => Ok(None),
         Err(e) => Err(e.into()),
     }
-}
-
-fn load_secret(dir: &Path) -> Result<u64, ServerError> {
-    let p = dir.join("session.secret");
-    if let Ok(s) = std::fs::read_to_string(&p) {
-        if let Ok(v) = u64::from_str_radix(s.trim(), 16) {
-            return Ok(v);
-        }
-    }
-    let mut b = [0u8; 8];
-    getrandom::getrandom(&mut b).map_err(|e| format!("no randomness: {e}"))?;
-    let v = u64::from_le_bytes(b);
-    let tmp = dir.join("session.secret.tmp");
-    std::fs::write(&tmp, format!("{v:016x}\n")).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
-    std::fs::File::open(&tmp).and_then(|f| f.sync_all()).map_err(|e| e.to_string())?;
-    std::fs::rename(&tmp, &p).map_err(|e| e.to_string())?;
-    Ok(v)
 }
