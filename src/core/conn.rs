@@ -25,8 +25,12 @@ pub enum ConnState {
 /// A request waiting for its turn in the connection's queue.
 #[derive(Debug)]
 pub enum Queued {
-    /// A write already handed to the log; its reply is built when it is applied.
-    Write { zxid: i64 },
+    /// A write handed on (to the log; in an ensemble, to the leader). Answered when a
+    /// committed txn of this connection's session with this cxid is applied: the txn finds
+    /// its waiter by (session, cxid), whoever prepared it.
+    Write { cxid: i32, op: i32, received_us: u64 },
+    /// A new session's handshake, answered when its createSession txn is applied.
+    Handshake,
     /// A read (or any non-txn request) to run once everything before it is answered.
     Read { xid: i32, req: Request, received_us: u64 },
     /// A request refused before it reached the pipeline (its session expired), answered with

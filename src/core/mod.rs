@@ -74,20 +74,18 @@ pub enum Action {
     Snapshot { zxid: i64, image: Box<TreeImage> },
 }
 
-/// Who waits for a txn's outcome.
-#[derive(Debug)]
-enum Origin {
-    Client { conn: ConnId, xid: i32, op: i32, received_us: u64 },
-    Connect { conn: ConnId },
-    Server,
-}
-
 /// A connection's output gathered during one batch.
 #[derive(Debug)]
 struct OutBuf {
     bytes: BytesMut,
     /// How many of the frames answer requests.
     replies: u32,
+}
+
+/// Who waits for a committed txn (see `Core::waiter`).
+enum Waiter {
+    Handshake,
+    Write { cxid: i32, op: i32, received_us: u64 },
 }
 
 /// Server-wide counters for the admin words.
@@ -111,7 +109,8 @@ pub struct Core {
     conns: FastMap<ConnId, Conn>,
     session_conn: FastMap<i64, ConnId>,
     next_zxid: i64,
-    inflight: VecDeque<(Txn, Origin)>,
+    /// Txns this core prepared and handed to the log, not yet durable (standalone).
+    inflight: VecDeque<Txn>,
     /// Connections whose queue may be able to make progress once more is applied.
     sync_waiters: BTreeMap<i64, Vec<ConnId>>,
     out: FastMap<ConnId, OutBuf>,
@@ -323,24 +322,37 @@ impl Core {
         let ctx = WriteContext { session_id: c.session_id, cxid: xid, zxid, time: self.wall_ms, auth: &c.auth };
         let op_code = write_op_code(&req);
         let txn = self.prep.prepare(&self.tree, &ctx, &req);
-        self.conns.get_mut(&conn).expect("conn").queue.push_back(Queued::Write { zxid });
-        self.log(txn, Origin::Client { conn, xid, op: op_code, received_us });
+        self.conns.get_mut(&conn).expect("conn").queue.push_back(Queued::Write { cxid: xid, op: op_code, received_us });
+        self.log(txn);
     }
 
-    fn log(&mut self, txn: Txn, origin: Origin) {
+    fn log(&mut self, txn: Txn) {
         self.actions.push(Action::Log { zxid: txn.zxid(), payload: txn.encode() });
-        self.inflight.push_back((txn, origin));
+        self.inflight.push_back(txn);
     }
 
-    /// The log has fsynced everything up to `zxid`: apply and answer.
+    /// The log has fsynced everything up to `zxid`. Standalone, that commits it: apply and
+    /// answer.
     pub fn durable(&mut self, zxid: i64) {
-        while self.inflight.front().is_some_and(|(t, _)| t.zxid() <= zxid) {
-            let (txn, origin) = self.inflight.pop_front().expect("front");
-            self.apply(txn, origin);
-            // A sync waits for this txn, not for the rest of the batch: answer it before a
-            // later write of its connection is applied and answered.
-            self.wake_syncs();
+        while self.inflight.front().is_some_and(|t| t.zxid() <= zxid) {
+            let txn = self.inflight.pop_front().expect("front");
+            self.commit(txn);
         }
+        self.after_commits();
+    }
+
+    /// A committed txn, in zxid order: applied to the tree, its watches fired, and its
+    /// writer answered if that session's connection is here and waits for it (matched by
+    /// session and cxid, so a txn prepared elsewhere finds its waiter too).
+    pub fn commit(&mut self, txn: Txn) {
+        self.apply(txn);
+        // A sync waits for this txn, not for the rest of the batch: answer it before a later
+        // write of its connection is applied and answered.
+        self.wake_syncs();
+    }
+
+    /// After a batch of commits: syncs, and a snapshot when one is due.
+    fn after_commits(&mut self) {
         self.wake_syncs();
         if self.txns_since_snapshot >= self.cfg.snap_count {
             self.txns_since_snapshot = 0;
@@ -372,7 +384,7 @@ impl Core {
         }
     }
 
-    fn apply(&mut self, txn: Txn, origin: Origin) {
+    fn apply(&mut self, txn: Txn) {
         let zxid = txn.zxid();
         let outcome = self.tree.apply(&txn);
         self.prep.applied(zxid);
@@ -383,18 +395,11 @@ impl Core {
                 self.stats.packets_sent += 1;
             }
         }
-        match origin {
-            Origin::Client { conn, xid, op: op_code, received_us } => {
-                if let Some(c) = self.conns.get_mut(&conn) {
-                    if matches!(c.queue.front(), Some(Queued::Write { zxid: z }) if *z == zxid) {
-                        c.queue.pop_front();
-                    }
-                }
-                if !self.conns.contains_key(&conn) {
-                    self.after_close_apply(&txn);
-                    return;
-                }
-                self.record_latency(conn, xid, op_name(op_code), received_us);
+        match self.waiter(&txn) {
+            Some((conn, Waiter::Handshake)) => self.session_created(conn, &txn),
+            Some((conn, Waiter::Write { cxid, op: op_code, received_us })) => {
+                self.conns.get_mut(&conn).expect("waiter's conn").queue.pop_front();
+                self.record_latency(conn, cxid, op_name(op_code), received_us);
                 if op_code == op::CREATE_SESSION && matches!(outcome.result, OpResult::SessionCreated) {
                     // Answered as ZooKeeper does: with the handshake's response again.
                     self.out_buf(conn).replies += 1;
@@ -403,7 +408,7 @@ impl Core {
                     return;
                 }
                 let result = self.write_response(op_code, &txn, outcome.result);
-                self.reply(conn, xid, zxid, result);
+                self.reply(conn, cxid, zxid, result);
                 if op_code == op::CLOSE_SESSION {
                     self.after_close_apply(&txn);
                     self.close_conn(conn);
@@ -411,8 +416,25 @@ impl Core {
                     self.drain_queue(conn);
                 }
             }
-            Origin::Connect { conn } => self.session_created(conn, &txn),
-            Origin::Server => self.after_close_apply(&txn),
+            None => self.after_close_apply(&txn),
+        }
+    }
+
+    /// The connection waiting for this txn: the one carrying its session, whose oldest
+    /// unanswered request is this txn's (same cxid, a matching op; an error txn matches any
+    /// write), or whose handshake waits for this createSession.
+    fn waiter(&self, txn: &Txn) -> Option<(ConnId, Waiter)> {
+        let conn = *self.session_conn.get(&txn.header.client_id)?;
+        let c = self.conns.get(&conn)?;
+        let ty = txn.header.type_;
+        match c.queue.front()? {
+            Queued::Handshake if ty == op::CREATE_SESSION => Some((conn, Waiter::Handshake)),
+            Queued::Write { cxid, op: o, received_us }
+                if *cxid == txn.header.cxid && (ty == *o || (ty == op::ERROR && *o != op::CLOSE_SESSION)) =>
+            {
+                Some((conn, Waiter::Write { cxid: *cxid, op: *o, received_us: *received_us }))
+            }
+            _ => None,
         }
     }
 
@@ -520,7 +542,7 @@ impl Core {
             tracing::info!("Expiring session 0x{:x}", id);
             let zxid = self.take_zxid();
             let txn = self.prep.prepare_close_session(&self.tree, id, zxid, self.wall_ms);
-            self.log(txn, Origin::Server);
+            self.log(txn);
         }
         if self.mono_ms - self.last_container_check_ms >= self.cfg.container_check_interval_ms {
             self.last_container_check_ms = self.mono_ms;
@@ -556,7 +578,7 @@ impl Core {
             let zxid = self.next_zxid;
             if let Some(txn) = self.prep.prepare_container_delete(&self.tree, &p, zxid, self.wall_ms) {
                 self.next_zxid += 1;
-                self.log(txn, Origin::Server);
+                self.log(txn);
             }
         }
     }

@@ -3,7 +3,7 @@
 //! Must never: expire or close a session other than through a closeSession txn.
 
 use super::conn::{Conn, ConnId, ConnState, Queued};
-use super::{Core, Origin};
+use super::Core;
 use crate::acl;
 use crate::prep::Prep;
 use crate::proto::jute::Jute;
@@ -60,12 +60,12 @@ impl Core {
             c.session_id = id;
             c.timeout_ms = timeout;
             c.stats.established_ms = self.wall_ms;
-            c.queue.push_back(Queued::Write { zxid });
+            c.queue.push_back(Queued::Handshake);
             self.session_conn.insert(id, conn);
             // Track it now so it can expire even if the client vanishes before the commit.
             self.sessions.add(id, timeout, self.mono_ms);
             let txn = Prep::prepare_create_session(id, timeout, zxid, self.wall_ms);
-            self.log(txn, Origin::Connect { conn });
+            self.log(txn);
             return;
         }
         let id = req.session_id;
@@ -97,7 +97,7 @@ impl Core {
     pub(super) fn session_created(&mut self, conn: ConnId, txn: &Txn) {
         let id = txn.header.client_id;
         let Some(c) = self.conns.get_mut(&conn) else { return };
-        if matches!(c.queue.front(), Some(Queued::Write { zxid }) if *zxid == txn.zxid()) {
+        if matches!(c.queue.front(), Some(Queued::Handshake)) {
             c.queue.pop_front();
         }
         c.state = ConnState::Open;
@@ -117,10 +117,11 @@ impl Core {
     pub(super) fn recreate_session(&mut self, conn: ConnId, xid: i32, timeout: i32, received_us: u64) {
         let id = self.conns[&conn].session_id;
         let zxid = self.take_zxid();
-        let txn = Prep::prepare_create_session(id, timeout, zxid, self.wall_ms);
-        self.conns.get_mut(&conn).expect("conn").queue.push_back(Queued::Write { zxid });
-        let origin = Origin::Client { conn, xid, op: crate::proto::codes::op::CREATE_SESSION, received_us };
-        self.log(txn, origin);
+        let mut txn = Prep::prepare_create_session(id, timeout, zxid, self.wall_ms);
+        txn.header.cxid = xid;
+        let op = crate::proto::codes::op::CREATE_SESSION;
+        self.conns.get_mut(&conn).expect("conn").queue.push_back(Queued::Write { cxid: xid, op, received_us });
+        self.log(txn);
     }
 
     /// Sends an open connection's ConnectResponse again.
@@ -137,9 +138,12 @@ impl Core {
         c.state = ConnState::Closing;
         self.sessions.set_closing(id);
         let zxid = self.take_zxid();
-        let txn = self.prep.prepare_close_session(&self.tree, id, zxid, self.wall_ms);
-        self.conns.get_mut(&conn).expect("conn").queue.push_back(Queued::Write { zxid });
-        self.log(txn, Origin::Client { conn, xid, op: crate::proto::codes::op::CLOSE_SESSION, received_us });
+        let mut txn = self.prep.prepare_close_session(&self.tree, id, zxid, self.wall_ms);
+        // As ZooKeeper's header does: the client's cxid, so the commit finds this request.
+        txn.header.cxid = xid;
+        let op = crate::proto::codes::op::CLOSE_SESSION;
+        self.conns.get_mut(&conn).expect("conn").queue.push_back(Queued::Write { cxid: xid, op, received_us });
+        self.log(txn);
     }
 
     /// A closeSession txn (or a server delete) was applied: forget the session and close the
