@@ -1,9 +1,10 @@
 //! Our quorum wire formats against Apache ZooKeeper 3.8 itself: the test plays member 2 of a
 //! three-member ensemble whose member 1 is Debian's ZooKeeper. Over the election port it
-//! reads ZooKeeper's notification and votes for it; over the quorum port it follows it through
-//! FOLLOWERINFO / LEADERINFO / ACKEPOCH / DIFF / NEWLEADER / UPTODATE, answers its PINGs, and
-//! ACKs the PROPOSAL of a client's create so that ZooKeeper commits it. Every byte is built and
-//! parsed by `zabkeeper::zab::wire` and `zabkeeper::txn`.
+//! reads ZooKeeper's notification and votes for it; over the quorum port our learner state
+//! machine (`zab::learner`) follows it through FOLLOWERINFO / LEADERINFO / ACKEPOCH / DIFF /
+//! NEWLEADER / UPTODATE, answers its PINGs, and logs and ACKs the proposals of a client's
+//! session and create so that ZooKeeper commits them. Every byte is built and parsed by
+//! `zabkeeper::zab::wire` and `zabkeeper::txn`.
 
 mod zk_support;
 
@@ -12,6 +13,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 use zabkeeper::txn::{Txn, TxnBody};
+use zabkeeper::zab::learner::{Learner, LearnerAction};
 use zabkeeper::zab::wire::*;
 
 const DEADLINE: Duration = Duration::from_secs(60);
@@ -45,10 +47,13 @@ fn read_election_message(s: &mut TcpStream) -> Vec<u8> {
     body
 }
 
-/// The quorum port's packet stream.
+/// The quorum port's packet stream, driven by our learner state machine.
 struct Quorum {
     s: TcpStream,
     buf: BytesMut,
+    learner: Option<Learner>,
+    persisted: Vec<(&'static str, i64)>,
+    commits: Vec<(i64, Bytes)>,
 }
 
 impl Quorum {
@@ -58,16 +63,37 @@ impl Quorum {
         self.s.write_all(&b).unwrap();
     }
 
-    /// The next packet that is not a PING; PINGs are answered (no sessions touched).
-    fn next(&mut self, zk: &zk_support::ZkMember) -> QuorumPacket {
+    /// Carries out the learner's actions; the "log" here is durable at once.
+    fn carry_out(&mut self, actions: Vec<LearnerAction>, zk: &zk_support::ZkMember) {
+        for a in actions {
+            match a {
+                LearnerAction::Send(p) => self.send(p),
+                LearnerAction::PersistAcceptedEpoch(e) => self.persisted.push(("accepted", e)),
+                LearnerAction::PersistCurrentEpoch(e) => self.persisted.push(("current", e)),
+                LearnerAction::Truncate(z) => panic!("unexpected TRUNC to 0x{z:x}"),
+                LearnerAction::Append(entries) => {
+                    let last = entries.last().expect("entries").0;
+                    let more = self.learner.as_mut().unwrap().logged(last);
+                    self.carry_out(more, zk);
+                }
+                LearnerAction::Commit(z, data) => self.commits.push((z, data)),
+                LearnerAction::PingReply(z) => self.send(QuorumPacket::new(packet::PING, z, Some(Bytes::new()))),
+                LearnerAction::Serving => {}
+                LearnerAction::Fail(why) => {
+                    panic!("our learner left the leader: {why}; ZooKeeper's log:\n{}", zk.log_text())
+                }
+            }
+        }
+    }
+
+    /// Reads the next packet from the leader and hands it to the learner.
+    fn step(&mut self, zk: &zk_support::ZkMember) {
         loop {
             if let Some((p, used)) = QuorumPacket::decode(&self.buf, 4 << 20).expect("a well-formed packet") {
                 self.buf.advance(used);
-                if p.type_ == packet::PING {
-                    self.send(QuorumPacket::new(packet::PING, p.zxid, Some(Bytes::new())));
-                    continue;
-                }
-                return p;
+                let out = self.learner.as_mut().unwrap().packet(p);
+                self.carry_out(out, zk);
+                return;
             }
             let mut chunk = [0u8; 64 << 10];
             let n = self.s.read(&mut chunk).unwrap_or(0);
@@ -118,27 +144,21 @@ fn we_follow_a_zookeeper_leader_and_ack_its_proposals() {
     msg.extend_from_slice(&ours.encode());
     el.write_all(&msg).unwrap();
 
-    // Quorum port: register as a follower and synchronise.
+    // Quorum port: our learner state machine registers, synchronises and starts serving.
     let s = connect(SocketAddr::from(([127, 0, 0, 1], q1)), "quorum port (it leads)", &zk);
-    let mut q = Quorum { s, buf: BytesMut::new() };
-    let info = LearnerInfo { server_id: 2, protocol_version: LEARNER_PROTOCOL_VERSION, config_version: 0 };
-    q.send(QuorumPacket::new(packet::FOLLOWERINFO, 0, Some(zabkeeper::proto::jute::to_bytes(&info).freeze())));
-    let leader_info = q.next(&zk);
-    assert_eq!(leader_info.type_, packet::LEADERINFO);
-    let new_epoch = leader_info.zxid >> 32;
-    assert_eq!((new_epoch, leader_info.zxid & 0xffff_ffff), (1, 0), "epoch 1 proposed");
-    assert_eq!(leader_info.data.as_deref(), Some(&LEARNER_PROTOCOL_VERSION.to_be_bytes()[..]));
-    // Our last zxid 0, our old currentEpoch 0.
-    q.send(QuorumPacket::new(packet::ACKEPOCH, 0, Some(Bytes::copy_from_slice(&0i32.to_be_bytes()))));
-    let sync = q.next(&zk);
-    assert_eq!((sync.type_, sync.zxid), (packet::DIFF, 0), "an empty DIFF for a follower as current as the leader");
-    let newleader = q.next(&zk);
-    assert_eq!((newleader.type_, newleader.zxid), (packet::NEWLEADER, new_epoch << 32));
-    assert_eq!(newleader.data.as_deref(), Some(config.as_bytes()), "NEWLEADER carries the membership text");
-    q.send(QuorumPacket::new(packet::ACK, new_epoch << 32, None));
-    let uptodate = q.next(&zk);
-    assert_eq!((uptodate.type_, uptodate.zxid), (packet::UPTODATE, -1));
-    q.send(QuorumPacket::new(packet::ACK, new_epoch << 32, None));
+    let mut q = Quorum { s, buf: BytesMut::new(), learner: None, persisted: Vec::new(), commits: Vec::new() };
+    let (learner, first) = Learner::start(2, false, 0, 0, 0);
+    q.learner = Some(learner);
+    q.carry_out(first, &zk);
+    let until = Instant::now() + DEADLINE;
+    while !q.learner.as_ref().unwrap().is_serving() {
+        assert!(Instant::now() < until, "not synchronised; ZooKeeper's log:\n{}", zk.log_text());
+        q.step(&zk);
+    }
+    let new_epoch = q.learner.as_ref().unwrap().new_epoch();
+    assert_eq!(new_epoch, 1, "epoch 1 proposed");
+    // Both epochs were made durable, the accepted one first.
+    assert_eq!(q.persisted, vec![("accepted", 1), ("current", 1)]);
 
     // A client creates a znode on ZooKeeper: its proposal comes to us; our ACK makes the quorum.
     let mut client = connect(SocketAddr::from(([127, 0, 0, 1], c1)), "client port", &zk);
@@ -152,7 +172,6 @@ fn we_follow_a_zookeeper_leader_and_ack_its_proposals() {
     hello.push(0);
     client.write_all(&client_frame(&hello)).unwrap();
     // The session itself is a txn: createSession, proposed and committed through us.
-    let mut committed = Vec::new();
     let read_reply = |client: &mut TcpStream| {
         let mut len = [0u8; 4];
         client.read_exact(&mut len).unwrap();
@@ -160,20 +179,21 @@ fn we_follow_a_zookeeper_leader_and_ack_its_proposals() {
         client.read_exact(&mut body).unwrap();
         body
     };
-    let mut expect_round = |q: &mut Quorum, want_type: i32| -> Txn {
-        let p = q.next(&zk);
-        assert_eq!(p.type_, packet::PROPOSAL, "expected a PROPOSAL, got type {}", p.type_);
-        let data = p.data.clone().expect("proposal data");
+    // Each client request becomes a txn ZooKeeper proposes; our learner logs and ACKs it,
+    // ZooKeeper commits it (our ACK makes its quorum) and our learner applies it.
+    let expect_round = |q: &mut Quorum, want_type: i32| -> Txn {
+        let before = q.commits.len();
+        let until = Instant::now() + DEADLINE;
+        while q.commits.len() == before {
+            assert!(Instant::now() < until, "no commit; ZooKeeper's log:\n{}", zk.log_text());
+            q.step(&zk);
+        }
+        let (zxid, data) = q.commits[before].clone();
         let txn = Txn::decode(&data).expect("ZooKeeper's txn decodes with ours");
-        assert_eq!((txn.zxid(), txn.header.type_), (p.zxid, want_type));
+        assert_eq!((txn.zxid(), txn.header.type_), (zxid, want_type));
         assert_eq!(txn.zxid() >> 32, new_epoch);
         // What follows the record is ZooKeeper's TxnDigest{int version, long digest}.
-        let record_len = txn.encode().len();
-        assert_eq!(data.len() - record_len, 12, "digest after the txn record");
-        q.send(QuorumPacket::new(packet::ACK, p.zxid, None));
-        let c = q.next(&zk);
-        assert_eq!((c.type_, c.zxid), (packet::COMMIT, p.zxid), "ZooKeeper commits with our ACK");
-        committed.push(p.zxid);
+        assert_eq!(data.len() - txn.encode().len(), 12, "digest after the txn record");
         txn
     };
     let session_txn = expect_round(&mut q, zabkeeper::proto::codes::op::CREATE_SESSION);
@@ -210,5 +230,5 @@ fn we_follow_a_zookeeper_leader_and_ack_its_proposals() {
         i32::from_be_bytes(reply[12..16].try_into().unwrap()),
     );
     assert_eq!((xid, zxid, err), (1, create.zxid(), 0), "the client's create succeeded at the zxid we acked");
-    assert_eq!(committed.len(), 2);
+    assert_eq!(q.commits.len(), 2);
 }

@@ -103,6 +103,11 @@ impl<T> Pending<T> {
         self.last_committed
     }
 
+    /// The pending proposals, oldest first.
+    pub fn iter(&self) -> impl Iterator<Item = &(i64, T)> {
+        self.queue.iter()
+    }
+
     /// A PROPOSAL: it must follow everything before it.
     pub fn proposed(&mut self, zxid: i64, txn: T) -> Result<(), BroadcastError> {
         let after = self.queue.back().map_or(self.last_committed, |(z, _)| *z);

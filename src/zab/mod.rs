@@ -5,5 +5,6 @@
 
 pub mod broadcast;
 pub mod election;
+pub mod learner;
 pub mod sync;
 pub mod wire;
