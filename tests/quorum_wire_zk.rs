@@ -232,3 +232,212 @@ fn we_follow_a_zookeeper_leader_and_ack_its_proposals() {
     assert_eq!((xid, zxid, err), (1, create.zxid(), 0), "the client's create succeeded at the zxid we acked");
     assert_eq!(q.commits.len(), 2);
 }
+
+/// The other direction: Apache ZooKeeper 3.8 follows our leader state machine (`zab::leader`)
+/// through the handshake and DIFF sync, logs and ACKs our proposals, applies our commits, and
+/// serves what we committed to its own client; that client's session is a createSession
+/// ZooKeeper forwards to us as a REQUEST.
+#[test]
+fn zookeeper_follows_our_leader_and_serves_what_we_commit() {
+    use zabkeeper::prep::Prep;
+    use zabkeeper::proto::records::{Acl, CreateTxn};
+    use zabkeeper::txn::TxnBody;
+    use zabkeeper::zab::leader::{Leader, LeaderAction};
+    use zabkeeper::zab::sync::{LogIndex, SyncPlan};
+
+    struct Empty;
+    impl LogIndex for Empty {
+        fn range(&self) -> Option<(i64, i64)> {
+            None
+        }
+        fn first_at_or_after(&self, _: i64) -> Option<i64> {
+            None
+        }
+        fn last_before(&self, _: i64) -> Option<i64> {
+            None
+        }
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let (c1, q1, e1) = (free_port(), free_port(), free_port());
+    let (q2, e2) = (free_port(), free_port());
+    let quorum3 = TcpListener::bind("127.0.0.1:0").unwrap();
+    let q3 = quorum3.local_addr().unwrap().port();
+    let e3 = free_port();
+    let cfg = format!(
+        "tickTime=1000\ninitLimit=20\nsyncLimit=10\nclientPort={c1}\nclientPortAddress=127.0.0.1\n\
+         server.1=127.0.0.1:{q1}:{e1}\nserver.2=127.0.0.1:{q2}:{e2}\nserver.3=127.0.0.1:{q3}:{e3}\n"
+    );
+    let zk = zk_support::ZkMember::start(dir.path(), 1, &cfg);
+
+    // Election: we are sid 3 and vote for ourselves; ZooKeeper adopts the better vote, and
+    // its vote and ours are a quorum for 3.
+    let mut el = connect(SocketAddr::from(([127, 0, 0, 1], e1)), "election port", &zk);
+    el.write_all(&InitialMessage::encode(3, &format!("127.0.0.1:{e3}"))).unwrap();
+    let theirs = loop {
+        if let Some(n) = Notification::decode(&read_election_message(&mut el)).unwrap() {
+            break n;
+        }
+    };
+    let ours = Notification { leader: 3, zxid: 0, peer_epoch: 0, ..theirs.clone() };
+    let mut msg = (ours.encode().len() as i32).to_be_bytes().to_vec();
+    msg.extend_from_slice(&ours.encode());
+    el.write_all(&msg).unwrap();
+
+    // ZooKeeper, following, connects to our quorum port.
+    quorum3.set_nonblocking(false).unwrap();
+    let (s, _) = quorum3.accept().expect("ZooKeeper connects to its leader");
+    s.set_read_timeout(Some(DEADLINE)).unwrap();
+    s.set_nodelay(true).unwrap();
+    let mut q = Quorum { s, buf: BytesMut::new(), learner: None, persisted: Vec::new(), commits: Vec::new() };
+    let config = theirs.config.clone().expect("config");
+    let mut leader = Leader::start(3, [1, 2, 3].into_iter().collect(), config, 0, 0, 0);
+    let mut established = false;
+    let mut committed: Vec<i64> = Vec::new();
+    let mut forwarded: Vec<QuorumPacket> = Vec::new();
+
+    // Carries out the leader's actions on the one learner connection.
+    fn run(
+        q: &mut Quorum,
+        leader: &mut Leader,
+        actions: Vec<LeaderAction>,
+        established: &mut bool,
+        committed: &mut Vec<i64>,
+        forwarded: &mut Vec<QuorumPacket>,
+    ) {
+        for a in actions {
+            match a {
+                LeaderAction::Send(1, p) => q.send(p),
+                LeaderAction::Send(to, p) => panic!("a packet for absent member {to}: {p:?}"),
+                LeaderAction::Sync(1, plan, _) => {
+                    assert_eq!(plan, SyncPlan::Diff { zxid: 0, after: 0 }, "an empty DIFF: both at zxid 0");
+                    q.send(QuorumPacket::new(packet::DIFF, 0, None));
+                }
+                LeaderAction::PersistAcceptedEpoch(e) => q.persisted.push(("accepted", e)),
+                LeaderAction::PersistCurrentEpoch(e) => q.persisted.push(("current", e)),
+                LeaderAction::Append(z, _) => {
+                    let more = leader.logged(z);
+                    run(q, leader, more, established, committed, forwarded);
+                }
+                LeaderAction::Commit(z, _) => committed.push(z),
+                LeaderAction::Established => *established = true,
+                LeaderAction::Forwarded(_, p) => forwarded.push(p),
+                LeaderAction::SessionTouches(..) => {}
+                other => panic!("unexpected leader action {other:?}"),
+            }
+        }
+    }
+
+    let next_packet = |q: &mut Quorum| -> QuorumPacket {
+        loop {
+            if let Some((p, used)) = QuorumPacket::decode(&q.buf, 4 << 20).expect("well-formed") {
+                q.buf.advance(used);
+                return p;
+            }
+            let mut chunk = [0u8; 64 << 10];
+            let n = q.s.read(&mut chunk).unwrap_or(0);
+            assert!(n > 0, "ZooKeeper closed the quorum connection; its log:\n{}", zk.log_text());
+            q.buf.extend_from_slice(&chunk[..n]);
+        }
+    };
+    let until = Instant::now() + DEADLINE;
+    while !established {
+        assert!(Instant::now() < until, "not established; ZooKeeper's log:\n{}", zk.log_text());
+        let p = next_packet(&mut q);
+        let out = leader.packet(1, p, &Empty);
+        run(&mut q, &mut leader, out, &mut established, &mut committed, &mut forwarded);
+    }
+    assert_eq!(q.persisted, vec![("accepted", 1), ("current", 1)]);
+    assert_eq!(leader.epoch(), Some(1));
+
+    // Our leader proposes a create; ZooKeeper logs it, ACKs, and we commit.
+    let (zxid, out) = leader
+        .propose(|zxid| {
+            Txn {
+                header: zabkeeper::proto::records::TxnHeader { client_id: 0, cxid: 0, zxid, time: 1, type_: 1 },
+                body: TxnBody::Create(CreateTxn {
+                    path: "/from-our-leader".into(),
+                    data: Some(Bytes::from_static(b"zab")),
+                    acl: vec![Acl::new(31, "world", "anyone")],
+                    ephemeral: false,
+                    parent_cversion: 1,
+                }),
+            }
+            .encode()
+        })
+        .expect("established");
+    run(&mut q, &mut leader, out, &mut established, &mut committed, &mut forwarded);
+    while !committed.contains(&zxid) {
+        assert!(Instant::now() < until, "not committed; ZooKeeper's log:\n{}", zk.log_text());
+        let p = next_packet(&mut q);
+        let out = leader.packet(1, p, &Empty);
+        run(&mut q, &mut leader, out, &mut established, &mut committed, &mut forwarded);
+    }
+
+    // A client of ZooKeeper: its createSession comes to us as a REQUEST, which we commit.
+    let mut client = connect(SocketAddr::from(([127, 0, 0, 1], c1)), "client port", &zk);
+    let mut hello = Vec::new();
+    hello.extend_from_slice(&0i32.to_be_bytes());
+    hello.extend_from_slice(&0i64.to_be_bytes());
+    hello.extend_from_slice(&30000i32.to_be_bytes());
+    hello.extend_from_slice(&0i64.to_be_bytes());
+    hello.extend_from_slice(&16i32.to_be_bytes());
+    hello.extend_from_slice(&[0u8; 16]);
+    hello.push(0);
+    client.write_all(&client_frame(&hello)).unwrap();
+    while forwarded.is_empty() {
+        assert!(Instant::now() < until, "no forwarded createSession; ZooKeeper's log:\n{}", zk.log_text());
+        let p = next_packet(&mut q);
+        let out = leader.packet(1, p, &Empty);
+        run(&mut q, &mut leader, out, &mut established, &mut committed, &mut forwarded);
+    }
+    let req = forwarded.remove(0);
+    assert_eq!((req.type_, req.zxid), (packet::REQUEST, -1));
+    let fwd = ForwardedRequest::decode(req.data.as_deref().unwrap()).unwrap();
+    assert_eq!(fwd.op, zabkeeper::proto::codes::op::CREATE_SESSION);
+    let timeout = i32::from_be_bytes(fwd.body[..4].try_into().unwrap());
+    let (session_zxid, out) = leader
+        .propose(|zxid| {
+            let mut t = Prep::prepare_create_session(fwd.session_id, timeout, zxid, 2);
+            t.header.cxid = fwd.cxid;
+            t.encode()
+        })
+        .expect("established");
+    run(&mut q, &mut leader, out, &mut established, &mut committed, &mut forwarded);
+    while !committed.contains(&session_zxid) {
+        assert!(Instant::now() < until, "session not committed; ZooKeeper's log:\n{}", zk.log_text());
+        let p = next_packet(&mut q);
+        let out = leader.packet(1, p, &Empty);
+        run(&mut q, &mut leader, out, &mut established, &mut committed, &mut forwarded);
+    }
+    let read_frame = |client: &mut TcpStream| {
+        let mut len = [0u8; 4];
+        client.read_exact(&mut len).unwrap();
+        let mut body = vec![0u8; i32::from_be_bytes(len) as usize];
+        client.read_exact(&mut body).unwrap();
+        body
+    };
+    let resp = read_frame(&mut client);
+    assert_eq!(&resp[8..16], &fwd.session_id.to_be_bytes(), "ZooKeeper answered with the session we committed");
+
+    // The client reads our znode from ZooKeeper.
+    let mut get = Vec::new();
+    get.extend_from_slice(&1i32.to_be_bytes());
+    get.extend_from_slice(&4i32.to_be_bytes()); // getData
+    get.extend_from_slice(&16i32.to_be_bytes());
+    get.extend_from_slice(b"/from-our-leader");
+    get.push(0);
+    client.write_all(&client_frame(&get)).unwrap();
+    let reply = read_frame(&mut client);
+    let (xid, zxid_seen, err) = (
+        i32::from_be_bytes(reply[0..4].try_into().unwrap()),
+        i64::from_be_bytes(reply[4..12].try_into().unwrap()),
+        i32::from_be_bytes(reply[12..16].try_into().unwrap()),
+    );
+    assert_eq!((xid, err), (1, 0), "ZooKeeper serves the znode our leader committed");
+    assert_eq!(zxid_seen, session_zxid);
+    assert_eq!(&reply[16..20], &3i32.to_be_bytes());
+    assert_eq!(&reply[20..23], b"zab");
+    let stat_czxid = i64::from_be_bytes(reply[23..31].try_into().unwrap());
+    assert_eq!(stat_czxid, zxid, "created at the zxid our leader gave it");
+}

@@ -5,6 +5,7 @@
 
 pub mod broadcast;
 pub mod election;
+pub mod leader;
 pub mod learner;
 pub mod sync;
 pub mod wire;

@@ -1,0 +1,398 @@
+//! The leader's side of Zab for one epoch, as a state machine (docs/quorum-protocol.md §4–5):
+//! discovery (learners' FOLLOWERINFO give their accepted epochs; once the leader and a quorum
+//! of voters are in, the new epoch is the largest accepted epoch + 1, made durable, and sent
+//! in LEADERINFO), the epoch quorum (ACKEPOCH; a learner ahead of the leader ends the
+//! attempt), synchronisation (DIFF / TRUNC / SNAP chosen by `sync::plan`, streamed by the
+//! shell from the log, then NEWLEADER), establishment (a quorum of NEWLEADER ACKs, then
+//! UPTODATE), and broadcast (proposals, ACKs, commits in zxid order, INFORM to observers,
+//! PINGs).
+//!
+//! The shell carries out actions in order; the persist actions are durable before the next
+//! action runs; `Append` is asynchronous and the shell reports `logged(zxid)` (the leader's
+//! own ACK). Liveness (initLimit / syncLimit deadlines) is the shell's timer for now.
+//! Must never: count an observer, send UPTODATE before a quorum ACKed NEWLEADER, commit
+//! without a quorum, or propose before it is established.
+
+use super::broadcast::Proposals;
+use super::sync::{plan, LogIndex, SyncPlan};
+use super::wire::{packet, LearnerInfo, QuorumPacket, LEARNER_PROTOCOL_VERSION};
+use crate::proto::jute::{from_bytes, Jute, Reader};
+use bytes::Bytes;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// What the shell must do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LeaderAction {
+    Send(i64, QuorumPacket),
+    /// Write and fsync `acceptedEpoch` before the next action.
+    PersistAcceptedEpoch(i64),
+    /// Write and fsync `currentEpoch` before the next action.
+    PersistCurrentEpoch(i64),
+    /// Bring learner `.0` up to date by `.1`: send DIFF (or TRUNC, or SNAP with the tree), then
+    /// PROPOSAL + COMMIT for every committed txn after the plan's starting point up to `.2`,
+    /// in order, before anything sent to it after this action.
+    Sync(i64, SyncPlan, i64),
+    /// Append this proposal to the leader's own log; report `logged` when durable.
+    Append(i64, Bytes),
+    /// Apply this committed txn (in zxid order).
+    Commit(i64, Bytes),
+    /// A quorum is synchronised: serve clients and take writes.
+    Established,
+    /// A learner's PING reply: the sessions its clients touched.
+    SessionTouches(i64, Bytes),
+    /// A learner forwarded a client request (REQUEST packet).
+    Forwarded(i64, QuorumPacket),
+    /// Close this learner's connection (it broke the protocol).
+    DropLearner(i64, String),
+    /// Give up this epoch and look for a leader again.
+    Fail(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    /// FOLLOWERINFO received, LEADERINFO maybe sent.
+    Registered,
+    /// ACKEPOCH received; synced and NEWLEADER sent once the epoch quorum formed.
+    Synchronising,
+    /// NEWLEADER ACKed.
+    AckedNewLeader,
+    /// UPTODATE sent: takes part in broadcast.
+    Active,
+}
+
+#[derive(Debug)]
+struct LearnerState {
+    observer: bool,
+    stage: Stage,
+    /// The learner's last logged zxid from its ACKEPOCH.
+    last_zxid: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Discovery,
+    Synchronisation,
+    Broadcast,
+    Failed,
+}
+
+/// A leader for one epoch.
+#[derive(Debug)]
+pub struct Leader {
+    my_id: i64,
+    voters: BTreeSet<i64>,
+    config: Bytes,
+    accepted_epoch: i64,
+    current_epoch: i64,
+    last_zxid: i64,
+    phase: Phase,
+    /// The largest accepted epoch seen, and who has reported theirs.
+    max_accepted: i64,
+    connecting: BTreeSet<i64>,
+    new_epoch: Option<i64>,
+    epoch_acked: BTreeSet<i64>,
+    newleader_acked: BTreeSet<i64>,
+    learners: BTreeMap<i64, LearnerState>,
+    proposals: Proposals,
+    /// Proposal data until committed (INFORM carries it to observers).
+    proposal_data: BTreeMap<i64, Bytes>,
+    next_counter: i64,
+}
+
+impl Leader {
+    /// A member that election made leader, with its durable state and membership text.
+    pub fn start(
+        my_id: i64,
+        voters: BTreeSet<i64>,
+        config: Bytes,
+        accepted_epoch: i64,
+        current_epoch: i64,
+        last_zxid: i64,
+    ) -> Leader {
+        let mut connecting = BTreeSet::new();
+        connecting.insert(my_id);
+        let proposals = Proposals::new(voters.clone(), last_zxid);
+        Leader {
+            my_id,
+            voters,
+            config,
+            accepted_epoch,
+            current_epoch,
+            last_zxid,
+            phase: Phase::Discovery,
+            max_accepted: accepted_epoch,
+            connecting,
+            new_epoch: None,
+            epoch_acked: BTreeSet::new(),
+            newleader_acked: BTreeSet::new(),
+            learners: BTreeMap::new(),
+            proposals,
+            proposal_data: BTreeMap::new(),
+            next_counter: 1,
+        }
+    }
+
+    pub fn is_established(&self) -> bool {
+        self.phase == Phase::Broadcast
+    }
+
+    pub fn epoch(&self) -> Option<i64> {
+        self.new_epoch
+    }
+
+    pub fn last_committed(&self) -> i64 {
+        self.proposals.last_committed()
+    }
+
+    fn quorum(&self, ids: &BTreeSet<i64>) -> bool {
+        ids.iter().filter(|id| self.voters.contains(id)).count() * 2 > self.voters.len()
+    }
+
+    fn fail(&mut self, why: String) -> Vec<LeaderAction> {
+        self.phase = Phase::Failed;
+        vec![LeaderAction::Fail(why)]
+    }
+
+    /// A packet from learner `sid`. `log` answers which committed txns the leader still holds.
+    pub fn packet(&mut self, sid: i64, p: QuorumPacket, log: &impl LogIndex) -> Vec<LeaderAction> {
+        if self.phase == Phase::Failed {
+            return Vec::new();
+        }
+        match p.type_ {
+            packet::FOLLOWERINFO | packet::OBSERVERINFO => self.learner_info(sid, &p),
+            packet::ACKEPOCH => self.ack_epoch(sid, &p, log),
+            packet::ACK => self.ack(sid, p.zxid),
+            packet::PING => match self.learners.get(&sid) {
+                Some(l) if l.stage == Stage::Active => {
+                    vec![LeaderAction::SessionTouches(sid, p.data.unwrap_or_default())]
+                }
+                _ => Vec::new(),
+            },
+            packet::REQUEST | packet::REVALIDATE => vec![LeaderAction::Forwarded(sid, p)],
+            ty => {
+                // ZooKeeper ends that learner's handler; the others go on.
+                self.learners.remove(&sid);
+                vec![LeaderAction::DropLearner(sid, format!("unexpected packet type {ty}"))]
+            }
+        }
+    }
+
+    fn learner_info(&mut self, sid: i64, p: &QuorumPacket) -> Vec<LeaderAction> {
+        let Some(info) = p.data.as_deref().and_then(|d| from_bytes::<LearnerInfo>(d).ok()) else {
+            return Vec::new();
+        };
+        if info.protocol_version < LEARNER_PROTOCOL_VERSION {
+            return Vec::new();
+        }
+        let observer = p.type_ == packet::OBSERVERINFO || !self.voters.contains(&sid);
+        self.learners.insert(sid, LearnerState { observer, stage: Stage::Registered, last_zxid: -1 });
+        let mut out = Vec::new();
+        match self.new_epoch {
+            Some(e) => out.push(self.leader_info(sid, e)),
+            None => {
+                self.max_accepted = self.max_accepted.max(p.zxid >> 32);
+                if !observer {
+                    self.connecting.insert(sid);
+                }
+                if self.quorum(&self.connecting.clone()) {
+                    let e = self.max_accepted + 1;
+                    self.new_epoch = Some(e);
+                    self.accepted_epoch = e;
+                    out.push(LeaderAction::PersistAcceptedEpoch(e));
+                    let ids: Vec<i64> = self.learners.keys().copied().collect();
+                    for id in ids {
+                        out.push(self.leader_info(id, e));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    fn leader_info(&self, sid: i64, epoch: i64) -> LeaderAction {
+        let data = Bytes::copy_from_slice(&LEARNER_PROTOCOL_VERSION.to_be_bytes());
+        LeaderAction::Send(sid, QuorumPacket::new(packet::LEADERINFO, epoch << 32, Some(data)))
+    }
+
+    fn ack_epoch(&mut self, sid: i64, p: &QuorumPacket, log: &impl LogIndex) -> Vec<LeaderAction> {
+        let Some(epoch) = self.new_epoch else { return Vec::new() };
+        let Some(state) = self.learners.get_mut(&sid) else { return Vec::new() };
+        let mut r = Reader::new(p.data.as_deref().unwrap_or(&[]));
+        let their_epoch = i32::read(&mut r).unwrap_or(-1) as i64;
+        if their_epoch > self.current_epoch || (their_epoch == self.current_epoch && p.zxid > self.last_zxid) {
+            return self
+                .fail(format!("learner {sid} is ahead of the leader (epoch {their_epoch}, zxid 0x{:x})", p.zxid));
+        }
+        state.stage = Stage::Synchronising;
+        state.last_zxid = p.zxid;
+        let mut out = Vec::new();
+        if self.phase == Phase::Discovery {
+            if their_epoch != -1 && p.zxid != -1 && !state.observer {
+                self.epoch_acked.insert(sid);
+            }
+            let mut acked = self.epoch_acked.clone();
+            acked.insert(self.my_id);
+            if !self.quorum(&acked) {
+                return out;
+            }
+            // The epoch quorum: this epoch is ours; every learner that acked gets synced.
+            self.phase = Phase::Synchronisation;
+            self.current_epoch = epoch;
+            out.push(LeaderAction::PersistCurrentEpoch(epoch));
+            let waiting: Vec<i64> =
+                self.learners.iter().filter(|(_, l)| l.stage == Stage::Synchronising).map(|(id, _)| *id).collect();
+            for id in waiting {
+                out.extend(self.sync(id, log));
+            }
+        } else {
+            out.extend(self.sync(sid, log));
+        }
+        out
+    }
+
+    /// The sync stream for one learner, then NEWLEADER.
+    fn sync(&mut self, sid: i64, log: &impl LogIndex) -> Vec<LeaderAction> {
+        let epoch = self.new_epoch.expect("epoch decided");
+        let peer_last = self.learners[&sid].last_zxid;
+        let how = plan(peer_last, self.last_zxid, log);
+        let mut out = vec![LeaderAction::Sync(sid, how, self.last_zxid)];
+        // Proposals made since establishment that the stream above does not carry.
+        if self.phase == Phase::Broadcast {
+            for (z, d) in &self.proposal_data {
+                out.push(LeaderAction::Send(sid, QuorumPacket::new(packet::PROPOSAL, *z, Some(d.clone()))));
+            }
+        }
+        let newleader = QuorumPacket::new(packet::NEWLEADER, epoch << 32, Some(self.config.clone()));
+        out.push(LeaderAction::Send(sid, newleader));
+        out
+    }
+
+    fn ack(&mut self, sid: i64, zxid: i64) -> Vec<LeaderAction> {
+        let Some(epoch) = self.new_epoch else { return Vec::new() };
+        let mut out = Vec::new();
+        if zxid == epoch << 32 {
+            let Some(l) = self.learners.get_mut(&sid) else { return out };
+            if l.stage != Stage::Synchronising {
+                // The ACK a learner sends after UPTODATE, or a duplicate.
+                return out;
+            }
+            l.stage = Stage::AckedNewLeader;
+            if !l.observer {
+                self.newleader_acked.insert(sid);
+            }
+            match self.phase {
+                Phase::Synchronisation => {
+                    let mut acked = self.newleader_acked.clone();
+                    acked.insert(self.my_id);
+                    if self.quorum(&acked) {
+                        self.phase = Phase::Broadcast;
+                        self.last_zxid = epoch << 32;
+                        self.proposals = Proposals::new(self.voters.clone(), epoch << 32);
+                        out.push(LeaderAction::Established);
+                        let ready: Vec<i64> = self
+                            .learners
+                            .iter()
+                            .filter(|(_, l)| l.stage == Stage::AckedNewLeader)
+                            .map(|(id, _)| *id)
+                            .collect();
+                        for id in ready {
+                            out.push(self.up_to_date(id));
+                        }
+                    }
+                }
+                Phase::Broadcast => out.push(self.up_to_date(sid)),
+                _ => {}
+            }
+            return out;
+        }
+        let done = self.proposals.ack(sid, zxid);
+        self.committed(done)
+    }
+
+    fn up_to_date(&mut self, sid: i64) -> LeaderAction {
+        if let Some(l) = self.learners.get_mut(&sid) {
+            l.stage = Stage::Active;
+        }
+        LeaderAction::Send(sid, QuorumPacket::new(packet::UPTODATE, -1, None))
+    }
+
+    /// Learners that receive proposals: every follower past the start of its sync.
+    fn followers(&self) -> Vec<i64> {
+        self.learners.iter().filter(|(_, l)| !l.observer && l.stage != Stage::Registered).map(|(id, _)| *id).collect()
+    }
+
+    fn committed(&mut self, zxids: Vec<i64>) -> Vec<LeaderAction> {
+        let mut out = Vec::new();
+        for z in zxids {
+            let data = self.proposal_data.remove(&z).unwrap_or_default();
+            for id in self.followers() {
+                out.push(LeaderAction::Send(id, QuorumPacket::new(packet::COMMIT, z, None)));
+            }
+            let observers: Vec<i64> = self
+                .learners
+                .iter()
+                .filter(|(_, l)| l.observer && l.stage == Stage::Active)
+                .map(|(id, _)| *id)
+                .collect();
+            for id in observers {
+                out.push(LeaderAction::Send(id, QuorumPacket::new(packet::INFORM, z, Some(data.clone()))));
+            }
+            out.push(LeaderAction::Commit(z, data));
+        }
+        out
+    }
+
+    /// Proposes a txn (its encoded entry); returns its zxid and the actions, or None before the
+    /// leader is established or when the epoch's counter is used up (a new election follows).
+    pub fn propose(&mut self, make_txn: impl FnOnce(i64) -> Bytes) -> Option<(i64, Vec<LeaderAction>)> {
+        if self.phase != Phase::Broadcast {
+            return None;
+        }
+        let epoch = self.new_epoch.expect("established");
+        if self.next_counter >= 0xffff_ffff {
+            self.phase = Phase::Failed;
+            return Some((0, vec![LeaderAction::Fail("the zxid counter of this epoch is used up".into())]));
+        }
+        let zxid = (epoch << 32) | self.next_counter;
+        self.next_counter += 1;
+        let data = make_txn(zxid);
+        self.proposals.propose(zxid).ok()?;
+        self.proposal_data.insert(zxid, data.clone());
+        self.last_zxid = zxid;
+        let mut out = vec![LeaderAction::Append(zxid, data.clone())];
+        for id in self.followers() {
+            out.push(LeaderAction::Send(id, QuorumPacket::new(packet::PROPOSAL, zxid, Some(data.clone()))));
+        }
+        Some((zxid, out))
+    }
+
+    /// The leader's own log made everything up to `zxid` durable: its own ACK.
+    pub fn logged(&mut self, zxid: i64) -> Vec<LeaderAction> {
+        let pending: Vec<i64> = self.proposal_data.range(..=zxid).map(|(z, _)| *z).collect();
+        let mut out = Vec::new();
+        for z in pending {
+            let c = self.proposals.ack(self.my_id, z);
+            out.extend(self.committed(c));
+        }
+        out
+    }
+
+    /// Half a tick passed: PING every learner past its sync.
+    pub fn ping(&self) -> Vec<LeaderAction> {
+        self.learners
+            .iter()
+            .filter(|(_, l)| l.stage == Stage::Active)
+            .map(|(id, _)| {
+                LeaderAction::Send(*id, QuorumPacket::new(packet::PING, self.proposals.last_proposed(), None))
+            })
+            .collect()
+    }
+
+    /// A learner's connection ended.
+    pub fn learner_gone(&mut self, sid: i64) {
+        self.learners.remove(&sid);
+    }
+}
+
+#[cfg(test)]
+mod tests;
