@@ -71,6 +71,7 @@ impl Quorum {
                 LearnerAction::PersistAcceptedEpoch(e) => self.persisted.push(("accepted", e)),
                 LearnerAction::PersistCurrentEpoch(e) => self.persisted.push(("current", e)),
                 LearnerAction::Truncate(z) => panic!("unexpected TRUNC to 0x{z:x}"),
+                LearnerAction::LoadSnapshot(z) => panic!("unexpected SNAP at 0x{z:x}"),
                 LearnerAction::Append(entries) => {
                     let last = entries.last().expect("entries").0;
                     let more = self.learner.as_mut().unwrap().logged(last);

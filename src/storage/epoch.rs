@@ -1,4 +1,5 @@
-//! Epoch files (`currentEpoch`, `acceptedEpoch`): a single decimal number, replaced atomically.
+//! Epoch files (`currentEpoch`, `acceptedEpoch`): a single decimal number with no newline, as
+//! ZooKeeper writes them, replaced atomically.
 //!
 //! Owns: reading and atomically writing those small files.
 //! Must never: leave a half-written epoch file behind (write temp, fsync, rename, fsync dir).
@@ -33,7 +34,7 @@ pub fn write_epoch(path: &Path, value: i64) -> Result<()> {
     };
     let io = |e| StorageError::io(&tmp, e);
     let mut f = std::fs::File::create(&tmp).map_err(io)?;
-    f.write_all(format!("{value}\n").as_bytes()).map_err(io)?;
+    f.write_all(value.to_string().as_bytes()).map_err(io)?;
     f.sync_all().map_err(io)?;
     drop(f);
     std::fs::rename(&tmp, path).map_err(|e| StorageError::io(path, e))?;
@@ -51,6 +52,7 @@ mod tests {
         assert_eq!(read_epoch(&p).unwrap(), None);
         write_epoch(&p, 7).unwrap();
         assert_eq!(read_epoch(&p).unwrap(), Some(7));
+        assert_eq!(std::fs::read(&p).unwrap(), b"7", "ZooKeeper's form: no newline");
         write_epoch(&p, 0x1_0000_0001).unwrap();
         assert_eq!(read_epoch(&p).unwrap(), Some(0x1_0000_0001));
         assert!(!dir.path().join("currentEpoch.tmp").exists());

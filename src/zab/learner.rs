@@ -1,5 +1,5 @@
 //! A follower's (or observer's) side of Zab against one leader, as a state machine: the
-//! handshake (FOLLOWERINFO, LEADERINFO, ACKEPOCH), synchronisation (DIFF / TRUNC, the
+//! handshake (FOLLOWERINFO, LEADERINFO, ACKEPOCH), synchronisation (DIFF / TRUNC / SNAP, the
 //! proposals and commits before NEWLEADER, UPTODATE) and broadcast (PROPOSAL logged then
 //! ACKed, COMMIT applied in order, PING answered). Follows ZooKeeper 3.8.5+'s order at
 //! NEWLEADER, the safer one (docs/quorum-protocol.md §4.4): the txns received during sync are
@@ -7,7 +7,7 @@
 //! go out after UPTODATE.
 //!
 //! The shell carries out actions in order; `PersistAcceptedEpoch`, `PersistCurrentEpoch` and
-//! `Truncate` are durable before the next action runs. `Append` is asynchronous: the shell
+//! `Truncate` and `LoadSnapshot` are durable before the next action runs. `Append` is asynchronous: the shell
 //! calls `logged(zxid)` once everything up to `zxid` is fsynced, and only then are ACKs sent.
 //! Must never: ACK a txn before it is durable, act on an epoch before it is durable, or apply
 //! a txn out of zxid order.
@@ -27,6 +27,9 @@ pub enum LearnerAction {
     PersistCurrentEpoch(i64),
     /// Drop every logged txn after `zxid` (durably) before the next action.
     Truncate(i64),
+    /// The leader's snapshot as of `zxid` follows the SNAP packet on the stream: read it and
+    /// make it this member's tree and the start of its log (durably) before the next action.
+    LoadSnapshot(i64),
     /// Append these txns (zxid, txn entry bytes) to the log; report `logged` when durable.
     Append(Vec<(i64, Bytes)>),
     /// Apply this committed txn (in zxid order).
@@ -141,7 +144,12 @@ impl Learner {
                 vec![LearnerAction::Truncate(p.zxid)]
             }
             (Phase::AwaitSync, packet::SNAP) => {
-                self.fail("the leader sent SNAP; snapshot sync is not implemented yet".into())
+                self.phase = Phase::Syncing;
+                self.last_logged = p.zxid;
+                self.durable = p.zxid;
+                self.acked = p.zxid;
+                self.pending = Pending::new(p.zxid);
+                vec![LearnerAction::LoadSnapshot(p.zxid)]
             }
             (Phase::Syncing, packet::PROPOSAL) => match p.data {
                 Some(d) => match self.pending.proposed(p.zxid, d) {

@@ -115,8 +115,13 @@ fn an_observer_registers_as_one_and_applies_informs() {
 }
 
 #[test]
-fn snap_is_refused_with_a_reason_until_it_is_built() {
+fn snap_loads_the_leaders_snapshot_then_syncs_from_it() {
     let mut l = registered();
-    let out = l.packet(pkt(packet::SNAP, 7));
-    assert!(matches!(&out[..], [LearnerAction::Fail(why)] if why.contains("SNAP")));
+    let at = (2 << 32) | 9;
+    assert_eq!(l.packet(pkt(packet::SNAP, at)), vec![LearnerAction::LoadSnapshot(at)]);
+    // Proposals after the snapshot's zxid follow, then NEWLEADER.
+    assert!(l.packet(prop(at + 1)).is_empty());
+    let out = l.packet(pkt(packet::NEWLEADER, E << 32));
+    assert!(matches!(&out[..], [LearnerAction::Append(v)] if v[0].0 == at + 1), "{out:?}");
+    assert_eq!(sent(&l.logged(at + 1)), vec![(packet::ACK, E << 32)]);
 }
