@@ -15,6 +15,8 @@ pub mod server;
 pub mod session;
 pub mod shell;
 pub mod storage;
+#[cfg(test)]
+pub(crate) mod testkit;
 pub mod tree;
 pub mod txn;
 pub mod watch;

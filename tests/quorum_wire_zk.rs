@@ -110,26 +110,75 @@ fn client_frame(body: &[u8]) -> Vec<u8> {
     f
 }
 
+/// A new session's ConnectRequest frame (30 s timeout).
+fn client_hello() -> Vec<u8> {
+    let mut hello = Vec::new();
+    hello.extend_from_slice(&0i32.to_be_bytes());
+    hello.extend_from_slice(&0i64.to_be_bytes());
+    hello.extend_from_slice(&30000i32.to_be_bytes());
+    hello.extend_from_slice(&0i64.to_be_bytes());
+    hello.extend_from_slice(&16i32.to_be_bytes());
+    hello.extend_from_slice(&[0u8; 16]);
+    hello.push(0);
+    client_frame(&hello)
+}
+
+/// Apache ZooKeeper as member 1 of a three-member ensemble on loopback.
+struct Member1 {
+    zk: zk_support::ZkMember,
+    client: u16,
+    election: u16,
+    /// (quorum, election) ports of members 1, 2, 3.
+    ports: [(u16, u16); 3],
+    _dir: tempfile::TempDir,
+}
+
+/// Starts ZooKeeper as member 1; `quorum3` is member 3's quorum port when the test listens
+/// on it itself.
+fn zookeeper_member_1(quorum3: Option<u16>) -> Member1 {
+    let dir = tempfile::tempdir().unwrap();
+    let client = free_port();
+    let ports =
+        [(free_port(), free_port()), (free_port(), free_port()), (quorum3.unwrap_or_else(free_port), free_port())];
+    let mut cfg =
+        format!("tickTime=1000\ninitLimit=20\nsyncLimit=10\nclientPort={client}\nclientPortAddress=127.0.0.1\n");
+    for (i, (q, e)) in ports.iter().enumerate() {
+        cfg.push_str(&format!("server.{}=127.0.0.1:{q}:{e}\n", i + 1));
+    }
+    let zk = zk_support::ZkMember::start(dir.path(), 1, &cfg);
+    Member1 { zk, client, election: ports[0].1, ports, _dir: dir }
+}
+
+/// Connects to member 1's election port as `sid` (larger than 1, so ZooKeeper keeps the
+/// connection) and returns the socket and ZooKeeper's first notification.
+fn election_with(m: &Member1, sid: i64) -> (TcpStream, Notification) {
+    let mut el = connect(SocketAddr::from(([127, 0, 0, 1], m.election)), "election port", &m.zk);
+    let mine = m.ports[sid as usize - 1].1;
+    el.write_all(&InitialMessage::encode(sid, &format!("127.0.0.1:{mine}"))).unwrap();
+    loop {
+        if let Some(n) = Notification::decode(&read_election_message(&mut el)).unwrap() {
+            return (el, n);
+        }
+    }
+}
+
+/// Sends one notification on an election connection.
+fn send_notification(el: &mut TcpStream, n: &Notification) {
+    let body = n.encode();
+    let mut msg = (body.len() as i32).to_be_bytes().to_vec();
+    msg.extend_from_slice(&body);
+    el.write_all(&msg).unwrap();
+}
+
 #[test]
 fn we_follow_a_zookeeper_leader_and_ack_its_proposals() {
-    let dir = tempfile::tempdir().unwrap();
-    let (c1, q1, e1) = (free_port(), free_port(), free_port());
-    let (q2, e2, q3, e3) = (free_port(), free_port(), free_port(), free_port());
-    let cfg = format!(
-        "tickTime=1000\ninitLimit=20\nsyncLimit=10\nclientPort={c1}\nclientPortAddress=127.0.0.1\n\
-         server.1=127.0.0.1:{q1}:{e1}\nserver.2=127.0.0.1:{q2}:{e2}\nserver.3=127.0.0.1:{q3}:{e3}\n"
-    );
-    let zk = zk_support::ZkMember::start(dir.path(), 1, &cfg);
+    let m = zookeeper_member_1(None);
+    let zk = &m.zk;
+    let [(q1, e1), (q2, e2), (q3, e3)] = m.ports;
+    let c1 = m.client;
 
-    // Election port: we are sid 2 > 1, so ZooKeeper keeps the connection we open.
-    let mut el = connect(SocketAddr::from(([127, 0, 0, 1], e1)), "election port", &zk);
-    el.write_all(&InitialMessage::encode(2, &format!("127.0.0.1:{e2}"))).unwrap();
-    let theirs = loop {
-        let body = read_election_message(&mut el);
-        if let Some(n) = Notification::decode(&body).unwrap() {
-            break n;
-        }
-    };
+    // Election port: we are sid 2.
+    let (mut el, theirs) = election_with(&m, 2);
     assert_eq!((theirs.state, theirs.leader, theirs.version), (PeerState::Looking, 1, NOTIFICATION_VERSION));
     assert_eq!(theirs.peer_epoch, 0);
     let config = String::from_utf8(theirs.config.clone().expect("a config").to_vec()).unwrap();
@@ -140,21 +189,21 @@ fn we_follow_a_zookeeper_leader_and_ack_its_proposals() {
     assert_eq!(config, membership_text(&servers, 0), "our membership text must equal ZooKeeper's");
 
     // Vote for ZooKeeper: with its own vote that is a quorum, and it leads.
-    let ours = Notification { state: PeerState::Looking, config: Some(config.clone().into()), ..theirs.clone() };
-    let mut msg = (ours.encode().len() as i32).to_be_bytes().to_vec();
-    msg.extend_from_slice(&ours.encode());
-    el.write_all(&msg).unwrap();
+    send_notification(
+        &mut el,
+        &Notification { state: PeerState::Looking, config: Some(config.clone().into()), ..theirs.clone() },
+    );
 
     // Quorum port: our learner state machine registers, synchronises and starts serving.
-    let s = connect(SocketAddr::from(([127, 0, 0, 1], q1)), "quorum port (it leads)", &zk);
+    let s = connect(SocketAddr::from(([127, 0, 0, 1], q1)), "quorum port (it leads)", zk);
     let mut q = Quorum { s, buf: BytesMut::new(), learner: None, persisted: Vec::new(), commits: Vec::new() };
     let (learner, first) = Learner::start(2, false, 0, 0, 0);
     q.learner = Some(learner);
-    q.carry_out(first, &zk);
+    q.carry_out(first, zk);
     let until = Instant::now() + DEADLINE;
     while !q.learner.as_ref().unwrap().is_serving() {
         assert!(Instant::now() < until, "not synchronised; ZooKeeper's log:\n{}", zk.log_text());
-        q.step(&zk);
+        q.step(zk);
     }
     let new_epoch = q.learner.as_ref().unwrap().new_epoch();
     assert_eq!(new_epoch, 1, "epoch 1 proposed");
@@ -162,16 +211,8 @@ fn we_follow_a_zookeeper_leader_and_ack_its_proposals() {
     assert_eq!(q.persisted, vec![("accepted", 1), ("current", 1)]);
 
     // A client creates a znode on ZooKeeper: its proposal comes to us; our ACK makes the quorum.
-    let mut client = connect(SocketAddr::from(([127, 0, 0, 1], c1)), "client port", &zk);
-    let mut hello = Vec::new();
-    hello.extend_from_slice(&0i32.to_be_bytes());
-    hello.extend_from_slice(&0i64.to_be_bytes());
-    hello.extend_from_slice(&30000i32.to_be_bytes());
-    hello.extend_from_slice(&0i64.to_be_bytes());
-    hello.extend_from_slice(&16i32.to_be_bytes());
-    hello.extend_from_slice(&[0u8; 16]);
-    hello.push(0);
-    client.write_all(&client_frame(&hello)).unwrap();
+    let mut client = connect(SocketAddr::from(([127, 0, 0, 1], c1)), "client port", zk);
+    client.write_all(&client_hello()).unwrap();
     // The session itself is a txn: createSession, proposed and committed through us.
     let read_reply = |client: &mut TcpStream| {
         let mut len = [0u8; 4];
@@ -187,7 +228,7 @@ fn we_follow_a_zookeeper_leader_and_ack_its_proposals() {
         let until = Instant::now() + DEADLINE;
         while q.commits.len() == before {
             assert!(Instant::now() < until, "no commit; ZooKeeper's log:\n{}", zk.log_text());
-            q.step(&zk);
+            q.step(zk);
         }
         let (zxid, data) = q.commits[before].clone();
         let txn = Txn::decode(&data).expect("ZooKeeper's txn decodes with ours");
@@ -244,46 +285,16 @@ fn zookeeper_follows_our_leader_and_serves_what_we_commit() {
     use zabkeeper::proto::records::{Acl, CreateTxn};
     use zabkeeper::txn::TxnBody;
     use zabkeeper::zab::leader::{Leader, LeaderAction};
-    use zabkeeper::zab::sync::{LogIndex, SyncPlan};
+    use zabkeeper::zab::sync::{EmptyLog as Empty, SyncPlan};
 
-    struct Empty;
-    impl LogIndex for Empty {
-        fn range(&self) -> Option<(i64, i64)> {
-            None
-        }
-        fn first_at_or_after(&self, _: i64) -> Option<i64> {
-            None
-        }
-        fn last_before(&self, _: i64) -> Option<i64> {
-            None
-        }
-    }
-
-    let dir = tempfile::tempdir().unwrap();
-    let (c1, q1, e1) = (free_port(), free_port(), free_port());
-    let (q2, e2) = (free_port(), free_port());
     let quorum3 = TcpListener::bind("127.0.0.1:0").unwrap();
-    let q3 = quorum3.local_addr().unwrap().port();
-    let e3 = free_port();
-    let cfg = format!(
-        "tickTime=1000\ninitLimit=20\nsyncLimit=10\nclientPort={c1}\nclientPortAddress=127.0.0.1\n\
-         server.1=127.0.0.1:{q1}:{e1}\nserver.2=127.0.0.1:{q2}:{e2}\nserver.3=127.0.0.1:{q3}:{e3}\n"
-    );
-    let zk = zk_support::ZkMember::start(dir.path(), 1, &cfg);
+    let m = zookeeper_member_1(Some(quorum3.local_addr().unwrap().port()));
+    let zk = &m.zk;
 
     // Election: we are sid 3 and vote for ourselves; ZooKeeper adopts the better vote, and
     // its vote and ours are a quorum for 3.
-    let mut el = connect(SocketAddr::from(([127, 0, 0, 1], e1)), "election port", &zk);
-    el.write_all(&InitialMessage::encode(3, &format!("127.0.0.1:{e3}"))).unwrap();
-    let theirs = loop {
-        if let Some(n) = Notification::decode(&read_election_message(&mut el)).unwrap() {
-            break n;
-        }
-    };
-    let ours = Notification { leader: 3, zxid: 0, peer_epoch: 0, ..theirs.clone() };
-    let mut msg = (ours.encode().len() as i32).to_be_bytes().to_vec();
-    msg.extend_from_slice(&ours.encode());
-    el.write_all(&msg).unwrap();
+    let (mut el, theirs) = election_with(&m, 3);
+    send_notification(&mut el, &Notification { leader: 3, zxid: 0, peer_epoch: 0, ..theirs.clone() });
 
     // ZooKeeper, following, connects to our quorum port.
     quorum3.set_nonblocking(false).unwrap();
@@ -376,16 +387,8 @@ fn zookeeper_follows_our_leader_and_serves_what_we_commit() {
     }
 
     // A client of ZooKeeper: its createSession comes to us as a REQUEST, which we commit.
-    let mut client = connect(SocketAddr::from(([127, 0, 0, 1], c1)), "client port", &zk);
-    let mut hello = Vec::new();
-    hello.extend_from_slice(&0i32.to_be_bytes());
-    hello.extend_from_slice(&0i64.to_be_bytes());
-    hello.extend_from_slice(&30000i32.to_be_bytes());
-    hello.extend_from_slice(&0i64.to_be_bytes());
-    hello.extend_from_slice(&16i32.to_be_bytes());
-    hello.extend_from_slice(&[0u8; 16]);
-    hello.push(0);
-    client.write_all(&client_frame(&hello)).unwrap();
+    let mut client = connect(SocketAddr::from(([127, 0, 0, 1], m.client)), "client port", zk);
+    client.write_all(&client_hello()).unwrap();
     while forwarded.is_empty() {
         assert!(Instant::now() < until, "no forwarded createSession; ZooKeeper's log:\n{}", zk.log_text());
         let p = next_packet(&mut q);

@@ -15,6 +15,21 @@ pub trait LogIndex {
     fn last_before(&self, zxid: i64) -> Option<i64>;
 }
 
+/// The log of a leader that holds no txns (a fresh ensemble).
+pub struct EmptyLog;
+
+impl LogIndex for EmptyLog {
+    fn range(&self) -> Option<(i64, i64)> {
+        None
+    }
+    fn first_at_or_after(&self, _: i64) -> Option<i64> {
+        None
+    }
+    fn last_before(&self, _: i64) -> Option<i64> {
+        None
+    }
+}
+
 /// What the leader sends a learner before NEWLEADER.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SyncPlan {

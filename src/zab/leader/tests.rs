@@ -4,20 +4,7 @@
 use super::*;
 use crate::zab::learner::{Learner, LearnerAction};
 
-/// A log that holds nothing (everyone starts empty).
-struct Empty;
-
-impl LogIndex for Empty {
-    fn range(&self) -> Option<(i64, i64)> {
-        None
-    }
-    fn first_at_or_after(&self, _: i64) -> Option<i64> {
-        None
-    }
-    fn last_before(&self, _: i64) -> Option<i64> {
-        None
-    }
-}
+use crate::zab::sync::EmptyLog as Empty;
 
 struct Ensemble {
     leader: Leader,
