@@ -250,12 +250,15 @@ impl Leader {
         out
     }
 
-    /// The sync stream for one learner, then NEWLEADER.
+    /// The sync stream for one learner, then NEWLEADER. Once broadcasting, the stream covers
+    /// only what is committed; proposals still outstanding follow as PROPOSALs alone (a COMMIT
+    /// for them would commit what no quorum has: the simulation caught exactly that).
     fn sync(&mut self, sid: i64, log: &impl LogIndex) -> Vec<LeaderAction> {
         let epoch = self.new_epoch.expect("epoch decided");
         let peer_last = self.learners[&sid].last_zxid;
-        let how = plan(peer_last, self.last_zxid, log);
-        let mut out = vec![LeaderAction::Sync(sid, how, self.last_zxid)];
+        let upto = if self.phase == Phase::Broadcast { self.proposals.last_committed() } else { self.last_zxid };
+        let how = plan(peer_last, upto, &UpTo(log, upto));
+        let mut out = vec![LeaderAction::Sync(sid, how, upto)];
         // Proposals made since establishment that the stream above does not carry.
         if self.phase == Phase::Broadcast {
             for (z, d) in &self.proposal_data {
@@ -391,6 +394,23 @@ impl Leader {
     /// A learner's connection ended.
     pub fn learner_gone(&mut self, sid: i64) {
         self.learners.remove(&sid);
+    }
+}
+
+/// A leader's log seen only up to a zxid (what is committed).
+struct UpTo<'a, L>(&'a L, i64);
+
+impl<L: LogIndex> LogIndex for UpTo<'_, L> {
+    fn range(&self) -> Option<(i64, i64)> {
+        let (min, _) = self.0.range()?;
+        let max = if self.0.first_at_or_after(self.1) == Some(self.1) { self.1 } else { self.0.last_before(self.1)? };
+        (min <= max).then_some((min, max))
+    }
+    fn first_at_or_after(&self, zxid: i64) -> Option<i64> {
+        self.0.first_at_or_after(zxid).filter(|z| *z <= self.1)
+    }
+    fn last_before(&self, zxid: i64) -> Option<i64> {
+        self.0.last_before(zxid.min(self.1 + 1))
     }
 }
 

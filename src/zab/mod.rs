@@ -7,5 +7,7 @@ pub mod broadcast;
 pub mod election;
 pub mod leader;
 pub mod learner;
+#[cfg(test)]
+mod sim;
 pub mod sync;
 pub mod wire;

@@ -173,3 +173,29 @@ fn no_uptodate_before_a_quorum_acked_newleader() {
     assert_eq!(out[0], LeaderAction::Established);
     assert!(matches!(&out[1], LeaderAction::Send(1, p) if p.type_ == packet::UPTODATE));
 }
+
+#[test]
+fn a_learner_synced_during_broadcast_gets_outstanding_proposals_without_commits() {
+    // Found by the ensemble simulation: the sync stream once ran to the last *proposed* zxid,
+    // so a rejoining learner got a COMMIT for a proposal no quorum had acknowledged.
+    let mut e = Ensemble::new(&[1, 2, 3], &[]);
+    e.settle();
+    let z = e.propose(1)[0];
+    for q in e.to_learner.values_mut() {
+        q.clear();
+    }
+    // Learner 1 reconnects while z is outstanding.
+    e.leader.learner_gone(1);
+    let li = LearnerInfo { server_id: 1, protocol_version: LEARNER_PROTOCOL_VERSION, config_version: 0 };
+    let info = QuorumPacket::new(packet::FOLLOWERINFO, 1 << 32, Some(crate::proto::jute::to_bytes(&li).freeze()));
+    e.leader.packet(1, info, &Empty);
+    let ack = QuorumPacket::new(packet::ACKEPOCH, 1 << 32, Some(Bytes::copy_from_slice(&(-1i32).to_be_bytes())));
+    let out = e.leader.packet(1, ack, &Empty);
+    let upto = out.iter().find_map(|a| if let LeaderAction::Sync(1, _, upto) = a { Some(*upto) } else { None });
+    assert_eq!(upto, Some(1 << 32), "the stream stops at the last committed zxid: {out:?}");
+    assert!(
+        out.iter().any(|a| matches!(a, LeaderAction::Send(1, p) if p.type_ == packet::PROPOSAL && p.zxid == z)),
+        "the outstanding proposal follows as a PROPOSAL: {out:?}"
+    );
+    assert!(!out.iter().any(|a| matches!(a, LeaderAction::Send(_, p) if p.type_ == packet::COMMIT)), "{out:?}");
+}
