@@ -8,6 +8,6 @@ pub mod election;
 pub mod leader;
 pub mod learner;
 #[cfg(test)]
-mod sim;
+mod tests_sim;
 pub mod sync;
 pub mod wire;
