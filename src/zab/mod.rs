@@ -7,7 +7,7 @@ pub mod broadcast;
 pub mod election;
 pub mod leader;
 pub mod learner;
+pub mod sync;
 #[cfg(test)]
 mod tests_sim;
-pub mod sync;
 pub mod wire;
