@@ -82,7 +82,6 @@ pub struct Leader {
     my_id: i64,
     voters: BTreeSet<i64>,
     config: Bytes,
-    accepted_epoch: i64,
     current_epoch: i64,
     last_zxid: i64,
     phase: Phase,
@@ -116,7 +115,6 @@ impl Leader {
             my_id,
             voters,
             config,
-            accepted_epoch,
             current_epoch,
             last_zxid,
             phase: Phase::Discovery,
@@ -197,7 +195,6 @@ impl Leader {
                 if self.quorum(&self.connecting.clone()) {
                     let e = self.max_accepted + 1;
                     self.new_epoch = Some(e);
-                    self.accepted_epoch = e;
                     out.push(LeaderAction::PersistAcceptedEpoch(e));
                     let ids: Vec<i64> = self.learners.keys().copied().collect();
                     for id in ids {

@@ -136,19 +136,11 @@ impl Learner {
                 Vec::new()
             }
             (Phase::AwaitSync, packet::TRUNC) => {
-                self.phase = Phase::Syncing;
-                self.last_logged = p.zxid;
-                self.durable = p.zxid;
-                self.acked = p.zxid;
-                self.pending = Pending::new(p.zxid);
+                self.log_ends_at(p.zxid);
                 vec![LearnerAction::Truncate(p.zxid)]
             }
             (Phase::AwaitSync, packet::SNAP) => {
-                self.phase = Phase::Syncing;
-                self.last_logged = p.zxid;
-                self.durable = p.zxid;
-                self.acked = p.zxid;
-                self.pending = Pending::new(p.zxid);
+                self.log_ends_at(p.zxid);
                 vec![LearnerAction::LoadSnapshot(p.zxid)]
             }
             (Phase::Syncing, packet::PROPOSAL) => match p.data {
@@ -169,6 +161,16 @@ impl Learner {
             (Phase::Broadcast, _) => self.broadcast(p),
             (phase, ty) => self.fail(format!("unexpected packet type {ty} while {phase:?}")),
         }
+    }
+
+    /// TRUNC or SNAP: the log (durable, acknowledged) ends at `zxid` from now on, and the
+    /// sync continues from there.
+    fn log_ends_at(&mut self, zxid: i64) {
+        self.phase = Phase::Syncing;
+        self.last_logged = zxid;
+        self.durable = zxid;
+        self.acked = zxid;
+        self.pending = Pending::new(zxid);
     }
 
     fn leader_info(&mut self, new_epoch: i64) -> Vec<LearnerAction> {
