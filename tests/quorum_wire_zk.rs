@@ -78,6 +78,7 @@ impl Quorum {
                     self.carry_out(more, zk);
                 }
                 LearnerAction::Commit(z, data) => self.commits.push((z, data)),
+                LearnerAction::SyncDone => panic!("no sync was forwarded"),
                 LearnerAction::PingReply(z) => self.send(QuorumPacket::new(packet::PING, z, Some(Bytes::new()))),
                 LearnerAction::Serving => {}
                 LearnerAction::Fail(why) => {

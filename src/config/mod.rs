@@ -475,6 +475,11 @@ impl Config {
     }
 }
 
+/// Resolves a `server.N` host (an IP literal, `localhost`, or a name resolved once).
+pub fn resolve_host_ip(host: &str) -> Result<std::net::IpAddr, String> {
+    resolve_host(host)
+}
+
 fn canonical(key: &str) -> &str {
     match key.strip_prefix("zookeeper.") {
         Some(rest) if SYSPROP_KEYS.contains(&rest) => rest,

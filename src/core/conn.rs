@@ -36,8 +36,10 @@ pub enum Queued {
     /// A request refused before it reached the pipeline (its session expired), answered with
     /// `err` in its turn.
     Refused { xid: i32, err: ErrorCode },
-    /// A sync: answered once every write prepared before it (`wait_zxid`) is applied.
-    Sync { xid: i32, path: String, wait_zxid: i64, received_us: u64 },
+    /// A sync: answered once it is `confirmed` (standalone at once; in an ensemble when the
+    /// leader has confirmed its leadership with a quorum) and every write prepared before it
+    /// (`wait_zxid`) is applied.
+    Sync { xid: i32, path: String, wait_zxid: i64, confirmed: bool, received_us: u64 },
 }
 
 /// Counters the admin words print for a connection.
@@ -65,7 +67,7 @@ pub struct Conn {
     pub state: ConnState,
     pub queue: VecDeque<Queued>,
     /// Requests that arrived behind the handshake of a new session, run once it is answered.
-    pub deferred: VecDeque<(i32, Request, u64)>,
+    pub deferred: VecDeque<(i32, Request, bytes::Bytes, u64)>,
     pub stats: ConnStats,
 }
 

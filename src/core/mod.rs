@@ -11,8 +11,11 @@
 //! Must never: acknowledge a write before `durable` covers its zxid.
 
 pub mod conn;
+mod ensemble;
 mod reads;
 mod sessions;
+
+pub use ensemble::Role;
 
 use crate::prep::{Prep, PrepOptions, WriteContext};
 use crate::proto::codes::{op, ErrorCode};
@@ -72,6 +75,12 @@ pub enum Action {
     /// Persist this frozen image of the tree as of `zxid` (encoded and written in the
     /// background; the tree may change meanwhile).
     Snapshot { zxid: i64, image: Box<TreeImage> },
+    /// A learner hands a client's write, session change or sync to the leader (a REQUEST
+    /// packet carrying the connection's auth ids).
+    Forward { req: crate::zab::wire::ForwardedRequest, auth: Vec<crate::proto::records::Id> },
+    /// The leader has a client's sync waiting: once leadership is confirmed by a quorum (a
+    /// read-index round), the shell calls `sync_confirmed`.
+    ConfirmSync,
 }
 
 /// A connection's output gathered during one batch.
@@ -123,6 +132,13 @@ pub struct Core {
     now_us: u64,
     last_container_check_ms: i64,
     stats: CoreStats,
+    /// Standalone, or this member's part in an ensemble.
+    role: Role,
+    /// A learner's sessions touched since its last PING reply, with their timeouts.
+    touched: FastMap<i64, i32>,
+    /// Syncs waiting for confirmation (leader: a read-index round; learner: the leader's
+    /// SYNC), oldest first.
+    pending_syncs: VecDeque<(ConnId, i32)>,
 }
 
 impl Core {
@@ -155,6 +171,9 @@ impl Core {
             now_us: 0,
             last_container_check_ms: mono_ms,
             stats: CoreStats::default(),
+            role: Role::Standalone,
+            touched: FastMap::default(),
+            pending_syncs: VecDeque::new(),
         }
     }
 
@@ -265,6 +284,12 @@ impl Core {
 
     /// A decoded request from a connection that has sent its handshake.
     pub fn request(&mut self, conn: ConnId, xid: i32, req: Request, received_us: u64) {
+        self.request_with_body(conn, xid, req, Bytes::new(), received_us)
+    }
+
+    /// A decoded request with its body as received (after the request header), which a
+    /// learner forwards to the leader unchanged.
+    pub fn request_with_body(&mut self, conn: ConnId, xid: i32, req: Request, body: Bytes, received_us: u64) {
         self.stats.packets_received += 1;
         let Some(c) = self.conns.get_mut(&conn) else { return };
         c.stats.received += 1;
@@ -274,16 +299,16 @@ impl Core {
             // ZooKeeper reads nothing more until the handshake is answered, so every reply
             // follows the ConnectResponse (a client may pipeline its auth behind the connect).
             ConnState::Connecting => {
-                c.deferred.push_back((xid, req, received_us));
+                c.deferred.push_back((xid, req, body, received_us));
                 return;
             }
             ConnState::Open => {}
         }
-        self.run_request(conn, xid, req, received_us);
+        self.run_request(conn, xid, req, body, received_us);
     }
 
     /// A request of an open connection, in its turn.
-    fn run_request(&mut self, conn: ConnId, xid: i32, req: Request, received_us: u64) {
+    fn run_request(&mut self, conn: ConnId, xid: i32, req: Request, body: Bytes, received_us: u64) {
         let Some(c) = self.conns.get_mut(&conn) else { return };
         if c.state != ConnState::Open {
             return;
@@ -296,18 +321,17 @@ impl Core {
             self.drain_queue(conn);
             return;
         }
+        if self.role == Role::Learner {
+            let timeout = c.timeout_ms;
+            self.touched.insert(session, timeout);
+        }
         match req {
             Request::Auth(a) => self.auth(conn, xid, a),
             Request::CloseSession => self.close_session_request(conn, xid, received_us),
             Request::CreateSession { timeout } => self.recreate_session(conn, xid, timeout, received_us),
+            r if r.is_write() && self.role == Role::Learner => self.forward_write(conn, xid, &r, body, received_us),
             r if r.is_write() => self.submit_write(conn, xid, r, received_us),
-            Request::Sync(s) => {
-                let wait_zxid = self.next_zxid - 1;
-                let c = self.conns.get_mut(&conn).expect("conn");
-                c.queue.push_back(Queued::Sync { xid, path: s.path, wait_zxid, received_us });
-                self.sync_waiters.entry(wait_zxid).or_default().push(conn);
-                self.drain_queue(conn);
-            }
+            Request::Sync(s) => self.sync(conn, xid, s.path, body, received_us),
             r => {
                 let c = self.conns.get_mut(&conn).expect("conn");
                 c.queue.push_back(Queued::Read { xid, req: r, received_us });
@@ -334,6 +358,12 @@ impl Core {
     /// The log has fsynced everything up to `zxid`. Standalone, that commits it: apply and
     /// answer.
     pub fn durable(&mut self, zxid: i64) {
+        self.committed_up_to(zxid)
+    }
+
+    /// Every txn this core prepared up to `zxid` is committed (standalone: fsynced; leader: a
+    /// quorum ACKed it): apply and answer, in zxid order.
+    pub fn committed_up_to(&mut self, zxid: i64) {
         while self.inflight.front().is_some_and(|t| t.zxid() <= zxid) {
             let txn = self.inflight.pop_front().expect("front");
             self.commit(txn);
@@ -386,6 +416,13 @@ impl Core {
 
     fn apply(&mut self, txn: Txn) {
         let zxid = txn.zxid();
+        if let TxnBody::CreateSession(t) = &txn.body {
+            // Every member tracks every global session, so a learner that becomes leader
+            // expires them and any member accepts a moved one.
+            if self.sessions.get(txn.header.client_id).is_none() {
+                self.sessions.add(txn.header.client_id, t.time_out, self.mono_ms);
+            }
+        }
         let outcome = self.tree.apply(&txn);
         self.prep.applied(zxid);
         self.txns_since_snapshot += 1;
@@ -487,7 +524,7 @@ impl Core {
             let Some(c) = self.conns.get_mut(&conn) else { return };
             let ready = match c.queue.front() {
                 Some(Queued::Read { .. } | Queued::Refused { .. }) => true,
-                Some(Queued::Sync { wait_zxid, .. }) => *wait_zxid <= applied,
+                Some(Queued::Sync { wait_zxid, confirmed, .. }) => *confirmed && *wait_zxid <= applied,
                 _ => false,
             };
             if !ready {
@@ -536,8 +573,12 @@ impl Core {
         zxid
     }
 
-    /// Periodic work: session expiry, container and TTL cleanup.
+    /// Periodic work: session expiry, container and TTL cleanup (standalone and on the leader
+    /// only: a learner's sessions and containers are the leader's to end).
     pub fn tick(&mut self) {
+        if !self.prepares() {
+            return;
+        }
         for id in self.sessions.expire(self.mono_ms) {
             tracing::info!("Expiring session 0x{:x}", id);
             let zxid = self.take_zxid();
@@ -552,6 +593,9 @@ impl Core {
 
     /// The next time `tick` has work, in monotonic ms.
     pub fn next_tick_ms(&self) -> i64 {
+        if !self.prepares() {
+            return self.mono_ms + 1000;
+        }
         let container = self.last_container_check_ms + self.cfg.container_check_interval_ms;
         self.sessions.next_expiry_ms().map_or(container, |s| s.min(container))
     }

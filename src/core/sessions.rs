@@ -33,7 +33,7 @@ impl Core {
         self.stats.packets_sent += 1;
     }
 
-    fn negotiate_timeout(&self, requested: i32) -> i32 {
+    pub(super) fn negotiate_timeout(&self, requested: i32) -> i32 {
         requested.clamp(self.cfg.min_session_timeout_ms, self.cfg.max_session_timeout_ms)
     }
 
@@ -41,6 +41,12 @@ impl Core {
     pub fn connect(&mut self, conn: ConnId, req: ConnectRequest) {
         self.stats.packets_received += 1;
         if !self.conns.contains_key(&conn) {
+            return;
+        }
+        if self.role == super::Role::Down {
+            // As ZooKeeper does while it has no quorum: the client tries another member.
+            tracing::debug!("not serving (no quorum): closing a new client connection");
+            self.close_conn(conn);
             return;
         }
         if req.last_zxid_seen > self.tree.last_zxid() {
@@ -55,7 +61,6 @@ impl Core {
         let timeout = self.negotiate_timeout(req.time_out);
         if req.session_id == 0 {
             let id = self.sessions.next_session_id();
-            let zxid = self.take_zxid();
             let c = self.conns.get_mut(&conn).expect("conn");
             c.session_id = id;
             c.timeout_ms = timeout;
@@ -64,6 +69,19 @@ impl Core {
             self.session_conn.insert(id, conn);
             // Track it now so it can expire even if the client vanishes before the commit.
             self.sessions.add(id, timeout, self.mono_ms);
+            if self.role == super::Role::Learner {
+                // The leader owns sessions: it logs the createSession this member asks for.
+                self.touched.insert(id, timeout);
+                self.forward(
+                    id,
+                    0,
+                    crate::proto::codes::op::CREATE_SESSION,
+                    Bytes::copy_from_slice(&timeout.to_be_bytes()),
+                    conn,
+                );
+                return;
+            }
+            let zxid = self.take_zxid();
             let txn = Prep::prepare_create_session(id, timeout, zxid, self.wall_ms);
             self.log(txn);
             return;
@@ -79,6 +97,9 @@ impl Core {
         }
         self.sessions.set_timeout(id, timeout);
         self.sessions.touch(id, self.mono_ms);
+        if self.role == super::Role::Learner {
+            self.touched.insert(id, timeout);
+        }
         if let Some(old) = self.session_conn.insert(id, conn) {
             if old != conn {
                 self.close_conn(old);
@@ -106,8 +127,8 @@ impl Core {
         let pw = session_password(id);
         self.send_connect_response(conn, timeout, id, &pw);
         self.drain_queue(conn);
-        for (xid, req, received_us) in deferred {
-            self.run_request(conn, xid, req, received_us);
+        for (xid, req, body, received_us) in deferred {
+            self.run_request(conn, xid, req, body, received_us);
         }
     }
 
@@ -116,10 +137,15 @@ impl Core {
     /// table), answered by `session_reinitialised` once applied.
     pub(super) fn recreate_session(&mut self, conn: ConnId, xid: i32, timeout: i32, received_us: u64) {
         let id = self.conns[&conn].session_id;
+        let op = crate::proto::codes::op::CREATE_SESSION;
+        if self.role == super::Role::Learner {
+            self.conns.get_mut(&conn).expect("conn").queue.push_back(Queued::Write { cxid: xid, op, received_us });
+            self.forward(id, xid, op, Bytes::copy_from_slice(&timeout.to_be_bytes()), conn);
+            return;
+        }
         let zxid = self.take_zxid();
         let mut txn = Prep::prepare_create_session(id, timeout, zxid, self.wall_ms);
         txn.header.cxid = xid;
-        let op = crate::proto::codes::op::CREATE_SESSION;
         self.conns.get_mut(&conn).expect("conn").queue.push_back(Queued::Write { cxid: xid, op, received_us });
         self.log(txn);
     }
@@ -136,12 +162,17 @@ impl Core {
         let c = self.conns.get_mut(&conn).expect("conn");
         let id = c.session_id;
         c.state = ConnState::Closing;
+        let op = crate::proto::codes::op::CLOSE_SESSION;
+        if self.role == super::Role::Learner {
+            c.queue.push_back(Queued::Write { cxid: xid, op, received_us });
+            self.forward(id, xid, op, Bytes::new(), conn);
+            return;
+        }
         self.sessions.set_closing(id);
         let zxid = self.take_zxid();
         let mut txn = self.prep.prepare_close_session(&self.tree, id, zxid, self.wall_ms);
         // As ZooKeeper's header does: the client's cxid, so the commit finds this request.
         txn.header.cxid = xid;
-        let op = crate::proto::codes::op::CLOSE_SESSION;
         self.conns.get_mut(&conn).expect("conn").queue.push_back(Queued::Write { cxid: xid, op, received_us });
         self.log(txn);
     }

@@ -99,6 +99,7 @@ impl H {
                     self.logs.push((zxid, payload));
                 }
                 Action::Snapshot { zxid, image } => self.snapshots.push((zxid, image)),
+                Action::Forward { .. } | Action::ConfirmSync => panic!("a standalone core never forwards or confirms"),
             }
         }
         self.closed.extend(closed_now);

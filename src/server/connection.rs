@@ -19,7 +19,7 @@ use crate::core::conn::ConnId;
 use crate::proto::jute::{Jute, Reader};
 use crate::proto::records::{ConnectRequest, RequestHeader};
 use crate::proto::request::Request;
-use bytes::{Buf, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use std::collections::VecDeque;
 use std::io::IoSlice;
 use std::net::SocketAddr;
@@ -92,6 +92,8 @@ async fn read_loop(
                     let (tx, rx) = tokio::sync::oneshot::channel();
                     let _ = shared.core_tx.send(CoreMsg::FourLetter { word, reply: tx });
                     if let Ok(text) = rx.await {
+                        // Counted like any output, so the writer's count-down balances.
+                        flow.queued(text.len(), 0, &shared.outstanding);
                         let _ = out.send(Outbound::Bytes(BytesMut::from(text.as_bytes())));
                     }
                     let _ = out.send(Outbound::Close);
@@ -118,14 +120,21 @@ async fn read_loop(
             }
             let mut r = Reader::new(&body);
             let header = RequestHeader::read(&mut r).map_err(|e| format!("bad request header: {e}"))?;
-            let req = Request::decode_from_client(header.type_, r.rest())
+            let rest = r.rest();
+            let consumed = body.len() - rest.len();
+            let req = Request::decode_from_client(header.type_, rest)
                 .map_err(|e| format!("bad request (op {}): {e}", header.type_))?;
-            drop(body);
+            // Writes and syncs keep their body as received: a learner forwards it unchanged.
+            let body = if req.is_write() || matches!(req, Request::Sync(_) | Request::Malformed { .. }) {
+                body.freeze().slice(consumed..)
+            } else {
+                Bytes::new()
+            };
             // Not read further while this connection or the server is over budget.
             flow.admit(&shared.outstanding).await;
             shared
                 .core_tx
-                .send(CoreMsg::Request { conn, xid: header.xid, req, received_us })
+                .send(CoreMsg::Request { conn, xid: header.xid, req, body, received_us })
                 .map_err(|_| "server stopping")?;
         }
         if buf.is_empty() && buf.capacity() > BUF_KEEP {

@@ -126,7 +126,8 @@ pub async fn start(cfg: Config) -> Result<ServerHandle, ServerError> {
     let us = shared.now_us();
     let wall =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
-    let core = Core::new(core_config(&cfg), rec.tree, rec.last_logged_zxid, wall, (us / 1000) as i64);
+    let mut core = Core::new(core_config(&cfg), rec.tree, rec.last_logged_zxid, wall, (us / 1000) as i64);
+    let recent = rec.recent;
     let (durable_tx, durable_rx) = mpsc::unbounded_channel();
     let writer = Arc::new(LogWriter::spawn(rec.log, durable_tx));
     let (snap_tx, snap_rx) = std::sync::mpsc::channel();
@@ -142,6 +143,8 @@ pub async fn start(cfg: Config) -> Result<ServerHandle, ServerError> {
             .spawn(move || node::snapshot_thread(store, snap_rx, busy, writer, retain, autopurge))?;
     }
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let ensemble =
+        if cfg.is_standalone() { None } else { Some(start_ensemble(&cfg, &mut core, recent, &shared.core_tx).await?) };
     let node = Node {
         core,
         writer,
@@ -153,11 +156,80 @@ pub async fn start(cfg: Config) -> Result<ServerHandle, ServerError> {
         rx: core_rx,
         bound: addr,
         env: EnvView::collect(),
+        ensemble,
     };
     let node_task = tokio::spawn(node.run(shutdown_rx.clone()));
     let accept_task = tokio::spawn(listener::accept_loop(listener, shared, cfg.max_client_cnxns_per_ip(), shutdown_rx));
     tracing::info!("zabkeeper serving on {addr} (started in {:?})", started.elapsed());
     Ok(ServerHandle { addr, shutdown: shutdown_tx, accept_task, node_task })
+}
+
+/// Binds the quorum and election ports of this member and starts its election.
+async fn start_ensemble(
+    cfg: &Config,
+    core: &mut Core,
+    recent: Vec<(i64, bytes::Bytes)>,
+    events: &mpsc::UnboundedSender<CoreMsg>,
+) -> Result<quorum::ensemble::Ensemble, ServerError> {
+    use quorum::ensemble::{Ensemble, EnsembleSetup};
+    let me = cfg.my_server().ok_or_else(|| {
+        ServerError::Startup(format!(
+            "{} has no myid matching a server.N line: an ensemble member needs one",
+            cfg.data_dir.join("myid").display()
+        ))
+    })?;
+    let my_id = me.id as i64;
+    let resolve = |host: &str, port: u16| -> Result<SocketAddr, ServerError> {
+        let ip = crate::config::resolve_host_ip(host).map_err(ServerError::Startup)?;
+        Ok(SocketAddr::new(ip, port))
+    };
+    let mut quorum_addrs = std::collections::BTreeMap::new();
+    let mut election_addrs = std::collections::BTreeMap::new();
+    for s in &cfg.servers {
+        quorum_addrs.insert(s.id as i64, resolve(&s.host, s.quorum_port)?);
+        election_addrs.insert(s.id as i64, resolve(&s.host, s.election_port)?);
+    }
+    let voters =
+        cfg.servers.iter().filter(|s| s.role == crate::config::PeerRole::Participant).map(|s| s.id as i64).collect();
+    let observer = me.role == crate::config::PeerRole::Observer;
+    let bind = |addr: SocketAddr| {
+        if cfg.quorum_listen_on_all_ips {
+            SocketAddr::new(std::net::Ipv4Addr::UNSPECIFIED.into(), addr.port())
+        } else {
+            addr
+        }
+    };
+    let quorum_listener = tokio::net::TcpListener::bind(bind(quorum_addrs[&my_id]))
+        .await
+        .map_err(|e| ServerError::Startup(format!("cannot bind the quorum port {}: {e}", quorum_addrs[&my_id])))?;
+    let election_listener = tokio::net::TcpListener::bind(bind(election_addrs[&my_id]))
+        .await
+        .map_err(|e| ServerError::Startup(format!("cannot bind the election port {}: {e}", election_addrs[&my_id])))?;
+    let (cnx, inbound) =
+        quorum::cnx::CnxManager::start(my_id, election_listener, election_addrs[&my_id], election_addrs);
+    let look_tx = quorum::peer::spawn(cnx, inbound, events.clone());
+    tokio::spawn(quorum::accept_learners(quorum_listener, events.clone()));
+    let setup = EnsembleSetup {
+        my_id,
+        observer,
+        voters,
+        config_text: bytes::Bytes::from(crate::zab::wire::membership_text(&cfg.servers, 0)),
+        quorum_addrs,
+        tick: Duration::from_millis(cfg.tick_time_ms().max(1) as u64),
+        init_limit: cfg.init_limit,
+        sync_limit: cfg.sync_limit,
+        data_dir: cfg.data_dir.clone(),
+        epoch_dir: cfg.snap_dir(),
+        max_packet: cfg.jute_max_buffer as usize + 1024,
+        window_entries: recovery::RECENT,
+        window_bytes: 64 << 20,
+    };
+    tracing::info!(
+        "ensemble member {my_id} ({}), {} members",
+        if observer { "observer" } else { "participant" },
+        cfg.servers.len()
+    );
+    Ensemble::start(setup, core, recent, look_tx, events.clone())
 }
 
 /// Runs a server until Ctrl-C / SIGTERM.

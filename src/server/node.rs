@@ -7,6 +7,8 @@
 //! await.
 
 use super::flow::Flow;
+use super::quorum::ensemble::Ensemble;
+use super::quorum::QuorumMsg;
 use super::Shared;
 use crate::admin::{self, ConnectionView, EnvView, FourLetterReply, ServerView, StatReset};
 use crate::config::Config;
@@ -18,7 +20,7 @@ use crate::storage::committer::{Durable, LogWriter};
 use crate::storage::snapfile::FileSnapshotStore;
 use crate::storage::snapshot::SnapshotStore;
 use crate::tree::TreeImage;
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -28,11 +30,33 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 /// What a connection task sends to the node loop.
 pub enum CoreMsg {
-    Opened { conn: ConnId, peer: SocketAddr, out: mpsc::UnboundedSender<Outbound>, flow: Arc<Flow> },
-    Connect { conn: ConnId, req: ConnectRequest },
-    Request { conn: ConnId, xid: i32, req: Request, received_us: u64 },
-    Closed { conn: ConnId },
-    FourLetter { word: &'static str, reply: oneshot::Sender<String> },
+    Opened {
+        conn: ConnId,
+        peer: SocketAddr,
+        out: mpsc::UnboundedSender<Outbound>,
+        flow: Arc<Flow>,
+    },
+    Connect {
+        conn: ConnId,
+        req: ConnectRequest,
+    },
+    /// A request, with its body as received (a learner forwards writes unchanged).
+    Request {
+        conn: ConnId,
+        xid: i32,
+        req: Request,
+        body: Bytes,
+        received_us: u64,
+    },
+    Closed {
+        conn: ConnId,
+    },
+    FourLetter {
+        word: &'static str,
+        reply: oneshot::Sender<String>,
+    },
+    /// The ensemble's election, quorum listener and links.
+    Quorum(QuorumMsg),
 }
 
 /// What the node loop sends to a connection's writer.
@@ -62,6 +86,8 @@ pub struct Node {
     pub rx: mpsc::UnboundedReceiver<CoreMsg>,
     pub bound: SocketAddr,
     pub env: EnvView,
+    /// This member's part in an ensemble (None: standalone).
+    pub ensemble: Option<Ensemble>,
 }
 
 fn wall_ms() -> i64 {
@@ -81,7 +107,10 @@ impl Node {
             self.set_time();
             let next_tick = self.core.next_tick_ms();
             let now_ms = (self.shared.now_us() / 1000) as i64;
-            let wait = Duration::from_millis((next_tick - now_ms).clamp(1, 1000) as u64);
+            let mut wait = Duration::from_millis((next_tick - now_ms).clamp(1, 1000) as u64);
+            if let Some(e) = &self.ensemble {
+                wait = wait.min(e.next_tick_in().max(Duration::from_millis(1)));
+            }
             tokio::select! {
                 biased;
                 _ = shutdown.changed() => break,
@@ -90,12 +119,16 @@ impl Node {
                         Some(Durable::UpTo(z)) => {
                             self.set_time();
                             self.core.set_snapshot_busy(self.snap_busy.load(Ordering::Acquire));
-                            self.core.durable(z);
+                            let mut z = z;
                             while let Ok(d) = self.durable_rx.try_recv() {
                                 match d {
-                                    Durable::UpTo(z) => self.core.durable(z),
+                                    Durable::UpTo(later) => z = z.max(later),
                                     Durable::Failed(e) => { self.log_failed(&e); return; }
                                 }
+                            }
+                            match self.ensemble.as_mut() {
+                                Some(e) => e.on_durable(z, &mut self.core, &self.writer).await,
+                                None => self.core.durable(z),
                             }
                         }
                         Some(Durable::Failed(e)) => { self.log_failed(&e); return; }
@@ -105,11 +138,11 @@ impl Node {
                 m = self.rx.recv() => {
                     let Some(m) = m else { break };
                     self.set_time();
-                    self.handle(m, &mut conns);
+                    self.handle(m, &mut conns).await;
                     // Drain what else is queued: one batch, one round of log appends.
                     for _ in 0..4096 {
                         match self.rx.try_recv() {
-                            Ok(m) => self.handle(m, &mut conns),
+                            Ok(m) => self.handle(m, &mut conns).await,
                             Err(_) => break,
                         }
                     }
@@ -117,9 +150,12 @@ impl Node {
                 _ = tokio::time::sleep(wait) => {
                     self.set_time();
                     self.core.tick();
+                    if let Some(e) = self.ensemble.as_mut() {
+                        e.tick(&mut self.core, &self.writer).await;
+                    }
                 }
             }
-            self.execute(&mut conns);
+            self.execute(&mut conns).await;
         }
         for (_, c) in conns.drain() {
             let _ = c.out.send(Outbound::Close);
@@ -130,7 +166,7 @@ impl Node {
         tracing::error!("the txn log failed: {e}; stopping so that nothing unlogged is acknowledged");
     }
 
-    fn handle(&mut self, m: CoreMsg, conns: &mut HashMap<ConnId, ConnHandle>) {
+    async fn handle(&mut self, m: CoreMsg, conns: &mut HashMap<ConnId, ConnHandle>) {
         match m {
             CoreMsg::Opened { conn, peer, out, flow } => {
                 conns.insert(conn, ConnHandle { peer, out, flow });
@@ -142,7 +178,16 @@ impl Node {
                     h.flow.set_session_timeout_ms(c.timeout_ms.max(0) as u64);
                 }
             }
-            CoreMsg::Request { conn, xid, req, received_us } => self.core.request(conn, xid, req, received_us),
+            CoreMsg::Request { conn, xid, req, body, received_us } => {
+                self.core.request_with_body(conn, xid, req, body, received_us)
+            }
+            CoreMsg::Quorum(q) => {
+                if let Some(e) = self.ensemble.as_mut() {
+                    e.on_msg(q, &mut self.core, &self.writer).await;
+                }
+                // Whatever the core was asked to do meanwhile (closes on a step-down).
+                self.execute(conns).await;
+            }
             CoreMsg::Closed { conn } => {
                 conns.remove(&conn);
                 self.core.connection_closed(conn);
@@ -154,19 +199,42 @@ impl Node {
         }
     }
 
-    fn execute(&mut self, conns: &mut HashMap<ConnId, ConnHandle>) {
+    async fn execute(&mut self, conns: &mut HashMap<ConnId, ConnHandle>) {
         // Txns go to the log writer together (they come first among the actions), so a
         // batch is never split across two group commits.
         let mut logs = Vec::new();
-        for a in self.core.take_actions() {
-            match a {
-                Action::Log { zxid, payload } => logs.push((zxid, payload)),
-                other => {
-                    if !logs.is_empty() {
-                        self.writer.append_batch(std::mem::take(&mut logs));
+        // Committing on a leader makes more actions (replies): run until none are left.
+        for _ in 0..64 {
+            let actions = self.core.take_actions();
+            if actions.is_empty() {
+                break;
+            }
+            for a in actions {
+                match a {
+                    Action::Log { zxid, payload } => match self.ensemble.as_mut() {
+                        Some(e) => e.propose(zxid, payload, &mut self.core, &self.writer).await,
+                        None => logs.push((zxid, payload)),
+                    },
+                    Action::Forward { req, auth } => {
+                        if let Some(e) = self.ensemble.as_mut() {
+                            e.forward(req, auth);
+                        }
                     }
-                    self.dispatch(other, conns);
+                    Action::ConfirmSync => {
+                        if let Some(e) = self.ensemble.as_mut() {
+                            e.confirm_sync(&self.core);
+                        }
+                    }
+                    other => {
+                        if !logs.is_empty() {
+                            self.writer.append_batch(std::mem::take(&mut logs));
+                        }
+                        self.dispatch(other, conns);
+                    }
                 }
+            }
+            if let Some(e) = self.ensemble.as_mut() {
+                e.flush(&mut self.core);
             }
         }
         if !logs.is_empty() {
@@ -188,6 +256,8 @@ impl Node {
                 }
             }
             Action::Log { zxid, payload } => self.writer.append(zxid, payload),
+            // Routed by `execute`.
+            Action::Forward { .. } | Action::ConfirmSync => {}
             Action::Snapshot { zxid, image } => {
                 // New txns go to a new segment so the old ones can be purged later.
                 self.writer.roll();
@@ -198,6 +268,11 @@ impl Node {
     }
 
     fn four_letter(&mut self, word: &str, conns: &HashMap<ConnId, ConnHandle>) -> String {
+        let serving = !matches!(self.ensemble.as_ref().map(|e| e.mode()), Some(super::quorum::ensemble::Mode::Looking));
+        if !serving && !matches!(word, "ruok" | "conf" | "envi" | "dirs" | "isro" | "gtmk" | "stmk") {
+            // ZooKeeper's answer while it has no quorum.
+            return "This ZooKeeper instance is not currently serving requests\n".to_string();
+        }
         let mut view = self.view(conns);
         if matches!(word, "wchs" | "wchc" | "wchp") {
             // Only these words list watches; building the list costs O(watches).
@@ -288,6 +363,7 @@ impl Node {
             auth_failed_count: st.auth_failed,
             fsync_ms: fsync,
             client_port_bound: Some(self.bound.port()),
+            mode: self.ensemble.as_ref().map_or("standalone", |e| e.mode().as_str()).to_string(),
             ..ServerView::default()
         }
     }

@@ -18,14 +18,19 @@ pub struct Recovered {
     pub log: TxnLog,
     pub store: FileSnapshotStore,
     pub last_logged_zxid: i64,
+    /// The last txns replayed (at most `RECENT` of them), for syncing learners by DIFF.
+    pub recent: Vec<(i64, bytes::Bytes)>,
 }
+
+/// How many replayed txns `recover` hands back.
+pub const RECENT: usize = 10_000;
 
 /// Opens the data directories and rebuilds the tree.
 pub fn recover(data_dir: &Path, log_dir: &Path, log_opts: LogOptions) -> Result<Recovered, ServerError> {
     let started = Instant::now();
     std::fs::create_dir_all(data_dir.join("version-2"))
         .map_err(|e| format!("cannot create {}: {e}", data_dir.display()))?;
-    let store = FileSnapshotStore::open(data_dir)
+    let mut store = FileSnapshotStore::open(data_dir)
         .map_err(|e| format!("cannot open snapshots in {}: {e}", data_dir.display()))?;
     // Checking the log and decoding the snapshot are independent: do them side by side.
     let (log, tree) = std::thread::scope(|scope| {
@@ -58,7 +63,16 @@ pub fn recover(data_dir: &Path, log_dir: &Path, log_opts: LogOptions) -> Result<
                 )
                 .into());
             }
-            DataTree::new()
+            let tree = DataTree::new();
+            if first_logged.is_none() {
+                // A fresh data directory: as ZooKeeper does, start it with the empty tree's
+                // snapshot 0, so a log that later begins past zxid 1 (an ensemble's first
+                // txn is epoch << 32 | 1) always has a snapshot beneath it.
+                let mut sink = store.begin(0)?;
+                crate::tree::snapshot::encode_image(&tree.image(), |piece| sink.write(piece))?;
+                sink.finish()?;
+            }
+            tree
         }
     };
     let base = tree.last_zxid();
@@ -69,10 +83,12 @@ pub fn recover(data_dir: &Path, log_dir: &Path, log_opts: LogOptions) -> Result<
         }
     }
     let n = records.len();
-    for (zxid, payload) in records {
-        let txn = Txn::decode(&payload).map_err(|e| format!("txn 0x{zxid:x} in the log cannot be decoded: {e}"))?;
+    for (zxid, payload) in &records {
+        let txn = Txn::decode(payload).map_err(|e| format!("txn 0x{zxid:x} in the log cannot be decoded: {e}"))?;
         tree.apply(&txn);
     }
+    let mut recent = records;
+    recent.drain(..recent.len().saturating_sub(RECENT));
     let last_logged_zxid = log.last_zxid().max(tree.last_zxid());
     tracing::info!(
         "Recovered {} znodes up to zxid 0x{:x} ({} txns replayed) in {:?}",
@@ -81,7 +97,7 @@ pub fn recover(data_dir: &Path, log_dir: &Path, log_opts: LogOptions) -> Result<
         n,
         started.elapsed()
     );
-    Ok(Recovered { tree, log, store, last_logged_zxid })
+    Ok(Recovered { tree, log, store, last_logged_zxid, recent })
 }
 
 /// The newest usable snapshot in the sled store older versions kept, if there is one.
@@ -116,4 +132,34 @@ fn load_tree(store: &dyn SnapshotStore) -> Result<Option<DataTree>, ServerError>
         Err(e) if e.is_corrupt() => Ok(None),
         Err(e) => Err(e.into()),
     }
+}
+
+/// The newest usable snapshot at or before `upto` (an empty tree if there is none): the base
+/// a learner rebuilds its tree from after its log was truncated to `upto`.
+pub fn load_snapshot_at_most(data_dir: &Path, upto: i64) -> Result<DataTree, ServerError> {
+    let store = FileSnapshotStore::open(data_dir)
+        .map_err(|e| format!("cannot open snapshots in {}: {e}", data_dir.display()))?;
+    for zxid in store.list()?.into_iter().filter(|z| *z <= upto) {
+        let loaded = store.open(zxid).and_then(|(mut body, len)| {
+            snapshot::decode_from(&mut *body, len).map_err(|e| {
+                crate::storage::StorageError::corrupt(store.location(), 0, format!("snapshot 0x{zxid:x}: {e}"))
+            })
+        });
+        match loaded {
+            Ok(t) => return Ok(t),
+            Err(e) if e.is_corrupt() => tracing::warn!("snapshot 0x{zxid:x} failed verification: {e}"),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(DataTree::new())
+}
+
+/// Makes a snapshot received from the leader durable in the data directory.
+pub fn install_snapshot(data_dir: &Path, zxid: i64, bytes: &[u8]) -> Result<(), ServerError> {
+    let mut store = FileSnapshotStore::open(data_dir)
+        .map_err(|e| format!("cannot open snapshots in {}: {e}", data_dir.display()))?;
+    let mut sink = store.begin(zxid)?;
+    sink.write(bytes)?;
+    sink.finish()?;
+    Ok(())
 }

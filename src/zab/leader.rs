@@ -366,6 +366,38 @@ impl Leader {
         Some((zxid, out))
     }
 
+    /// Proposes a txn whose zxid the caller already assigned (the core numbers the txns it
+    /// prepares); a zxid out of step with this epoch's counter ends the epoch.
+    pub fn propose_at(&mut self, zxid: i64, data: Bytes) -> Vec<LeaderAction> {
+        let mut assigned = zxid;
+        match self.propose(|z| {
+            assigned = z;
+            data
+        }) {
+            Some((z, out)) if z == zxid => out,
+            Some((_, out)) if self.phase == Phase::Failed => out,
+            Some(_) => self.fail(format!("proposal 0x{zxid:x} out of step (expected 0x{assigned:x})")),
+            None => self.fail(format!("proposal 0x{zxid:x} before the leader is established")),
+        }
+    }
+
+    /// The last zxid proposed (or, before any proposal, the epoch's start).
+    pub fn last_proposed(&self) -> i64 {
+        self.proposals.last_proposed()
+    }
+
+    /// The learners in broadcast, and whether each votes.
+    pub fn active_learners(&self) -> Vec<(i64, bool)> {
+        self.learners.iter().filter(|(_, l)| l.stage == Stage::Active).map(|(id, l)| (*id, !l.observer)).collect()
+    }
+
+    /// Whether `ids` (voters among them) plus this leader form a quorum.
+    pub fn is_quorum_with_me(&self, ids: &BTreeSet<i64>) -> bool {
+        let mut all = ids.clone();
+        all.insert(self.my_id);
+        self.quorum(&all)
+    }
+
     /// The leader's own log made everything up to `zxid` durable: its own ACK.
     pub fn logged(&mut self, zxid: i64) -> Vec<LeaderAction> {
         let pending: Vec<i64> = self.proposal_data.range(..=zxid).map(|(z, _)| *z).collect();

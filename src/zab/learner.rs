@@ -38,6 +38,9 @@ pub enum LearnerAction {
     PingReply(i64),
     /// Synchronised: serve clients.
     Serving,
+    /// The leader answered the oldest forwarded sync (everything committed before it has
+    /// arrived ahead of this).
+    SyncDone,
     /// Leave this leader and look for one again.
     Fail(String),
 }
@@ -262,6 +265,9 @@ impl Learner {
                 None => self.fail(format!("INFORM 0x{:x} without a txn", p.zxid)),
             },
             packet::PING => vec![LearnerAction::PingReply(p.zxid)],
+            packet::SYNC => vec![LearnerAction::SyncDone],
+            // Answers to REVALIDATE (this member sends none: every member knows every session).
+            packet::REVALIDATE => Vec::new(),
             ty => self.fail(format!("unexpected packet type {ty} while broadcasting")),
         }
     }

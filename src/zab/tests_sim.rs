@@ -337,6 +337,7 @@ impl Sim {
         for a in out {
             match a {
                 LearnerAction::Send(p) => self.post(id, leader_id, Msg::Quorum { conn, p, snapshot: None }),
+                LearnerAction::SyncDone => {}
                 LearnerAction::PersistAcceptedEpoch(e) => self.members.get_mut(&id).expect("m").disk.accepted = e,
                 LearnerAction::PersistCurrentEpoch(e) => self.members.get_mut(&id).expect("m").disk.current = e,
                 LearnerAction::Truncate(z) => {

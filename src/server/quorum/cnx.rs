@@ -98,11 +98,14 @@ impl CnxManager {
     }
 
     /// A connection to `sid` is up: it replaces any older one.
-    fn install(self: &Arc<Self>, sid: i64, stream: TcpStream) {
+    /// `early` holds bytes already read past the peer's initial message (its first messages
+    /// may arrive in the same read).
+    fn install(self: &Arc<Self>, sid: i64, stream: TcpStream, early: BytesMut) {
         let Some(peer) = self.peers.get(&sid).cloned() else {
             tracing::warn!("election connection from unknown member {sid}; closing it");
             return;
         };
+        tracing::debug!("election connection with member {sid} up");
         let _ = stream.set_nodelay(true);
         let (rd, wr) = stream.into_split();
         let generation = {
@@ -115,9 +118,10 @@ impl CnxManager {
             }
             s.generation
         };
+        tracing::debug!("election connection with member {sid}: generation {generation}");
         peer.wake.notify_waiters();
         tokio::spawn(write_loop(self.clone(), sid, peer, generation, wr));
-        tokio::spawn(read_loop(self.clone(), sid, generation, rd));
+        tokio::spawn(read_loop(self.clone(), sid, generation, rd, early));
     }
 
     /// The connection of `generation` to `sid` ended: a pending message reconnects.
@@ -152,6 +156,7 @@ impl CnxManager {
             go
         };
         peer.wake.notify_waiters();
+        tracing::debug!("member {sid} connected to us: calling it back (go={go})");
         if go {
             connect_to(self.clone(), sid).await;
         }
@@ -167,12 +172,12 @@ async fn accept_loop(m: Arc<CnxManager>, listener: TcpListener) {
         let m = m.clone();
         tokio::spawn(async move {
             match tokio::time::timeout(HANDSHAKE_TIMEOUT, read_initial(stream)).await {
-                Ok(Ok((sid, stream))) if sid < m.my_id => {
+                Ok(Ok((sid, stream, _))) if sid < m.my_id => {
                     drop(stream);
                     m.call_back(sid).await;
                 }
-                Ok(Ok((sid, stream))) if sid > m.my_id => m.install(sid, stream),
-                Ok(Ok((sid, _))) => tracing::warn!("election connection from {from} claims our own id {sid}"),
+                Ok(Ok((sid, stream, early))) if sid > m.my_id => m.install(sid, stream, early),
+                Ok(Ok((sid, _, _))) => tracing::warn!("election connection from {from} claims our own id {sid}"),
                 Ok(Err(e)) => tracing::info!("election connection from {from} refused: {e}"),
                 Err(_) => tracing::info!("election connection from {from} sent no initial message"),
             }
@@ -180,11 +185,13 @@ async fn accept_loop(m: Arc<CnxManager>, listener: TcpListener) {
     }
 }
 
-async fn read_initial(mut stream: TcpStream) -> Result<(i64, TcpStream), String> {
+/// The peer's initial message; returns its sid and whatever followed it in the same reads.
+async fn read_initial(mut stream: TcpStream) -> Result<(i64, TcpStream, BytesMut), String> {
     let mut buf = BytesMut::with_capacity(64);
     loop {
-        if let Some((m, _)) = InitialMessage::decode(&buf).map_err(|e| e.to_string())? {
-            return Ok((m.sid, stream));
+        if let Some((m, n)) = InitialMessage::decode(&buf).map_err(|e| e.to_string())? {
+            buf.advance(n);
+            return Ok((m.sid, stream, buf));
         }
         if stream.read_buf(&mut buf).await.map_err(|e| e.to_string())? == 0 {
             return Err("closed during the initial message".into());
@@ -202,8 +209,11 @@ async fn connect_to(m: Arc<CnxManager>, sid: i64) {
         Ok::<TcpStream, std::io::Error>(s)
     };
     match tokio::time::timeout(HANDSHAKE_TIMEOUT, attempt).await {
-        Ok(Ok(stream)) if sid < m.my_id => m.install(sid, stream),
-        _ => peer.slot().connecting = false,
+        Ok(Ok(stream)) if sid < m.my_id => m.install(sid, stream, BytesMut::new()),
+        r => {
+            tracing::debug!("connect to member {sid}: {:?}", r.map(|x| x.map(|_| ())));
+            peer.slot().connecting = false
+        }
     }
 }
 
@@ -239,12 +249,19 @@ async fn write_loop(
             m.lost(sid, generation);
             return;
         }
+        tracing::trace!("sent a message to member {sid} (generation {generation})");
         peer.slot().last_sent = Some(msg);
     }
 }
 
-async fn read_loop(m: Arc<CnxManager>, sid: i64, generation: u64, mut rd: tokio::net::tcp::OwnedReadHalf) {
-    let mut buf = BytesMut::with_capacity(1024);
+async fn read_loop(
+    m: Arc<CnxManager>,
+    sid: i64,
+    generation: u64,
+    mut rd: tokio::net::tcp::OwnedReadHalf,
+    mut buf: BytesMut,
+) {
+    buf.reserve(1024);
     loop {
         while buf.len() >= 4 {
             let len = i32::from_be_bytes(buf[..4].try_into().expect("4"));
@@ -259,6 +276,7 @@ async fn read_loop(m: Arc<CnxManager>, sid: i64, generation: u64, mut rd: tokio:
             buf.advance(4);
             let msg = buf.split_to(len as usize).freeze();
             // A full queue drops the message: the election resends.
+            tracing::trace!("election message from member {sid}");
             let _ = m.inbound.try_send((sid, msg));
         }
         match rd.read_buf(&mut buf).await {

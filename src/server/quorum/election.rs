@@ -50,7 +50,10 @@ pub async fn look(
         let actions = tokio::select! {
             m = inbound.recv() => match m {
                 Some((from, body)) => match Notification::decode(&body) {
-                    Ok(Some(n)) => e.receive(from, &n, now_ms(origin)),
+                    Ok(Some(n)) => {
+                        tracing::debug!("notification from {from}: {n:?}");
+                        e.receive(from, &n, now_ms(origin))
+                    }
                     _ => Vec::new(),
                 },
                 None => Vec::new(),

@@ -1,0 +1,947 @@
+//! A member's life in an ensemble, inside the node loop: looking (the election task runs,
+//! clients are refused), leading (the `zab::leader` machine over the learners' quorum links)
+//! or following / observing (the `zab::learner` machine over the link to the leader). It
+//! carries out what those machines decide against the core, the log writer, the epoch files
+//! and the links, and keeps the timers ZooKeeper keeps: initLimit to establish an epoch,
+//! syncLimit for a learner to be heard from and for the leader to keep a quorum, a PING every
+//! half tick.
+//!
+//! Sync is stronger than ZooKeeper's: the leader answers a sync (its own clients' and the ones
+//! learners forward) only after a quorum of voters answered a PING sent after the sync
+//! arrived (a read-index round, no txn), and once everything proposed before it is committed.
+//! Must never: decide what the zab machines decide; ACK or act on an epoch before it is
+//! durable (the machines order that; this shell carries actions out in order and waits on
+//! the ones that must be durable first).
+
+use super::election::ElectionSetup;
+use super::link::{self, LinkEvent, LinkHandle, LinkId};
+use super::window::LogWindow;
+use super::QuorumMsg;
+use crate::core::Core;
+use crate::server::node::CoreMsg;
+use crate::server::recovery;
+use crate::server::ServerError;
+use crate::storage::committer::LogWriter;
+use crate::storage::epoch;
+use crate::txn::Txn;
+use crate::zab::election::Decision;
+use crate::zab::leader::{Leader, LeaderAction};
+use crate::zab::learner::{Learner, LearnerAction};
+use crate::zab::sync::SyncPlan;
+use crate::zab::wire::{self, packet, LearnerInfo, PeerState, QuorumPacket};
+use bytes::Bytes;
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+
+/// What does not change while the member runs.
+#[derive(Debug, Clone)]
+pub struct EnsembleSetup {
+    pub my_id: i64,
+    pub observer: bool,
+    pub voters: BTreeSet<i64>,
+    /// The membership text election notifications and NEWLEADER carry.
+    pub config_text: Bytes,
+    /// Every member's quorum address.
+    pub quorum_addrs: BTreeMap<i64, SocketAddr>,
+    pub tick: Duration,
+    pub init_limit: u32,
+    pub sync_limit: u32,
+    pub data_dir: PathBuf,
+    /// Where currentEpoch and acceptedEpoch live (`dataDir/version-2`).
+    pub epoch_dir: PathBuf,
+    pub max_packet: usize,
+    /// How many recent txns to keep for DIFF, and their byte budget.
+    pub window_entries: usize,
+    pub window_bytes: usize,
+}
+
+/// A sync waiting for its read-index round and its commit.
+#[derive(Debug)]
+struct PendingSync {
+    /// The learner that forwarded it, or None for one of the leader's own clients.
+    from: Option<i64>,
+    /// Everything proposed before it arrived.
+    zxid: i64,
+    /// Per voting learner, the number of PINGs it must have answered (one sent after the
+    /// sync arrived).
+    needed: Vec<(i64, u64)>,
+}
+
+struct Leading {
+    leader: Leader,
+    epoch_deadline: Instant,
+    /// Links not yet identified by FOLLOWERINFO / OBSERVERINFO.
+    unidentified: HashMap<LinkId, LinkHandle>,
+    by_sid: BTreeMap<i64, LinkHandle>,
+    last_heard: HashMap<i64, Instant>,
+    pings_sent: HashMap<i64, u64>,
+    pings_answered: HashMap<i64, u64>,
+    syncs: VecDeque<PendingSync>,
+    /// A sync arrived since the last PING round.
+    round_wanted: bool,
+}
+
+struct Following {
+    leader_sid: i64,
+    /// Bumped per connection attempt, so a late connect of an abandoned attempt is dropped.
+    attempt: u64,
+    learner: Option<Learner>,
+    link: Option<LinkHandle>,
+    /// Txns logged (appended) and not yet seen committed.
+    logged: BTreeMap<i64, Bytes>,
+}
+
+enum State {
+    Looking,
+    Leading(Box<Leading>),
+    Following(Box<Following>),
+}
+
+/// Who this member is now, for `srvr` and `mntr`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Looking,
+    Leader,
+    Follower,
+    Observer,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Looking => "looking",
+            Mode::Leader => "leader",
+            Mode::Follower => "follower",
+            Mode::Observer => "observer",
+        }
+    }
+}
+
+/// Figures for the admin words.
+#[derive(Debug, Clone, Default)]
+pub struct EnsembleView {
+    pub learners: u64,
+    pub synced_followers: u64,
+    pub synced_observers: u64,
+    pub pending_syncs: u64,
+    pub last_proposal_size: u64,
+    pub epoch: i64,
+}
+
+pub struct Ensemble {
+    setup: EnsembleSetup,
+    accepted_epoch: i64,
+    current_epoch: i64,
+    look_tx: mpsc::UnboundedSender<ElectionSetup>,
+    events: mpsc::UnboundedSender<CoreMsg>,
+    state: State,
+    window: LogWindow,
+    next_link: LinkId,
+    next_attempt: u64,
+    /// The last zxid handed to the log writer, and the last it reported durable.
+    appended: i64,
+    durable: i64,
+    last_ping: Instant,
+    last_proposal_size: u64,
+    /// Learners that connected while this member was still looking: a learner may decide
+    /// before its leader does. Taken on if this member leads, dropped otherwise.
+    early_learners: Vec<(Instant, TcpStream)>,
+}
+
+impl Ensemble {
+    /// A member with its durable epochs and its recovered log tail, looking for a leader.
+    pub fn start(
+        setup: EnsembleSetup,
+        core: &mut Core,
+        recent: Vec<(i64, Bytes)>,
+        look_tx: mpsc::UnboundedSender<ElectionSetup>,
+        events: mpsc::UnboundedSender<CoreMsg>,
+    ) -> Result<Ensemble, ServerError> {
+        let last = core.tree().last_zxid();
+        let read =
+            |name: &str| -> Result<Option<i64>, ServerError> { Ok(epoch::read_epoch(&setup.epoch_dir.join(name))?) };
+        // As ZooKeeper: without the files, the epoch of the last logged zxid (and write it).
+        let current_epoch = match read("currentEpoch")? {
+            Some(e) => e,
+            None => {
+                let e = last >> 32;
+                epoch::write_epoch(&setup.epoch_dir.join("currentEpoch"), e)?;
+                e
+            }
+        };
+        let accepted_epoch = match read("acceptedEpoch")? {
+            Some(e) => e,
+            None => {
+                epoch::write_epoch(&setup.epoch_dir.join("acceptedEpoch"), current_epoch)?;
+                current_epoch
+            }
+        };
+        if current_epoch > accepted_epoch {
+            return Err(ServerError::Startup(format!(
+                "currentEpoch {current_epoch} is newer than acceptedEpoch {accepted_epoch} in {}",
+                setup.epoch_dir.display()
+            )));
+        }
+        let mut window = LogWindow::new(setup.window_entries, setup.window_bytes);
+        for (z, d) in recent {
+            window.push(z, d);
+        }
+        core.step_down(last, Vec::new());
+        let e = Ensemble {
+            setup,
+            accepted_epoch,
+            current_epoch,
+            look_tx,
+            events,
+            state: State::Looking,
+            window,
+            next_link: 1,
+            next_attempt: 1,
+            appended: last,
+            durable: last,
+            last_ping: Instant::now(),
+            last_proposal_size: 0,
+            early_learners: Vec::new(),
+        };
+        e.look(core);
+        Ok(e)
+    }
+
+    fn look(&self, core: &Core) {
+        let _ = self.look_tx.send(ElectionSetup {
+            my_id: self.setup.my_id,
+            voters: self.setup.voters.clone(),
+            config: self.setup.config_text.clone(),
+            last_zxid: core.tree().last_zxid(),
+            current_epoch: self.current_epoch,
+        });
+    }
+
+    pub fn mode(&self) -> Mode {
+        match &self.state {
+            State::Looking => Mode::Looking,
+            State::Leading(l) if l.leader.is_established() => Mode::Leader,
+            State::Following(f) if f.learner.as_ref().is_some_and(|l| l.is_serving()) => {
+                if self.setup.observer {
+                    Mode::Observer
+                } else {
+                    Mode::Follower
+                }
+            }
+            _ => Mode::Looking,
+        }
+    }
+
+    pub fn view(&self, core: &Core) -> EnsembleView {
+        let mut v = EnsembleView {
+            pending_syncs: core.pending_syncs() as u64,
+            last_proposal_size: self.last_proposal_size,
+            epoch: self.current_epoch,
+            ..EnsembleView::default()
+        };
+        if let State::Leading(l) = &self.state {
+            v.learners = l.by_sid.len() as u64;
+            for (_, voter) in l.leader.active_learners() {
+                if voter {
+                    v.synced_followers += 1;
+                } else {
+                    v.synced_observers += 1;
+                }
+            }
+            v.pending_syncs += l.syncs.len() as u64;
+        }
+        v
+    }
+
+    /// How long until `tick` has work.
+    pub fn next_tick_in(&self) -> Duration {
+        let half = self.setup.tick / 2;
+        half.saturating_sub(self.last_ping.elapsed())
+    }
+
+    fn link_timeout(&self, limit: u32) -> Duration {
+        self.setup.tick * limit.max(1)
+    }
+
+    fn persist(&mut self, name: &str, value: i64) -> Result<(), String> {
+        epoch::write_epoch(&self.setup.epoch_dir.join(name), value).map_err(|e| format!("cannot write {name}: {e}"))?;
+        if name == "acceptedEpoch" {
+            self.accepted_epoch = value;
+        } else {
+            self.current_epoch = value;
+        }
+        Ok(())
+    }
+
+    /// Leaves the current role: clients are closed, what this member logged is applied (once
+    /// durable), and a new election starts.
+    async fn step_down(&mut self, core: &mut Core, writer: &LogWriter, why: &str) {
+        let was = self.mode();
+        tracing::warn!("leaving {} ({why}); looking for a leader", was.as_str());
+        let logged = match std::mem::replace(&mut self.state, State::Looking) {
+            State::Leading(l) => {
+                for h in l.unidentified.values().chain(l.by_sid.values()) {
+                    h.close();
+                }
+                Vec::new()
+            }
+            State::Following(f) => {
+                if let Some(h) = &f.link {
+                    h.close();
+                }
+                f.logged.into_values().filter_map(|d| Txn::decode(&d).ok()).collect()
+            }
+            State::Looking => Vec::new(),
+        };
+        // Everything handed to the writer is durable once this returns.
+        let _ = writer.exec(|_| ()).await;
+        self.durable = self.appended;
+        core.step_down(self.appended, logged);
+        self.look(core);
+    }
+
+    /// A message from the election task, the quorum listener or a link.
+    pub async fn on_msg(&mut self, m: QuorumMsg, core: &mut Core, writer: &LogWriter) {
+        match m {
+            QuorumMsg::Decided(d) => self.decided(d, core, writer).await,
+            QuorumMsg::LearnerConnected(stream) => self.learner_connected(stream),
+            QuorumMsg::LeaderConnected { attempt, stream } => {
+                self.leader_connected(attempt, stream, core, writer).await
+            }
+            QuorumMsg::LeaderUnreachable { attempt } => {
+                if matches!(&self.state, State::Following(f) if f.attempt == attempt) {
+                    self.step_down(core, writer, "the leader did not accept a connection").await;
+                }
+            }
+            QuorumMsg::Link(LinkEvent::Packet { link, packet, snapshot }) => {
+                self.packet(link, packet, snapshot, core, writer).await
+            }
+            QuorumMsg::Link(LinkEvent::Closed { link, why }) => self.link_closed(link, &why, core, writer).await,
+        }
+    }
+
+    async fn decided(&mut self, d: Decision, core: &mut Core, writer: &LogWriter) {
+        if !matches!(self.state, State::Looking) {
+            return;
+        }
+        let last = core.tree().last_zxid();
+        match d.state {
+            PeerState::Leading if d.vote.leader == self.setup.my_id => {
+                tracing::info!("LEADING (election round {}, last zxid 0x{last:x})", d.election_epoch);
+                let leader = Leader::start(
+                    self.setup.my_id,
+                    self.setup.voters.clone(),
+                    self.setup.config_text.clone(),
+                    self.accepted_epoch,
+                    self.current_epoch,
+                    last,
+                );
+                self.state = State::Leading(Box::new(Leading {
+                    leader,
+                    epoch_deadline: Instant::now() + self.link_timeout(self.setup.init_limit),
+                    unidentified: HashMap::new(),
+                    by_sid: BTreeMap::new(),
+                    last_heard: HashMap::new(),
+                    pings_sent: HashMap::new(),
+                    pings_answered: HashMap::new(),
+                    syncs: VecDeque::new(),
+                    round_wanted: false,
+                }));
+                let fresh = self.link_timeout(self.setup.init_limit);
+                for (at, stream) in std::mem::take(&mut self.early_learners) {
+                    if at.elapsed() < fresh {
+                        self.learner_connected(stream);
+                    }
+                }
+            }
+            PeerState::Following | PeerState::Observing if d.vote.leader != self.setup.my_id => {
+                let Some(addr) = self.setup.quorum_addrs.get(&d.vote.leader).copied() else {
+                    self.step_down(core, writer, "the elected leader is not in the configuration").await;
+                    return;
+                };
+                tracing::info!(
+                    "{} leader {} (election round {}, last zxid 0x{last:x})",
+                    if self.setup.observer { "OBSERVING" } else { "FOLLOWING" },
+                    d.vote.leader,
+                    d.election_epoch
+                );
+                self.early_learners.clear();
+                let attempt = self.next_attempt;
+                self.next_attempt += 1;
+                self.state = State::Following(Box::new(Following {
+                    leader_sid: d.vote.leader,
+                    attempt,
+                    learner: None,
+                    link: None,
+                    logged: BTreeMap::new(),
+                }));
+                let events = self.events.clone();
+                let give_up = self.link_timeout(self.setup.init_limit);
+                tokio::spawn(async move {
+                    let until = Instant::now() + give_up;
+                    loop {
+                        match tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(addr)).await {
+                            Ok(Ok(stream)) => {
+                                let _ = events.send(CoreMsg::Quorum(QuorumMsg::LeaderConnected { attempt, stream }));
+                                return;
+                            }
+                            _ if Instant::now() >= until => {
+                                let _ = events.send(CoreMsg::Quorum(QuorumMsg::LeaderUnreachable { attempt }));
+                                return;
+                            }
+                            _ => tokio::time::sleep(Duration::from_millis(200)).await,
+                        }
+                    }
+                });
+            }
+            _ => self.look(core),
+        }
+    }
+
+    fn new_link_id(&mut self) -> LinkId {
+        let id = self.next_link;
+        self.next_link += 1;
+        id
+    }
+
+    fn learner_connected(&mut self, stream: TcpStream) {
+        let id = self.new_link_id();
+        let timeout = self.link_timeout(self.setup.init_limit);
+        let l = match &mut self.state {
+            State::Leading(l) => l,
+            State::Looking => {
+                // Kept for a leader this member may be about to become (a few, briefly).
+                self.early_learners.retain(|(at, _)| at.elapsed() < timeout);
+                if self.early_learners.len() < 64 {
+                    self.early_learners.push((Instant::now(), stream));
+                }
+                return;
+            }
+            // Only a leader takes learners; the learner looks again and finds the leader.
+            State::Following(_) => return,
+        };
+        let h = link::spawn(stream, id, self.events.clone(), timeout, false, self.setup.max_packet);
+        l.unidentified.insert(id, h);
+    }
+
+    async fn leader_connected(&mut self, attempt: u64, stream: TcpStream, core: &mut Core, writer: &LogWriter) {
+        let id = self.new_link_id();
+        let timeout = self.link_timeout(self.setup.init_limit);
+        let State::Following(f) = &mut self.state else { return };
+        if f.attempt != attempt || f.link.is_some() {
+            return;
+        }
+        let h = link::spawn(stream, id, self.events.clone(), timeout, true, self.setup.max_packet);
+        let last = core.tree().last_zxid();
+        let (learner, first) =
+            Learner::start(self.setup.my_id, self.setup.observer, self.accepted_epoch, self.current_epoch, last);
+        f.link = Some(h);
+        f.learner = Some(learner);
+        self.learner_actions(first, None, core, writer).await;
+    }
+
+    async fn link_closed(&mut self, link: LinkId, why: &str, core: &mut Core, writer: &LogWriter) {
+        match &mut self.state {
+            State::Leading(l) => {
+                l.unidentified.remove(&link);
+                let sid = l.by_sid.iter().find(|(_, h)| h.id == link).map(|(s, _)| *s);
+                if let Some(sid) = sid {
+                    tracing::info!("learner {sid} left: {why}");
+                    l.by_sid.remove(&sid);
+                    l.leader.learner_gone(sid);
+                }
+            }
+            State::Following(f) if f.link.as_ref().is_some_and(|h| h.id == link) => {
+                let why = format!("the connection to leader {} ended: {why}", f.leader_sid);
+                self.step_down(core, writer, &why).await;
+            }
+            _ => {}
+        }
+    }
+
+    async fn packet(
+        &mut self,
+        link: LinkId,
+        p: QuorumPacket,
+        snapshot: Option<Vec<u8>>,
+        core: &mut Core,
+        writer: &LogWriter,
+    ) {
+        match &mut self.state {
+            State::Leading(l) => {
+                let sid = match l.by_sid.iter().find(|(_, h)| h.id == link) {
+                    Some((sid, _)) => *sid,
+                    None => {
+                        let Some(h) = l.unidentified.remove(&link) else { return };
+                        let info = (p.type_ == packet::FOLLOWERINFO || p.type_ == packet::OBSERVERINFO)
+                            .then(|| {
+                                p.data.as_deref().and_then(|d| crate::proto::jute::from_bytes::<LearnerInfo>(d).ok())
+                            })
+                            .flatten();
+                        let Some(info) = info else {
+                            tracing::warn!("a learner's first packet (type {}) is not FOLLOWERINFO; closing", p.type_);
+                            h.close();
+                            return;
+                        };
+                        let sid = info.server_id;
+                        if let Some(old) = l.by_sid.insert(sid, h) {
+                            old.close();
+                            l.leader.learner_gone(sid);
+                        }
+                        l.pings_sent.insert(sid, 0);
+                        l.pings_answered.insert(sid, 0);
+                        sid
+                    }
+                };
+                l.last_heard.insert(sid, Instant::now());
+                let actions = l.leader.packet(sid, p, &self.window);
+                self.leader_actions(actions, core, writer).await;
+            }
+            State::Following(f) if f.link.as_ref().is_some_and(|h| h.id == link) => {
+                let Some(learner) = f.learner.as_mut() else { return };
+                let actions = learner.packet(p);
+                self.learner_actions(actions, snapshot, core, writer).await;
+            }
+            _ => {}
+        }
+    }
+
+    /// The log writer made everything up to `zxid` durable.
+    pub async fn on_durable(&mut self, zxid: i64, core: &mut Core, writer: &LogWriter) {
+        self.durable = self.durable.max(zxid);
+        match &mut self.state {
+            State::Leading(l) => {
+                let a = l.leader.logged(zxid);
+                self.leader_actions(a, core, writer).await;
+            }
+            State::Following(f) => {
+                if let Some(learner) = f.learner.as_mut() {
+                    let a = learner.logged(zxid);
+                    self.learner_actions(a, None, core, writer).await;
+                }
+            }
+            State::Looking => {}
+        }
+    }
+
+    /// A txn the core prepared (leader): propose it. Returns the txns to append to the log.
+    pub async fn propose(&mut self, zxid: i64, payload: Bytes, core: &mut Core, writer: &LogWriter) {
+        let State::Leading(l) = &mut self.state else { return };
+        self.last_proposal_size = payload.len() as u64;
+        let a = l.leader.propose_at(zxid, payload);
+        self.leader_actions(a, core, writer).await;
+    }
+
+    /// The core forwards a client's request (learner).
+    pub fn forward(&mut self, req: wire::ForwardedRequest, auth: Vec<crate::proto::records::Id>) {
+        let State::Following(f) = &self.state else { return };
+        if let Some(h) = &f.link {
+            let mut p = QuorumPacket::new(packet::REQUEST, -1, Some(req.encode()));
+            p.authinfo = Some(auth);
+            h.send(p);
+        }
+    }
+
+    /// One of the leader's own clients issued a sync.
+    pub fn confirm_sync(&mut self, core: &Core) {
+        let zxid = core.last_prepared_zxid();
+        self.add_sync(None, zxid);
+    }
+
+    fn add_sync(&mut self, from: Option<i64>, zxid: i64) {
+        let State::Leading(l) = &mut self.state else { return };
+        let needed = l
+            .leader
+            .active_learners()
+            .into_iter()
+            .filter(|(_, voter)| *voter)
+            .map(|(sid, _)| (sid, l.pings_sent.get(&sid).copied().unwrap_or(0) + 1))
+            .collect();
+        l.syncs.push_back(PendingSync { from, zxid, needed });
+        l.round_wanted = true;
+    }
+
+    /// Sends the PING round syncs are waiting for, if one is wanted.
+    pub fn flush(&mut self, core: &mut Core) {
+        let State::Leading(l) = &mut self.state else { return };
+        if l.round_wanted {
+            l.round_wanted = false;
+            Self::ping_round(l);
+        }
+        Self::answer_syncs(l, core);
+    }
+
+    fn ping_round(l: &mut Leading) {
+        for a in l.leader.ping() {
+            if let LeaderAction::Send(sid, p) = a {
+                if let Some(h) = l.by_sid.get(&sid) {
+                    h.send(p);
+                    *l.pings_sent.entry(sid).or_default() += 1;
+                }
+            }
+        }
+    }
+
+    /// Answers, oldest first, the syncs whose round is complete and whose txns are committed.
+    fn answer_syncs(l: &mut Leading, core: &mut Core) {
+        let committed = l.leader.last_committed();
+        while let Some(s) = l.syncs.front() {
+            let confirmed: BTreeSet<i64> = s
+                .needed
+                .iter()
+                .filter(|(sid, n)| l.pings_answered.get(sid).copied().unwrap_or(0) >= *n)
+                .map(|(sid, _)| *sid)
+                .collect();
+            if !l.leader.is_quorum_with_me(&confirmed) || s.zxid > committed {
+                break;
+            }
+            let s = l.syncs.pop_front().expect("front");
+            match s.from {
+                None => core.sync_confirmed(),
+                Some(sid) => {
+                    if let Some(h) = l.by_sid.get(&sid) {
+                        h.send(QuorumPacket::new(packet::SYNC, 0, None));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Half a tick passed: PINGs, and the limits.
+    pub async fn tick(&mut self, core: &mut Core, writer: &LogWriter) {
+        if self.last_ping.elapsed() < self.setup.tick / 2 {
+            return;
+        }
+        self.last_ping = Instant::now();
+        let sync_limit = self.link_timeout(self.setup.sync_limit);
+        match &mut self.state {
+            State::Leading(l) => {
+                if !l.leader.is_established() {
+                    if Instant::now() >= l.epoch_deadline {
+                        self.step_down(core, writer, "no quorum of followers within initLimit").await;
+                    }
+                    return;
+                }
+                Self::ping_round(l);
+                let now = Instant::now();
+                let mut heard = BTreeSet::new();
+                let mut silent = Vec::new();
+                for (sid, _) in l.leader.active_learners() {
+                    match l.last_heard.get(&sid) {
+                        Some(t) if now.duration_since(*t) <= sync_limit => {
+                            heard.insert(sid);
+                        }
+                        _ => silent.push(sid),
+                    }
+                }
+                for sid in silent {
+                    tracing::warn!("learner {sid} was silent for syncLimit; dropping it");
+                    if let Some(h) = l.by_sid.remove(&sid) {
+                        h.close();
+                    }
+                    l.leader.learner_gone(sid);
+                }
+                if !l.leader.is_quorum_with_me(&heard) {
+                    self.step_down(core, writer, "not sufficient followers synced, only synced with sids").await;
+                }
+            }
+            State::Following(_) | State::Looking => {}
+        }
+    }
+
+    async fn leader_actions(&mut self, actions: Vec<LeaderAction>, core: &mut Core, writer: &LogWriter) {
+        let mut appends = Vec::new();
+        for a in actions {
+            let State::Leading(l) = &mut self.state else { break };
+            match a {
+                LeaderAction::Send(sid, p) => {
+                    if let Some(h) = l.by_sid.get(&sid) {
+                        h.send(p);
+                    }
+                }
+                LeaderAction::PersistAcceptedEpoch(e) => {
+                    if let Err(e) = self.persist("acceptedEpoch", e) {
+                        self.step_down(core, writer, &e).await;
+                        return;
+                    }
+                }
+                LeaderAction::PersistCurrentEpoch(e) => {
+                    if let Err(e) = self.persist("currentEpoch", e) {
+                        self.step_down(core, writer, &e).await;
+                        return;
+                    }
+                }
+                LeaderAction::Sync(sid, plan, upto) => self.sync_learner(sid, plan, upto, core),
+                LeaderAction::Append(z, data) => {
+                    self.window.push(z, data.clone());
+                    self.appended = z;
+                    appends.push((z, data));
+                }
+                LeaderAction::Commit(z, _) => {
+                    if !appends.is_empty() {
+                        writer.append_batch(std::mem::take(&mut appends));
+                    }
+                    core.committed_up_to(z);
+                    Self::answer_syncs(l, core);
+                }
+                LeaderAction::Established => {
+                    let epoch = l.leader.epoch().unwrap_or(self.current_epoch);
+                    tracing::info!("established as leader of epoch {epoch}; serving clients");
+                    core.become_leader(epoch);
+                }
+                LeaderAction::SessionTouches(sid, data) => {
+                    core.touch_sessions(&wire::decode_session_touches(&data));
+                    *l.pings_answered.entry(sid).or_default() += 1;
+                    Self::answer_syncs(l, core);
+                }
+                LeaderAction::Forwarded(sid, p) => self.forwarded(sid, p, core),
+                LeaderAction::DropLearner(sid, why) => {
+                    tracing::warn!("dropping learner {sid}: {why}");
+                    if let Some(h) = l.by_sid.remove(&sid) {
+                        h.close();
+                    }
+                }
+                LeaderAction::Fail(why) => {
+                    if !appends.is_empty() {
+                        writer.append_batch(std::mem::take(&mut appends));
+                    }
+                    self.step_down(core, writer, &why).await;
+                    return;
+                }
+            }
+        }
+        if !appends.is_empty() {
+            writer.append_batch(appends);
+        }
+    }
+
+    /// Streams a learner's sync: DIFF / TRUNC / SNAP, then every committed txn it lacks as
+    /// PROPOSAL + COMMIT.
+    fn sync_learner(&mut self, sid: i64, plan: SyncPlan, upto: i64, core: &Core) {
+        let State::Leading(l) = &self.state else { return };
+        let Some(h) = l.by_sid.get(&sid) else { return };
+        let after = match plan {
+            SyncPlan::Diff { zxid, after } => {
+                h.send(QuorumPacket::new(packet::DIFF, zxid, None));
+                after
+            }
+            SyncPlan::Trunc { to } => {
+                h.send(QuorumPacket::new(packet::TRUNC, to, None));
+                to
+            }
+            SyncPlan::Snap => {
+                let z = core.tree().last_zxid();
+                h.send(QuorumPacket::new(packet::SNAP, z, None));
+                h.send_snapshot(Box::new(core.tree().image()));
+                z
+            }
+        };
+        let mut n = 0;
+        for (z, d) in self.window.between(after, upto) {
+            h.send(QuorumPacket::new(packet::PROPOSAL, *z, Some(d.clone())));
+            h.send(QuorumPacket::new(packet::COMMIT, *z, None));
+            n += 1;
+        }
+        tracing::info!("syncing learner {sid}: {plan:?}, {n} txns up to 0x{upto:x}");
+    }
+
+    /// A learner's REQUEST or REVALIDATE.
+    fn forwarded(&mut self, sid: i64, p: QuorumPacket, core: &mut Core) {
+        let data = p.data.clone().unwrap_or_default();
+        if p.type_ == packet::REVALIDATE {
+            // long sessionId, int timeout -> long sessionId, bool valid.
+            if data.len() < 8 {
+                return;
+            }
+            let id = i64::from_be_bytes(data[..8].try_into().expect("8"));
+            let valid = core.sessions().get(id).is_some_and(|s| !s.closing);
+            if valid {
+                core.touch_sessions(&[(id, 0)]);
+            }
+            let mut out = Vec::with_capacity(9);
+            out.extend_from_slice(&id.to_be_bytes());
+            out.push(valid as u8);
+            let mut reply = QuorumPacket::new(packet::REVALIDATE, p.zxid, Some(Bytes::from(out)));
+            reply.authinfo = p.authinfo;
+            if let State::Leading(l) = &self.state {
+                if let Some(h) = l.by_sid.get(&sid) {
+                    h.send(reply);
+                }
+            }
+            return;
+        }
+        let Ok(req) = wire::ForwardedRequest::decode(&data) else {
+            tracing::warn!("learner {sid} forwarded a request that does not decode");
+            return;
+        };
+        if req.op == crate::proto::codes::op::SYNC {
+            let State::Leading(l) = &self.state else { return };
+            let zxid = l.leader.last_proposed();
+            self.add_sync(Some(sid), zxid);
+            return;
+        }
+        core.forwarded(req, p.authinfo.as_deref().unwrap_or(&[]));
+    }
+
+    async fn learner_actions(
+        &mut self,
+        actions: Vec<LearnerAction>,
+        mut snapshot: Option<Vec<u8>>,
+        core: &mut Core,
+        writer: &LogWriter,
+    ) {
+        for a in actions {
+            let State::Following(f) = &mut self.state else { return };
+            match a {
+                LearnerAction::Send(p) => {
+                    if let Some(h) = &f.link {
+                        h.send(p);
+                    }
+                }
+                LearnerAction::PersistAcceptedEpoch(e) => {
+                    if let Err(e) = self.persist("acceptedEpoch", e) {
+                        self.step_down(core, writer, &e).await;
+                        return;
+                    }
+                }
+                LearnerAction::PersistCurrentEpoch(e) => {
+                    if let Err(e) = self.persist("currentEpoch", e) {
+                        self.step_down(core, writer, &e).await;
+                        return;
+                    }
+                }
+                LearnerAction::Truncate(z) => {
+                    f.logged.clear();
+                    if let Err(e) = self.truncate(z, core, writer).await {
+                        self.step_down(core, writer, &e).await;
+                        return;
+                    }
+                }
+                LearnerAction::LoadSnapshot(z) => {
+                    f.logged.clear();
+                    let Some(bytes) = snapshot.take() else {
+                        self.step_down(core, writer, "SNAP without a snapshot").await;
+                        return;
+                    };
+                    if let Err(e) = self.load_snapshot(z, bytes, core, writer).await {
+                        self.step_down(core, writer, &e).await;
+                        return;
+                    }
+                }
+                LearnerAction::Append(entries) => {
+                    for (z, d) in &entries {
+                        f.logged.insert(*z, d.clone());
+                        self.window.push(*z, d.clone());
+                    }
+                    if let Some((z, _)) = entries.last() {
+                        self.appended = *z;
+                    }
+                    writer.append_batch(entries);
+                }
+                LearnerAction::Commit(z, data) => {
+                    f.logged.remove(&z);
+                    match Txn::decode(&data) {
+                        Ok(txn) => core.commit_remote(txn),
+                        Err(e) => {
+                            let why = format!("committed txn 0x{z:x} does not decode: {e}");
+                            self.step_down(core, writer, &why).await;
+                            return;
+                        }
+                    }
+                }
+                LearnerAction::PingReply(z) => {
+                    let touches = core.take_touches();
+                    if let Some(h) = &f.link {
+                        h.send(QuorumPacket::new(packet::PING, z, Some(wire::encode_session_touches(&touches))));
+                    }
+                }
+                LearnerAction::Serving => {
+                    tracing::info!("synchronised with leader {}; serving clients", f.leader_sid);
+                    if let Some(h) = &f.link {
+                        h.set_read_timeout(self.setup.tick * self.setup.sync_limit.max(1));
+                    }
+                    core.become_learner();
+                }
+                LearnerAction::SyncDone => core.sync_confirmed(),
+                LearnerAction::Fail(why) => {
+                    self.step_down(core, writer, &why).await;
+                    return;
+                }
+            }
+        }
+    }
+
+    /// TRUNC: the log loses everything after `zxid` (durably), and the tree is rebuilt from
+    /// the snapshot and log that remain.
+    async fn truncate(&mut self, zxid: i64, core: &mut Core, writer: &LogWriter) -> Result<(), String> {
+        writer
+            .truncate_after(zxid)
+            .await
+            .map_err(|_| "the log writer stopped".to_string())?
+            .map_err(|e| format!("truncating the log to 0x{zxid:x}: {e}"))?;
+        self.window.truncate_after(zxid);
+        self.appended = zxid;
+        self.durable = zxid;
+        if core.tree().last_zxid() > zxid {
+            let dir = self.setup.data_dir.clone();
+            let mut tree = tokio::task::spawn_blocking(move || recovery::load_snapshot_at_most(&dir, zxid))
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| e.to_string())?;
+            let records = writer
+                .read_after(tree.last_zxid())
+                .await
+                .map_err(|_| "the log writer stopped".to_string())?
+                .map_err(|e| e.to_string())?;
+            for (z, payload) in records.into_iter().filter(|(z, _)| *z <= zxid) {
+                let txn = Txn::decode(&payload).map_err(|e| format!("txn 0x{z:x} in the log: {e}"))?;
+                tree.apply(&txn);
+            }
+            tracing::info!("truncated the log to 0x{zxid:x} and rebuilt the tree ({} znodes)", tree.node_count());
+            core.replace_tree(tree);
+        }
+        Ok(())
+    }
+
+    /// SNAP: the leader's tree becomes ours: made durable as a snapshot, the log after it
+    /// dropped.
+    async fn load_snapshot(
+        &mut self,
+        zxid: i64,
+        bytes: Vec<u8>,
+        core: &mut Core,
+        writer: &LogWriter,
+    ) -> Result<(), String> {
+        let started = Instant::now();
+        let dir = self.setup.data_dir.clone();
+        let size = bytes.len();
+        let tree = tokio::task::spawn_blocking(move || -> Result<crate::tree::DataTree, String> {
+            let mut src = std::io::Cursor::new(&bytes[..]);
+            let tree = crate::tree::snapshot::decode_from(&mut src, size as u64)
+                .map_err(|e| format!("the leader's snapshot: {e}"))?;
+            recovery::install_snapshot(&dir, zxid, &bytes).map_err(|e| e.to_string())?;
+            Ok(tree)
+        })
+        .await
+        .map_err(|e| e.to_string())??;
+        writer
+            .truncate_after(zxid)
+            .await
+            .map_err(|_| "the log writer stopped".to_string())?
+            .map_err(|e| format!("truncating the log to 0x{zxid:x}: {e}"))?;
+        self.window.clear();
+        self.appended = zxid;
+        self.durable = zxid;
+        tracing::info!(
+            "loaded the leader's snapshot 0x{zxid:x} ({} znodes, {size} bytes) in {:?}",
+            tree.node_count(),
+            started.elapsed()
+        );
+        core.replace_tree(tree);
+        Ok(())
+    }
+}

@@ -1,0 +1,226 @@
+//! One quorum-port connection between a leader and a learner: a reader task that parses the
+//! `QuorumPacket` stream (and, on a learner, the snapshot that follows a SNAP) and hands each
+//! packet to the node loop, and a writer task that writes queued packets (coalescing what is
+//! queued into one write) and streams a snapshot image without ever holding it encoded whole.
+//! A read that waits longer than the current timeout, a broken stream or a close ends the
+//! link, and the node loop hears `Closed` once.
+//!
+//! Snapshot stream (our member to our member; ZooKeeper's own snapshot format after SNAP is
+//! the migration issue's): after the SNAP packet, chunks of `int length` + bytes of our
+//! snapshot encoding, ended by a zero length.
+//! Must never: interpret a packet (the zab machines do), or block the node loop.
+
+use super::QuorumMsg;
+use crate::server::node::CoreMsg;
+use crate::tree::TreeImage;
+use crate::zab::wire::{packet, QuorumPacket};
+use bytes::{Buf, Bytes, BytesMut};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+
+/// Identifies one connection for its whole life (a reconnect is a new link).
+pub type LinkId = u64;
+
+/// Largest snapshot chunk accepted.
+const MAX_SNAPSHOT_CHUNK: usize = 16 << 20;
+
+/// What the writer sends, in order.
+pub enum Out {
+    Packet(QuorumPacket),
+    /// The tree image as the snapshot stream after a SNAP packet.
+    Snapshot(Box<TreeImage>),
+    Close,
+}
+
+/// What the reader hands the node loop.
+#[derive(Debug)]
+pub enum LinkEvent {
+    /// A packet; after a SNAP on a learner link, the snapshot bytes that followed it.
+    Packet {
+        link: LinkId,
+        packet: QuorumPacket,
+        snapshot: Option<Vec<u8>>,
+    },
+    Closed {
+        link: LinkId,
+        why: String,
+    },
+}
+
+/// The node loop's handle on a link.
+#[derive(Debug, Clone)]
+pub struct LinkHandle {
+    pub id: LinkId,
+    tx: mpsc::UnboundedSender<Out>,
+    /// The reader's timeout in ms (initLimit ticks while syncing, syncLimit after).
+    read_timeout_ms: Arc<AtomicU64>,
+}
+
+impl LinkHandle {
+    pub fn send(&self, p: QuorumPacket) {
+        let _ = self.tx.send(Out::Packet(p));
+    }
+    pub fn send_snapshot(&self, image: Box<TreeImage>) {
+        let _ = self.tx.send(Out::Snapshot(image));
+    }
+    /// Closes the link after what is queued.
+    pub fn close(&self) {
+        let _ = self.tx.send(Out::Close);
+    }
+    pub fn set_read_timeout(&self, t: Duration) {
+        self.read_timeout_ms.store(t.as_millis() as u64, Ordering::Relaxed);
+    }
+}
+
+/// Starts the tasks of a connected link. `learner_side` makes the reader take the snapshot
+/// stream after a SNAP packet.
+pub fn spawn(
+    stream: TcpStream,
+    id: LinkId,
+    events: mpsc::UnboundedSender<CoreMsg>,
+    read_timeout: Duration,
+    learner_side: bool,
+    max_packet: usize,
+) -> LinkHandle {
+    let _ = stream.set_nodelay(true);
+    let (rd, wr) = stream.into_split();
+    let (tx, rx) = mpsc::unbounded_channel();
+    let read_timeout_ms = Arc::new(AtomicU64::new(read_timeout.as_millis() as u64));
+    let timeout = read_timeout_ms.clone();
+    let ev = events.clone();
+    tokio::spawn(async move {
+        let why = match read_loop(rd, id, &ev, &timeout, learner_side, max_packet).await {
+            Ok(()) => "closed by the peer".to_string(),
+            Err(e) => e,
+        };
+        let _ = ev.send(CoreMsg::Quorum(QuorumMsg::Link(LinkEvent::Closed { link: id, why })));
+    });
+    tokio::spawn(async move {
+        if let Err(e) = write_loop(wr, rx).await {
+            tracing::debug!("quorum link {id}: write failed: {e}");
+        }
+    });
+    LinkHandle { id, tx, read_timeout_ms }
+}
+
+async fn read_some(
+    rd: &mut tokio::net::tcp::OwnedReadHalf,
+    buf: &mut BytesMut,
+    timeout: &AtomicU64,
+) -> Result<(), String> {
+    let t = Duration::from_millis(timeout.load(Ordering::Relaxed).max(1));
+    match tokio::time::timeout(t, rd.read_buf(buf)).await {
+        Err(_) => Err(format!("nothing received for {t:?}")),
+        Ok(Err(e)) => Err(e.to_string()),
+        Ok(Ok(0)) => Err("closed by the peer".into()),
+        Ok(Ok(_)) => Ok(()),
+    }
+}
+
+async fn read_loop(
+    mut rd: tokio::net::tcp::OwnedReadHalf,
+    id: LinkId,
+    events: &mpsc::UnboundedSender<CoreMsg>,
+    timeout: &AtomicU64,
+    learner_side: bool,
+    max_packet: usize,
+) -> Result<(), String> {
+    let mut buf = BytesMut::with_capacity(64 * 1024);
+    loop {
+        while let Some((packet, n)) = QuorumPacket::decode(&buf, max_packet).map_err(|e| format!("bad packet: {e}"))? {
+            buf.advance(n);
+            let snapshot = if learner_side && packet.type_ == packet::SNAP {
+                Some(read_snapshot(&mut rd, &mut buf, timeout).await?)
+            } else {
+                None
+            };
+            events
+                .send(CoreMsg::Quorum(QuorumMsg::Link(LinkEvent::Packet { link: id, packet, snapshot })))
+                .map_err(|_| "server stopping".to_string())?;
+        }
+        if buf.capacity() - buf.len() < 4096 {
+            buf.reserve(64 * 1024);
+        }
+        read_some(&mut rd, &mut buf, timeout).await?;
+    }
+}
+
+async fn read_snapshot(
+    rd: &mut tokio::net::tcp::OwnedReadHalf,
+    buf: &mut BytesMut,
+    timeout: &AtomicU64,
+) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    loop {
+        while buf.len() < 4 {
+            read_some(rd, buf, timeout).await?;
+        }
+        let len = i32::from_be_bytes(buf[..4].try_into().expect("4 bytes"));
+        if len < 0 || len as usize > MAX_SNAPSHOT_CHUNK {
+            return Err(format!("bad snapshot chunk length {len}"));
+        }
+        if len == 0 {
+            buf.advance(4);
+            return Ok(out);
+        }
+        let need = 4 + len as usize;
+        while buf.len() < need {
+            buf.reserve(need - buf.len());
+            read_some(rd, buf, timeout).await?;
+        }
+        out.extend_from_slice(&buf[4..need]);
+        buf.advance(need);
+    }
+}
+
+async fn write_loop(
+    mut wr: tokio::net::tcp::OwnedWriteHalf,
+    mut rx: mpsc::UnboundedReceiver<Out>,
+) -> std::io::Result<()> {
+    let mut buf = BytesMut::with_capacity(64 * 1024);
+    while let Some(first) = rx.recv().await {
+        let mut next = Some(first);
+        while let Some(out) = next.take() {
+            match out {
+                Out::Packet(p) => p.write(&mut buf),
+                Out::Snapshot(image) => {
+                    wr.write_all(&buf).await?;
+                    buf.clear();
+                    write_snapshot(&mut wr, image).await?;
+                }
+                Out::Close => {
+                    wr.write_all(&buf).await?;
+                    let _ = wr.shutdown().await;
+                    return Ok(());
+                }
+            }
+            if buf.len() < 1 << 20 {
+                next = rx.try_recv().ok();
+            }
+        }
+        wr.write_all(&buf).await?;
+        buf.clear();
+    }
+    Ok(())
+}
+
+/// Encodes the image on a blocking thread a piece at a time; each piece is written as a
+/// chunk while the next is encoded (at most a few pieces are in memory).
+async fn write_snapshot(wr: &mut tokio::net::tcp::OwnedWriteHalf, image: Box<TreeImage>) -> std::io::Result<()> {
+    let (tx, mut rx) = mpsc::channel::<Bytes>(4);
+    let encoder = tokio::task::spawn_blocking(move || {
+        crate::tree::snapshot::encode_image(&image, |piece| {
+            tx.blocking_send(Bytes::copy_from_slice(piece)).map_err(|_| std::io::Error::other("link closed"))
+        })
+    });
+    while let Some(piece) = rx.recv().await {
+        wr.write_all(&(piece.len() as i32).to_be_bytes()).await?;
+        wr.write_all(&piece).await?;
+    }
+    encoder.await.map_err(std::io::Error::other)??;
+    wr.write_all(&0i32.to_be_bytes()).await
+}
