@@ -1,0 +1,313 @@
+//! Three (and four) real zabkeeper processes on loopback as one ensemble: writes through any
+//! member are read on every member after sync; SIGKILL of the leader under write load loses
+//! no acknowledged write, a new leader takes over and the old one rejoins by DIFF; a follower
+//! with a wiped dataDir catches up by SNAP; a member holding a txn no quorum logged is
+//! truncated (TRUNC), its tree rebuilt, and the txn vanishes; a minority stops serving; an observer serves and
+//! does not vote.
+
+mod ensemble_support;
+
+use ensemble_support::{Ensemble, DEADLINE};
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use zabkeeper::client::{Client, ClientError, ConnectOptions};
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime")
+}
+
+fn opts() -> ConnectOptions {
+    ConnectOptions { timeout_ms: 10_000, connect_timeout: Duration::from_secs(5), ..ConnectOptions::default() }
+}
+
+/// A session on exactly this member, retried until the deadline (it may be syncing).
+async fn connect(hostport: &str, e: &Ensemble) -> Client {
+    let until = Instant::now() + DEADLINE;
+    loop {
+        match Client::connect(hostport, opts()).await {
+            Ok((c, _)) => return c,
+            Err(err) => {
+                assert!(Instant::now() < until, "cannot connect to {hostport}: {err}\n{}", e.logs());
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+/// The children of `path` as member `i` sees them after a sync through it.
+async fn children_after_sync(e: &Ensemble, i: usize, path: &str) -> BTreeSet<String> {
+    let c = connect(&e.members[i].hostport(), e).await;
+    c.sync(path).await.unwrap_or_else(|err| panic!("sync on member {}: {err}\n{}", i + 1, e.logs()));
+    let (kids, _) = c.get_children(path, false).await.expect("getChildren");
+    let _ = c.close().await;
+    kids.into_iter().collect()
+}
+
+async fn create(c: &Client, path: &str, data: &[u8]) -> Result<String, ClientError> {
+    c.create(path, Some(data), None, 0, 0).await.map(|(p, _)| p)
+}
+
+#[test]
+fn writes_through_every_member_are_read_on_every_member_after_sync() {
+    let mut e = Ensemble::new(3, 0);
+    e.start_all();
+    let leader = e.wait_for_roles();
+    let modes: Vec<String> = (0..3).map(|i| e.mode(i).expect("serving")).collect();
+    assert_eq!(modes.iter().filter(|m| *m == "follower").count(), 2, "{modes:?}");
+    assert_eq!(modes[leader], "leader");
+    runtime().block_on(async {
+        for i in 0..3 {
+            let c = connect(&e.members[i].hostport(), &e).await;
+            create(&c, &format!("/via{}", i + 1), format!("written through member {}", i + 1).as_bytes())
+                .await
+                .unwrap_or_else(|err| panic!("create through member {}: {err}\n{}", i + 1, e.logs()));
+            let _ = c.close().await;
+        }
+        for i in 0..3 {
+            let c = connect(&e.members[i].hostport(), &e).await;
+            c.sync("/").await.expect("sync");
+            for j in 0..3 {
+                let (data, stat) = c.get_data(&format!("/via{}", j + 1), false).await.expect("read");
+                assert_eq!(data.as_deref(), Some(format!("written through member {}", j + 1).as_bytes()));
+                assert!(stat.czxid >> 32 >= 1, "zxids carry the leader's epoch: 0x{:x}", stat.czxid);
+            }
+            let _ = c.close().await;
+        }
+    });
+}
+
+/// Writers that create `/w/<writer>-<n>` through the members in turn, reconnecting after any
+/// error; the paths whose create was acknowledged are kept.
+struct Load {
+    stop: Arc<AtomicBool>,
+    acked: Arc<Mutex<Vec<String>>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+fn start_load(rt: &tokio::runtime::Runtime, hosts: Vec<String>, writers: usize) -> Load {
+    let stop = Arc::new(AtomicBool::new(false));
+    let acked = Arc::new(Mutex::new(Vec::new()));
+    let tasks = (0..writers)
+        .map(|w| {
+            let (stop, acked, hosts) = (stop.clone(), acked.clone(), hosts.clone());
+            rt.spawn(async move {
+                let mut n = 0u64;
+                let mut next = w;
+                let mut client: Option<Client> = None;
+                // Bounded: at most 20,000 attempts per writer.
+                for _ in 0..20_000 {
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let c = match &client {
+                        Some(c) if !c.is_closed() => c,
+                        _ => {
+                            next = (next + 1) % hosts.len();
+                            match tokio::time::timeout(Duration::from_secs(5), Client::connect(&hosts[next], opts()))
+                                .await
+                            {
+                                Ok(Ok((c, _))) => client.insert(c),
+                                _ => {
+                                    tokio::time::sleep(Duration::from_millis(50)).await;
+                                    continue;
+                                }
+                            }
+                        }
+                    };
+                    n += 1;
+                    let path = format!("/w/{w}-{n}");
+                    match tokio::time::timeout(Duration::from_secs(10), create(c, &path, b"x")).await {
+                        Ok(Ok(_)) => acked.lock().unwrap().push(path),
+                        // Not acknowledged (it may or may not have committed): move on.
+                        _ => client = None,
+                    }
+                }
+            })
+        })
+        .collect();
+    Load { stop, acked, tasks }
+}
+
+impl Load {
+    fn acked(&self) -> usize {
+        self.acked.lock().unwrap().len()
+    }
+    fn wait_for(&self, n: usize, e: &Ensemble) {
+        let until = Instant::now() + DEADLINE;
+        while self.acked() < n {
+            assert!(Instant::now() < until, "only {} writes acknowledged, wanted {n}\n{}", self.acked(), e.logs());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    fn finish(self, rt: &tokio::runtime::Runtime) -> BTreeSet<String> {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.tasks {
+            let _ = rt.block_on(t);
+        }
+        let acked = self.acked.lock().unwrap();
+        acked.iter().map(|p| p.trim_start_matches("/w/").to_owned()).collect()
+    }
+}
+
+fn make_parent(rt: &tokio::runtime::Runtime, e: &Ensemble, path: &str) {
+    rt.block_on(async {
+        let c = connect(&e.members[0].hostport(), e).await;
+        create(&c, path, b"").await.expect("create the parent");
+        let _ = c.close().await;
+    });
+}
+
+/// Every member holds every acknowledged write, and all hold the same children.
+fn assert_all_hold(rt: &tokio::runtime::Runtime, e: &Ensemble, acked: &BTreeSet<String>) {
+    let mut seen = Vec::new();
+    for i in 0..e.members.len() {
+        let kids = rt.block_on(children_after_sync(e, i, "/w"));
+        let missing: Vec<&String> = acked.difference(&kids).collect();
+        assert!(missing.is_empty(), "member {} lost acknowledged writes {missing:?}\n{}", i + 1, e.logs());
+        seen.push(kids);
+    }
+    for (i, kids) in seen.iter().enumerate().skip(1) {
+        assert_eq!(kids, &seen[0], "member {} and member 1 differ", i + 1);
+    }
+}
+
+#[test]
+fn killing_the_leader_under_write_load_loses_no_acknowledged_write_and_it_rejoins_by_diff() {
+    let rt = runtime();
+    let mut e = Ensemble::new(3, 0);
+    e.start_all();
+    let old = e.wait_for_roles();
+    make_parent(&rt, &e, "/w");
+    let hosts: Vec<String> = e.members.iter().map(|m| m.hostport()).collect();
+    let load = start_load(&rt, hosts, 3);
+    load.wait_for(60, &e);
+    e.members[old].kill();
+    let at_kill = load.acked();
+    let new = e.wait_for_roles();
+    assert_ne!(new, old);
+    load.wait_for(at_kill + 60, &e);
+    let acked = load.finish(&rt);
+    e.start(old);
+    e.wait_for_roles();
+    assert_all_hold(&rt, &e, &acked);
+    let id = e.members[old].spec.id;
+    assert!(
+        e.members[new].log().contains(&format!("syncing learner {id}: Diff")),
+        "the old leader should rejoin by DIFF\n{}",
+        e.logs()
+    );
+}
+
+#[test]
+fn a_follower_with_a_wiped_data_dir_catches_up_by_snap() {
+    let rt = runtime();
+    let mut e = Ensemble::new(3, 0);
+    e.start_all();
+    let leader = e.wait_for_roles();
+    let f = (leader + 1) % 3;
+    make_parent(&rt, &e, "/w");
+    let load = start_load(&rt, vec![e.members[leader].hostport()], 1);
+    load.wait_for(30, &e);
+    e.members[f].kill();
+    e.wipe(f);
+    load.wait_for(load.acked() + 30, &e);
+    let acked = load.finish(&rt);
+    e.start(f);
+    e.wait_for_roles();
+    assert_all_hold(&rt, &e, &acked);
+    let id = e.members[f].spec.id;
+    assert!(e.members[leader].log().contains(&format!("syncing learner {id}: Snap")), "{}", e.logs());
+}
+
+#[test]
+fn a_txn_no_quorum_logged_is_truncated_away() {
+    let rt = runtime();
+    let mut e = Ensemble::new(3, 0);
+    e.start_all();
+    let leader = e.wait_for_roles();
+    make_parent(&rt, &e, "/w");
+    let followers: Vec<usize> = (0..3).filter(|i| *i != leader).collect();
+    // The leader alone logs a create no quorum will ever log: its client gets no answer.
+    let c = rt.block_on(connect(&e.members[leader].hostport(), &e));
+    for &f in &followers {
+        e.members[f].kill();
+    }
+    let orphan =
+        rt.block_on(async { tokio::time::timeout(Duration::from_secs(2), create(&c, "/w/orphan", b"")).await });
+    assert!(!matches!(orphan, Ok(Ok(_))), "a write with no quorum was acknowledged: {orphan:?}");
+    e.wait_not_serving(leader);
+    e.members[leader].kill();
+    // The followers elect a new leader of a later epoch; the old leader rejoins before any
+    // write of that epoch, so its extra txn lies past the new leader's last: TRUNC (after a
+    // write of the new epoch ZooKeeper's rule, which we follow, sends SNAP instead).
+    for &f in &followers {
+        e.start(f);
+    }
+    e.wait_for_roles();
+    e.start(leader);
+    e.wait_for_roles();
+    let load = start_load(&rt, e.members.iter().map(|m| m.hostport()).collect(), 1);
+    load.wait_for(10, &e);
+    let acked = load.finish(&rt);
+    assert_all_hold(&rt, &e, &acked);
+    for i in 0..3 {
+        let kids = rt.block_on(children_after_sync(&e, i, "/w"));
+        assert!(!kids.contains("orphan"), "member {} kept the unacknowledged txn\n{}", i + 1, e.logs());
+    }
+    let id = e.members[leader].spec.id;
+    assert!(e.logs().contains(&format!("syncing learner {id}: Trunc")), "{}", e.logs());
+}
+
+#[test]
+fn a_minority_stops_serving_and_refuses_writes() {
+    let rt = runtime();
+    let mut e = Ensemble::new(3, 0);
+    e.start_all();
+    let leader = e.wait_for_roles();
+    let survivor = (leader + 1) % 3;
+    for i in 0..3 {
+        if i != survivor {
+            e.members[i].kill();
+        }
+    }
+    e.wait_not_serving(survivor);
+    let refused = rt.block_on(async {
+        match tokio::time::timeout(Duration::from_secs(5), Client::connect(&e.members[survivor].hostport(), opts()))
+            .await
+        {
+            Ok(Ok((c, _))) => create(&c, "/minority", b"").await.is_err(),
+            _ => true,
+        }
+    });
+    assert!(refused, "a lone member of three took a write");
+}
+
+#[test]
+fn an_observer_serves_reads_and_writes_and_never_votes() {
+    let rt = runtime();
+    let mut e = Ensemble::new(3, 1);
+    e.start_all();
+    let leader = e.wait_for_roles();
+    assert_eq!(e.mode(3).as_deref(), Some("observer"));
+    rt.block_on(async {
+        let c = connect(&e.members[3].hostport(), &e).await;
+        create(&c, "/from-observer", b"o").await.expect("a write through the observer");
+        let (data, _) = c.get_data("/from-observer", false).await.expect("read on the observer");
+        assert_eq!(data.as_deref(), Some(&b"o"[..]));
+        let _ = c.close().await;
+        let c = connect(&e.members[leader].hostport(), &e).await;
+        c.sync("/").await.expect("sync");
+        assert!(c.exists("/from-observer", false).await.expect("exists").is_some());
+    });
+    // Two voters gone: the observer and one voter are no quorum, so nobody serves.
+    let voter = (leader + 1) % 3;
+    for i in 0..3 {
+        if i != voter {
+            e.members[i].kill();
+        }
+    }
+    e.wait_not_serving(voter);
+    e.wait_not_serving(3);
+}

@@ -1,0 +1,216 @@
+//! An ensemble of real zabkeeper processes on 127.0.0.1 for integration tests: each member a
+//! child with its own dataDir and myid, SIGKILLed and reaped on drop (only our own children,
+//! by handle). Helpers wait on conditions with generous deadlines (the machine may be loaded).
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How long an ensemble may take to elect and serve on a loaded machine.
+pub const DEADLINE: Duration = Duration::from_secs(60);
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").expect("bind :0").local_addr().expect("addr").port()
+}
+
+/// One member's fixed facts.
+#[derive(Debug, Clone)]
+pub struct Spec {
+    pub id: u64,
+    pub client: u16,
+    pub quorum: u16,
+    pub election: u16,
+    pub observer: bool,
+}
+
+pub struct Member {
+    pub spec: Spec,
+    pub dir: PathBuf,
+    child: Option<Child>,
+    log: Arc<Mutex<String>>,
+}
+
+impl Member {
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.spec.client))
+    }
+    pub fn hostport(&self) -> String {
+        format!("127.0.0.1:{}", self.spec.client)
+    }
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
+    }
+    /// Everything this member has logged, across restarts.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+    /// SIGKILL and reap.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Member {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+pub struct Ensemble {
+    pub members: Vec<Member>,
+    pub tmp: tempfile::TempDir,
+    config: String,
+}
+
+impl Ensemble {
+    /// `voters` participants and `observers` observers, none started yet.
+    pub fn new(voters: u64, observers: u64) -> Ensemble {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let specs: Vec<Spec> = (1..=voters + observers)
+            .map(|id| Spec {
+                id,
+                client: free_port(),
+                quorum: free_port(),
+                election: free_port(),
+                observer: id > voters,
+            })
+            .collect();
+        let mut config = String::from(
+            "tickTime=500\ninitLimit=10\nsyncLimit=5\nclientPortAddress=127.0.0.1\n\
+             4lw.commands.whitelist=*\nadmin.enableServer=false\nforceSync=yes\n",
+        );
+        for s in &specs {
+            let role = if s.observer { ":observer" } else { "" };
+            config.push_str(&format!(
+                "server.{}=127.0.0.1:{}:{}{role};127.0.0.1:{}\n",
+                s.id, s.quorum, s.election, s.client
+            ));
+        }
+        let members = specs
+            .into_iter()
+            .map(|spec| {
+                let dir = tmp.path().join(format!("m{}", spec.id));
+                Member { spec, dir, child: None, log: Arc::new(Mutex::new(String::new())) }
+            })
+            .collect();
+        Ensemble { members, tmp, config }
+    }
+
+    /// Starts member `i` (index into `members`) with its data directory as it is.
+    pub fn start(&mut self, i: usize) {
+        let m = &mut self.members[i];
+        let data = m.dir.join("data");
+        std::fs::create_dir_all(&data).expect("mkdir");
+        std::fs::write(data.join("myid"), m.spec.id.to_string()).expect("myid");
+        let cfg = m.dir.join("zoo.cfg");
+        let text = format!("dataDir={}\nclientPort={}\n{}", data.display(), m.spec.client, self.config);
+        std::fs::write(&cfg, text).expect("zoo.cfg");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_zabkeeper"))
+            .arg(&cfg)
+            .env("ZABKEEPER_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn zabkeeper");
+        let pipe = child.stderr.take().expect("stderr");
+        let log = m.log.clone();
+        let id = m.spec.id;
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines() {
+                let Ok(line) = line else { break };
+                let mut l = log.lock().unwrap_or_else(|e| e.into_inner());
+                l.push_str(&format!("[{id}] {line}\n"));
+            }
+        });
+        m.child = Some(child);
+    }
+
+    pub fn start_all(&mut self) {
+        for i in 0..self.members.len() {
+            self.start(i);
+        }
+    }
+
+    /// Removes member `i`'s data (it must be stopped); `start` recreates its myid.
+    pub fn wipe(&mut self, i: usize) {
+        assert!(!self.members[i].is_running());
+        let _ = std::fs::remove_dir_all(self.members[i].dir.join("data"));
+    }
+
+    /// Every running member's log, for failure messages.
+    pub fn logs(&self) -> String {
+        self.members.iter().map(|m| m.log()).collect::<Vec<_>>().join("")
+    }
+
+    pub fn connect_string(&self) -> String {
+        self.members.iter().map(|m| m.hostport()).collect::<Vec<_>>().join(",")
+    }
+
+    /// Member `i`'s `srvr` Mode, or None if it does not answer or does not serve.
+    pub fn mode(&self, i: usize) -> Option<String> {
+        let text = four_letter(self.members[i].addr(), "srvr")?;
+        text.lines().find_map(|l| l.strip_prefix("Mode: ")).map(str::to_owned)
+    }
+
+    /// Waits until every running member serves, exactly one of them leads, and returns the
+    /// leader's index.
+    pub fn wait_for_roles(&self) -> usize {
+        let until = Instant::now() + DEADLINE;
+        loop {
+            let modes: Vec<(usize, Option<String>)> =
+                (0..self.members.len()).filter(|i| self.members[*i].is_running()).map(|i| (i, self.mode(i))).collect();
+            let leaders: Vec<usize> =
+                modes.iter().filter(|(_, m)| m.as_deref() == Some("leader")).map(|(i, _)| *i).collect();
+            let all_serving = modes.iter().all(|(i, m)| match m.as_deref() {
+                Some("leader") | Some("follower") => !self.members[*i].spec.observer,
+                Some("observer") => self.members[*i].spec.observer,
+                _ => false,
+            });
+            if all_serving && leaders.len() == 1 {
+                return leaders[0];
+            }
+            assert!(Instant::now() < until, "no settled ensemble within {DEADLINE:?}: {modes:?}\n{}", self.logs());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Waits until member `i` does not serve.
+    pub fn wait_not_serving(&self, i: usize) {
+        let until = Instant::now() + DEADLINE;
+        while self.mode(i).is_some() {
+            assert!(Instant::now() < until, "member {} kept serving\n{}", i + 1, self.logs());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+/// A four-letter word's answer, or None if the member does not answer or does not serve.
+pub fn four_letter(addr: SocketAddr, word: &str) -> Option<String> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    s.write_all(word.as_bytes()).ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    if out.is_empty() || out.contains("not currently serving") {
+        return None;
+    }
+    Some(out)
+}
+
+/// The data directory of a member (for log inspection).
+pub fn data_dir(m: &Member) -> PathBuf {
+    m.dir.join("data")
+}
+
+pub fn exists(p: &Path) -> bool {
+    p.exists()
+}
