@@ -6,6 +6,7 @@
 //! does not vote.
 
 mod ensemble_support;
+mod zk_support;
 
 use ensemble_support::{Ensemble, DEADLINE};
 use std::collections::BTreeSet;

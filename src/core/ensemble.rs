@@ -145,10 +145,13 @@ impl Core {
     /// also confirms it still leads (`Action::ConfirmSync`); a learner asks the leader, whose
     /// SYNC answer follows every commit before it.
     pub(super) fn sync(&mut self, conn: ConnId, xid: i32, path: String, body: Bytes, received_us: u64) {
+        // Everything prepared before it: applied already, or the last txn still in flight (a
+        // new leader's next zxid starts its epoch, past anything applied).
+        let prepared = self.inflight.back().map_or(self.tree.last_zxid(), |t| t.zxid());
         let (wait_zxid, confirmed) = match self.role {
             Role::Learner => (i64::MIN, false),
-            Role::Leader => (self.next_zxid - 1, false),
-            Role::Standalone | Role::Down => (self.next_zxid - 1, true),
+            Role::Leader => (prepared, false),
+            Role::Standalone | Role::Down => (prepared, true),
         };
         let c = self.conns.get_mut(&conn).expect("conn");
         let session = c.session_id;

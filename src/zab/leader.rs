@@ -96,6 +96,9 @@ pub struct Leader {
     /// Proposal data until committed (INFORM carries it to observers).
     proposal_data: BTreeMap<i64, Bytes>,
     next_counter: i64,
+    /// The last zxid of the history this leader brought into its epoch (all of it committed
+    /// once established).
+    history_end: i64,
 }
 
 impl Leader {
@@ -127,6 +130,7 @@ impl Leader {
             proposals,
             proposal_data: BTreeMap::new(),
             next_counter: 1,
+            history_end: last_zxid,
         }
     }
 
@@ -138,8 +142,15 @@ impl Leader {
         self.new_epoch
     }
 
+    /// The last committed zxid: the newest of this epoch's commits, or before the first of
+    /// them the end of the history the leader brought in.
     pub fn last_committed(&self) -> i64 {
-        self.proposals.last_committed()
+        let c = self.proposals.last_committed();
+        if c & 0xffff_ffff == 0 {
+            self.history_end
+        } else {
+            c
+        }
     }
 
     fn quorum(&self, ids: &BTreeSet<i64>) -> bool {
@@ -253,7 +264,7 @@ impl Leader {
     fn sync(&mut self, sid: i64, log: &impl LogIndex) -> Vec<LeaderAction> {
         let epoch = self.new_epoch.expect("epoch decided");
         let peer_last = self.learners[&sid].last_zxid;
-        let upto = if self.phase == Phase::Broadcast { self.proposals.last_committed() } else { self.last_zxid };
+        let upto = if self.phase == Phase::Broadcast { self.last_committed() } else { self.last_zxid };
         let how = plan(peer_last, upto, &UpTo(log, upto));
         let mut out = vec![LeaderAction::Sync(sid, how, upto)];
         // Proposals made since establishment that the stream above does not carry.
@@ -381,9 +392,15 @@ impl Leader {
         }
     }
 
-    /// The last zxid proposed (or, before any proposal, the epoch's start).
+    /// The last zxid proposed (before this epoch's first proposal, the end of the history the
+    /// leader brought in): what a sync arriving now must see committed.
     pub fn last_proposed(&self) -> i64 {
-        self.proposals.last_proposed()
+        let p = self.proposals.last_proposed();
+        if p & 0xffff_ffff == 0 {
+            self.history_end
+        } else {
+            p
+        }
     }
 
     /// The learners in broadcast, and whether each votes.

@@ -25,6 +25,8 @@ pub struct Spec {
     pub quorum: u16,
     pub election: u16,
     pub observer: bool,
+    /// An Apache ZooKeeper 3.8 member (Debian's) instead of ours.
+    pub zookeeper: bool,
 }
 
 pub struct Member {
@@ -72,6 +74,11 @@ pub struct Ensemble {
 impl Ensemble {
     /// `voters` participants and `observers` observers, none started yet.
     pub fn new(voters: u64, observers: u64) -> Ensemble {
+        Ensemble::mixed(voters, observers, &[])
+    }
+
+    /// Like `new`, with the members whose ids are in `zookeeper` run by Apache ZooKeeper.
+    pub fn mixed(voters: u64, observers: u64, zookeeper: &[u64]) -> Ensemble {
         let tmp = tempfile::tempdir().expect("tempdir");
         let specs: Vec<Spec> = (1..=voters + observers)
             .map(|id| Spec {
@@ -80,6 +87,7 @@ impl Ensemble {
                 quorum: free_port(),
                 election: free_port(),
                 observer: id > voters,
+                zookeeper: zookeeper.contains(&id),
             })
             .collect();
         let mut config = String::from(
@@ -112,7 +120,22 @@ impl Ensemble {
         let cfg = m.dir.join("zoo.cfg");
         let text = format!("dataDir={}\nclientPort={}\n{}", data.display(), m.spec.client, self.config);
         std::fs::write(&cfg, text).expect("zoo.cfg");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_zabkeeper"))
+        let mut cmd = if m.spec.zookeeper {
+            let mut c = Command::new(crate::zk_support::java());
+            c.args([
+                "-Xmx256m",
+                "-Dzookeeper.admin.enableServer=false",
+                "-Dzookeeper.4lw.commands.whitelist=*",
+                "-Djava.net.preferIPv4Stack=true",
+                "-cp",
+                &crate::zk_support::classpath(),
+                "org.apache.zookeeper.server.quorum.QuorumPeerMain",
+            ]);
+            c
+        } else {
+            Command::new(env!("CARGO_BIN_EXE_zabkeeper"))
+        };
+        let mut child = cmd
             .arg(&cfg)
             .env("ZABKEEPER_LOG", "info")
             .env("NO_COLOR", "1")
@@ -120,7 +143,7 @@ impl Ensemble {
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
-            .expect("spawn zabkeeper");
+            .expect("spawn a member");
         let pipe = child.stderr.take().expect("stderr");
         let log = m.log.clone();
         let id = m.spec.id;

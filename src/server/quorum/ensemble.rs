@@ -547,8 +547,9 @@ impl Ensemble {
     }
 
     /// One of the leader's own clients issued a sync.
-    pub fn confirm_sync(&mut self, core: &Core) {
-        let zxid = core.last_prepared_zxid();
+    pub fn confirm_sync(&mut self, _core: &Core) {
+        let State::Leading(l) = &self.state else { return };
+        let zxid = l.leader.last_proposed();
         self.add_sync(None, zxid);
     }
 

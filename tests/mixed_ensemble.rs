@@ -1,0 +1,94 @@
+//! The wire-format proof: one ensemble of two of our members and one Apache ZooKeeper 3.8
+//! member (Debian's), each with its own zoo.cfg and myid. They elect one leader (ZooKeeper
+//! leading when it has the largest id, one of ours when it has the smallest), every member
+//! takes a role, and writes through every member — creates, an ephemeral whose session then
+//! closes, a sync — are read the same on every member.
+
+mod ensemble_support;
+mod zk_support;
+
+use ensemble_support::{Ensemble, DEADLINE};
+use std::time::{Duration, Instant};
+use zabkeeper::client::{Client, ConnectOptions};
+
+async fn connect(e: &Ensemble, i: usize) -> Client {
+    let opts = ConnectOptions { timeout_ms: 10_000, connect_timeout: Duration::from_secs(5), ..Default::default() };
+    let until = Instant::now() + DEADLINE;
+    loop {
+        match Client::connect(&e.members[i].hostport(), opts.clone()).await {
+            Ok((c, _)) => return c,
+            Err(err) => {
+                assert!(Instant::now() < until, "cannot connect to member {}: {err}\n{}", i + 1, e.logs());
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+fn writes_through_every_member_are_read_on_every_member(zookeeper_id: u64) -> (usize, Ensemble) {
+    let mut e = Ensemble::mixed(3, 0, &[zookeeper_id]);
+    // ZooKeeper first (its JVM starts slowly): all three then take part in one election.
+    let zk = zookeeper_id as usize - 1;
+    e.start(zk);
+    let election = std::net::SocketAddr::from(([127, 0, 0, 1], e.members[zk].spec.election));
+    let until = Instant::now() + DEADLINE;
+    while std::net::TcpStream::connect_timeout(&election, Duration::from_secs(2)).is_err() {
+        assert!(Instant::now() < until, "ZooKeeper's election port never listened\n{}", e.logs());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // And until it is looking (when it logs: Debian ships an slf4j binding), so that its
+    // vote reaches ours within the election's finalize wait.
+    let logs_anything = Instant::now() + Duration::from_secs(5);
+    while !e.members[zk].log().contains("New election") {
+        if Instant::now() > logs_anything && e.members[zk].log().is_empty() {
+            break;
+        }
+        assert!(Instant::now() < until, "ZooKeeper never started its election\n{}", e.logs());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    for i in (0..3).filter(|i| *i != zk) {
+        e.start(i);
+    }
+    let leader = e.wait_for_roles();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    rt.block_on(async {
+        for i in 0..3 {
+            let c = connect(&e, i).await;
+            let data = format!("through member {}", i + 1);
+            c.create(&format!("/m{}", i + 1), Some(data.as_bytes()), None, 0, 0)
+                .await
+                .unwrap_or_else(|err| panic!("create through member {}: {err}\n{}", i + 1, e.logs()));
+            c.create(&format!("/eph{}", i + 1), Some(b"e"), None, 1, 0).await.expect("ephemeral");
+            c.set_data(&format!("/m{}", i + 1), Some(format!("{data}, set").as_bytes()), 0).await.expect("setData");
+            c.close().await.expect("closeSession");
+        }
+        for i in 0..3 {
+            let c = connect(&e, i).await;
+            c.sync("/").await.unwrap_or_else(|err| panic!("sync on member {}: {err}", i + 1));
+            for j in 0..3 {
+                let (data, stat) = c.get_data(&format!("/m{}", j + 1), false).await.expect("getData");
+                assert_eq!(data.as_deref(), Some(format!("through member {}, set", j + 1).as_bytes()));
+                assert_eq!(stat.version, 1);
+                assert!(
+                    c.exists(&format!("/eph{}", j + 1), false).await.expect("exists").is_none(),
+                    "member {} still has an ephemeral of a closed session",
+                    i + 1
+                );
+            }
+            let _ = c.close().await;
+        }
+    });
+    (leader, e)
+}
+
+#[test]
+fn zookeeper_leading_two_of_ours() {
+    let (leader, e) = writes_through_every_member_are_read_on_every_member(3);
+    assert!(e.members[leader].spec.zookeeper, "with the largest id and equal logs ZooKeeper leads");
+}
+
+#[test]
+fn one_of_ours_leading_zookeeper() {
+    let (leader, e) = writes_through_every_member_are_read_on_every_member(1);
+    assert!(!e.members[leader].spec.zookeeper, "with the smallest id ZooKeeper follows");
+}
