@@ -41,6 +41,9 @@ TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
 REPO_ROOT = os.path.dirname(TESTS_DIR)
 
 KINDS = ("zabkeeper", "zookeeper")
+# A three-member zabkeeper ensemble on loopback, behind the same interface as Server: its
+# clients get every member in their connect string (kazoo picks one at random).
+ENSEMBLE_KINDS = ("zabkeeper-ensemble",)
 TICK_TIME = 200
 STARTUP_DEADLINE = 60.0
 STOP_TIMEOUT = 10.0
@@ -281,6 +284,148 @@ class Server:
             except ProcessLookupError:
                 pass
             p.wait(timeout=STOP_TIMEOUT)
+
+    def cleanup(self):
+        self.stop()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+class Ensemble:
+    """Three zabkeeper members on free 127.0.0.1 ports, each with its own dataDir and myid;
+    `port` is member 1's client port (for four-letter words), `hostport` lists all three."""
+
+    def __init__(self, kind="zabkeeper-ensemble", prefix="zkservers", size=3):
+        if kind not in ENSEMBLE_KINDS:
+            raise ValueError("unknown ensemble kind %r" % kind)
+        self.kind = kind
+        self.size = size
+        self.tmp = tempfile.mkdtemp(prefix="%s-%s-" % (prefix, kind))
+        self.procs = []
+        self.ports = []
+        self.super_user = SUPER_USER
+        self.super_password = SUPER_PASSWORD
+        self.log_path = os.path.join(self.tmp, "member1.log")
+        # Member 1's, which `port` belongs to.
+        self.data_dir = os.path.join(self.tmp, "data1")
+
+    @property
+    def proc(self):
+        """Member 1's process (the suites check it for an early exit)."""
+        return self.procs[0] if self.procs else None
+
+    @property
+    def port(self):
+        return self.ports[0][0]
+
+    @property
+    def hostport(self):
+        return ",".join("127.0.0.1:%d" % p[0] for p in self.ports)
+
+    def _write_cfgs(self):
+        servers = "".join(
+            "server.%d=127.0.0.1:%d:%d;127.0.0.1:%d\n" % (i + 1, q, e, c)
+            for i, (c, q, e) in enumerate(self.ports))
+        paths = []
+        for i, (client, _, _) in enumerate(self.ports):
+            data = os.path.join(self.tmp, "data%d" % (i + 1))
+            os.makedirs(data, exist_ok=True)
+            with open(os.path.join(data, "myid"), "w") as f:
+                f.write("%d\n" % (i + 1))
+            cfg = os.path.join(self.tmp, "zoo%d.cfg" % (i + 1))
+            lines = [
+                "tickTime=%d" % TICK_TIME, "initLimit=20", "syncLimit=10",
+                "dataDir=%s" % data, "clientPort=%d" % client, "clientPortAddress=127.0.0.1",
+                "maxClientCnxns=0", "admin.enableServer=false", "extendedTypesEnabled=true",
+                "znode.container.checkIntervalMs=100", "4lw.commands.whitelist=*",
+                "autopurge.purgeInterval=0", "superDigest=%s" % SUPER_DIGEST, "forceSync=no",
+            ]
+            with open(cfg, "w") as f:
+                f.write("\n".join(lines) + "\n" + servers)
+            paths.append(cfg)
+        return paths
+
+    def start(self):
+        last_error = None
+        for _attempt in range(3):
+            self.ports = [(free_port(), free_port(), free_port()) for _ in range(self.size)]
+            env = dict(os.environ)
+            env.setdefault("ZABKEEPER_LOG", "info")
+            for i, cfg in enumerate(self._write_cfgs()):
+                with open(os.path.join(self.tmp, "member%d.log" % (i + 1)), "ab") as log:
+                    self.procs.append(subprocess.Popen(
+                        [zabkeeper_bin(), cfg], cwd=self.tmp, stdout=log, stderr=subprocess.STDOUT,
+                        stdin=subprocess.DEVNULL, env=env))
+            ok, last_error = self._wait_ready()
+            if ok:
+                return self
+            self.stop()
+        raise ServerError("the %s did not become ready within %.0f s (%s).\nLast log lines:\n%s"
+                          % (self.kind, STARTUP_DEADLINE, last_error, self.log_tail()))
+
+    def _wait_ready(self):
+        """Every member serves (a kazoo session on it can read "/")."""
+        deadline = time.monotonic() + STARTUP_DEADLINE
+        last = None
+        pending = list(range(self.size))
+        while pending and time.monotonic() < deadline:
+            for p in self.procs:
+                if p.poll() is not None:
+                    return False, "a member exited with status %s" % p.returncode
+            i = pending[0]
+            try:
+                zk = self._client_of("127.0.0.1:%d" % self.ports[i][0], timeout=4.0, start_timeout=5.0)
+                try:
+                    zk.exists("/")
+                    pending.pop(0)
+                finally:
+                    stop_client(zk)
+            except Exception as e:  # still electing or syncing
+                last = repr(e)
+                time.sleep(0.05)
+        return not pending, "timeout; last error %s" % last
+
+    def _client_of(self, hosts, super_user=False, timeout=4.0, start_timeout=15.0, **kw):
+        from kazoo.client import KazooClient
+        if super_user:
+            kw["auth_data"] = list(kw.get("auth_data") or []) + [
+                ("digest", "%s:%s" % (SUPER_USER, SUPER_PASSWORD))]
+        zk = KazooClient(hosts=hosts, timeout=timeout, **kw)
+        zk.start(timeout=start_timeout)
+        return zk
+
+    def client(self, super_user=False, timeout=4.0, start_timeout=15.0, **kw):
+        """A started kazoo client on a random member."""
+        return self._client_of(self.hostport, super_user, timeout, start_timeout, **kw)
+
+    def log_tail(self, n=40):
+        out = []
+        for i in range(self.size):
+            try:
+                with open(os.path.join(self.tmp, "member%d.log" % (i + 1)), "rb") as f:
+                    lines = f.read().decode("utf-8", "replace").splitlines()[-n:]
+                out += ["[%d] %s" % (i + 1, l) for l in lines]
+            except OSError:
+                pass
+        return "\n".join(out)
+
+    def stop(self):
+        """Stops our children by PID: SIGTERM, then SIGKILL if they linger."""
+        procs, self.procs = self.procs, []
+        for p in procs:
+            if p.poll() is None:
+                try:
+                    os.kill(p.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+        for p in procs:
+            try:
+                p.wait(timeout=STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                try:
+                    os.kill(p.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                p.wait(timeout=STOP_TIMEOUT)
 
     def cleanup(self):
         self.stop()

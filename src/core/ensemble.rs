@@ -222,7 +222,12 @@ impl Core {
         self.stats.packets_received += 1;
         let zxid_time = self.wall_ms;
         if f.op == op::CREATE_SESSION {
-            let timeout = i32::from_be_bytes(f.body.get(..4).and_then(|b| b.try_into().ok()).unwrap_or([0; 4]));
+            let Some(timeout) = f.body.get(..4).and_then(|b| b.try_into().ok()).map(i32::from_be_bytes) else {
+                // A createSession without its timeout (a client sent the header alone).
+                let zxid = self.take_zxid();
+                self.log(error_txn(f.session_id, f.cxid, zxid, zxid_time, ErrorCode::MarshallingError));
+                return;
+            };
             let timeout = self.negotiate_timeout(timeout);
             self.sessions.add(f.session_id, timeout, self.mono_ms);
             let zxid = self.take_zxid();

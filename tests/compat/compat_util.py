@@ -28,3 +28,12 @@ def wait_for(cond, timeout=20.0, what="condition"):
         if time.monotonic() > deadline:
             raise AssertionError("timed out after %.0f s waiting for %s" % (timeout, what))
         time.sleep(0.02)  # polling interval
+
+
+def port_of(server, zk):
+    """The client port of the member `zk` is connected to: the server's own port for a single
+    server; for an ensemble, the member kazoo picked (four-letter words about a session
+    must go to the member that holds its connection)."""
+    if server.kind in ("zabkeeper", "zookeeper"):
+        return server.port
+    return zk._connection._socket.getpeername()[1]

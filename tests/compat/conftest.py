@@ -11,7 +11,8 @@ Environment:
   ZK_CLASSPATH    classpath for Apache ZooKeeper (default: discovered from the Debian layout,
                   or $ZOOKEEPER_HOME/lib)
   JAVA            java executable (default: $JAVA_HOME/bin/java or `java` on PATH)
-  COMPAT_TARGETS  comma list restricting the targets (default: "zabkeeper,zookeeper")
+  COMPAT_TARGETS  comma list restricting the targets (default: "zabkeeper,zookeeper,
+                  zabkeeper-ensemble", the last three members of ours on loopback)
 """
 
 import os
@@ -24,7 +25,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import zkservers  # noqa: E402
 
-ALL_TARGETS = list(zkservers.KINDS)
+ALL_TARGETS = list(zkservers.KINDS) + list(zkservers.ENSEMBLE_KINDS)
 
 
 def _targets():
@@ -40,7 +41,10 @@ def _targets():
 
 @pytest.fixture(scope="session", params=_targets())
 def server(request):
-    srv = zkservers.Server(request.param, prefix="compat")
+    if request.param in zkservers.ENSEMBLE_KINDS:
+        srv = zkservers.Ensemble(request.param, prefix="compat")
+    else:
+        srv = zkservers.Server(request.param, prefix="compat")
     try:
         try:
             srv.start()

@@ -9,7 +9,7 @@ from kazoo.client import KazooClient
 from kazoo.exceptions import NoNodeError, SessionExpiredError
 from kazoo.protocol.states import KazooState
 
-from compat_util import four_letter, wait_for
+from compat_util import four_letter, port_of, wait_for
 from proxy import Proxy
 
 
@@ -82,7 +82,7 @@ def test_attaching_to_closed_session_is_refused(server, clients, base):
 
 
 def negotiated_timeout(server, zk):
-    text = four_letter(server.port, "cons")
+    text = four_letter(port_of(server, zk), "cons")
     m = re.search(r"sid=0x%x,[^)]*\bto=(\d+)" % zk.client_id[0], text)
     assert m, text
     return int(m.group(1))
