@@ -312,3 +312,66 @@ fn an_observer_serves_reads_and_writes_and_never_votes() {
     e.wait_not_serving(voter);
     e.wait_not_serving(3);
 }
+
+/// Waits until `cond` holds, polling (bounded by the deadline).
+async fn eventually<F, Fut>(what: &str, e: &Ensemble, mut cond: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let until = Instant::now() + DEADLINE;
+    while !cond().await {
+        assert!(Instant::now() < until, "{what} did not happen within {DEADLINE:?}\n{}", e.logs());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[test]
+fn sessions_are_global_kept_alive_through_followers_movable_and_expired_everywhere() {
+    let rt = runtime();
+    let mut e = Ensemble::new(3, 0);
+    e.start_all();
+    let leader = e.wait_for_roles();
+    let (f1, f2) = ((leader + 1) % 3, (leader + 2) % 3);
+    rt.block_on(async {
+        let short = ConnectOptions { timeout_ms: 2_000, ..opts() };
+        let (owner, _) = Client::connect(&e.members[f1].hostport(), short.clone()).await.expect("connect");
+        assert_eq!(owner.timeout_ms, 2_000);
+        owner.create("/eph", Some(b"mine"), None, 1, 0).await.expect("ephemeral");
+        let (watcher, mut events) = Client::connect(&e.members[f2].hostport(), opts()).await.expect("connect");
+        watcher.sync("/").await.expect("sync");
+        assert!(watcher.exists("/eph", true).await.expect("exists + watch").is_some());
+        // Only its follower hears from the owner: the leader keeps the session alive from the
+        // touches that follower reports in its PING replies. Three timeouts pass.
+        tokio::time::sleep(Duration::from_millis(6_000)).await;
+        assert!(owner.exists("/eph", false).await.expect("owner still connected").is_some());
+        // The session moves to another member with its id and password; its ephemeral stays.
+        let moved_opts = ConnectOptions { session_id: owner.session_id, password: owner.password.clone(), ..short };
+        drop(owner);
+        let (moved, _) = Client::connect(&e.members[leader].hostport(), moved_opts).await.expect("move the session");
+        assert!(moved.timeout_ms > 0, "the moved session was refused");
+        tokio::time::sleep(Duration::from_millis(4_000)).await;
+        assert!(moved.exists("/eph", false).await.expect("exists").is_some(), "{}", e.logs());
+        // The client vanishes without closing: the leader expires the session and its
+        // ephemeral goes on every member, firing the watch set on another member.
+        drop(moved);
+        for i in 0..3 {
+            let c = connect(&e.members[i].hostport(), &e).await;
+            eventually("the expired session's ephemeral vanishing", &e, || async {
+                c.sync("/").await.is_ok() && c.exists("/eph", false).await.ok() == Some(None)
+            })
+            .await;
+        }
+        let fired = tokio::time::timeout(DEADLINE, async {
+            while let Some(ev) = events.recv().await {
+                if ev.path.as_deref() == Some("/eph") {
+                    return ev.event_type;
+                }
+            }
+            0
+        })
+        .await
+        .expect("the watch fired");
+        assert_eq!(fired, 2, "NodeDeleted");
+    });
+}

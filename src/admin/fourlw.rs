@@ -209,6 +209,17 @@ fn stat(view: &ServerView, with_clients: bool) -> String {
         view.mode,
         view.node_count
     );
+    if let Some(q) = view.quorum.as_ref().filter(|q| q.leader) {
+        // ZooKeeper's leader adds its proposal sizes (-1 before the first).
+        let size = |v: u64| if q.last_proposal_size == 0 { -1 } else { v as i64 };
+        let _ = writeln!(
+            s,
+            "Proposal sizes last/min/max: {}/{}/{}",
+            size(q.last_proposal_size),
+            size(q.min_proposal_size),
+            size(q.max_proposal_size)
+        );
+    }
     s
 }
 
@@ -311,6 +322,20 @@ fn mntr(view: &ServerView) -> String {
         ("zk_cnt_fsynctime", f.count.to_string()),
         ("zk_sum_fsynctime", f.sum.to_string()),
     ];
+    let mut rows = rows;
+    if let Some(q) = &view.quorum {
+        rows.push(("zk_peer_state", q.peer_state.clone()));
+        if q.leader {
+            rows.push(("zk_learners", q.learners.to_string()));
+            rows.push(("zk_synced_followers", q.synced_followers.to_string()));
+            rows.push(("zk_synced_non_voting_followers", "0".into()));
+            rows.push(("zk_synced_observers", q.synced_observers.to_string()));
+            rows.push(("zk_pending_syncs", q.pending_syncs.to_string()));
+            rows.push(("zk_last_proposal_size", q.last_proposal_size.to_string()));
+            rows.push(("zk_max_proposal_size", q.max_proposal_size.to_string()));
+            rows.push(("zk_min_proposal_size", q.min_proposal_size.to_string()));
+        }
+    }
     let mut s = String::new();
     for (k, v) in rows {
         let _ = writeln!(s, "{k}\t{v}");

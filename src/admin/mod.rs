@@ -109,6 +109,24 @@ pub struct ServerView {
     pub client_port_bound: Option<u16>,
     /// `gtmk`'s trace mask.
     pub trace_mask: i64,
+    /// An ensemble member's figures (None standalone).
+    pub quorum: Option<QuorumView>,
+}
+
+/// What `mntr` adds on an ensemble member (ZooKeeper 3.8's key names).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct QuorumView {
+    /// `zk_peer_state`: "leading - broadcast", "following - broadcast", "looking", …
+    pub peer_state: String,
+    /// Leader only from here on.
+    pub leader: bool,
+    pub learners: u64,
+    pub synced_followers: u64,
+    pub synced_observers: u64,
+    pub pending_syncs: u64,
+    pub last_proposal_size: u64,
+    pub min_proposal_size: u64,
+    pub max_proposal_size: u64,
 }
 
 impl Default for ServerView {
@@ -118,6 +136,7 @@ impl Default for ServerView {
             serving: true,
             read_only: false,
             mode: "standalone".into(),
+            quorum: None,
             zxid: 0,
             node_count: 0,
             min_latency_ms: 0,

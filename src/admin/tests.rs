@@ -321,3 +321,39 @@ fn summary_rounds_half_up_to_four_places() {
     assert_eq!((s.min, s.max, s.count, s.sum), (1, 2, 3, 4));
     assert_eq!(s.avg(), 1.3333);
 }
+
+#[test]
+fn an_ensemble_leader_reports_its_peer_state_and_proposals() {
+    let q = crate::admin::QuorumView {
+        peer_state: "leading - broadcast".into(),
+        leader: true,
+        learners: 2,
+        synced_followers: 2,
+        last_proposal_size: 48,
+        min_proposal_size: 36,
+        max_proposal_size: 1013,
+        ..Default::default()
+    };
+    let v = ServerView { mode: "leader".into(), quorum: Some(q), ..view() };
+    let cfg = Config::standalone_default();
+    let FourLetterReply::Text(srvr) = four_letter("srvr", &v, &cfg, &env()) else { panic!() };
+    assert!(srvr.ends_with("Mode: leader\nNode count: 5\nProposal sizes last/min/max: 48/36/1013\n"), "{srvr}");
+    let FourLetterReply::Text(mntr) = four_letter("mntr", &v, &cfg, &env()) else { panic!() };
+    for line in [
+        "zk_peer_state\tleading - broadcast\n",
+        "zk_learners\t2\n",
+        "zk_synced_followers\t2\n",
+        "zk_pending_syncs\t0\n",
+        "zk_last_proposal_size\t48\n",
+        "zk_max_proposal_size\t1013\n",
+    ] {
+        assert!(mntr.contains(line), "{line:?} missing from\n{mntr}");
+    }
+    let follower = ServerView {
+        mode: "follower".into(),
+        quorum: Some(crate::admin::QuorumView { peer_state: "following - broadcast".into(), ..Default::default() }),
+        ..view()
+    };
+    let FourLetterReply::Text(mntr) = four_letter("mntr", &follower, &cfg, &env()) else { panic!() };
+    assert!(mntr.contains("zk_peer_state\tfollowing - broadcast\n") && !mntr.contains("zk_learners"), "{mntr}");
+}

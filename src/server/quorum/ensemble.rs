@@ -129,6 +129,8 @@ pub struct EnsembleView {
     pub synced_observers: u64,
     pub pending_syncs: u64,
     pub last_proposal_size: u64,
+    pub min_proposal_size: u64,
+    pub max_proposal_size: u64,
     pub epoch: i64,
 }
 
@@ -147,6 +149,8 @@ pub struct Ensemble {
     durable: i64,
     last_ping: Instant,
     last_proposal_size: u64,
+    min_proposal_size: u64,
+    max_proposal_size: u64,
     /// Learners that connected while this member was still looking: a learner may decide
     /// before its leader does. Taken on if this member leads, dropped otherwise.
     early_learners: Vec<(Instant, TcpStream)>,
@@ -205,6 +209,8 @@ impl Ensemble {
             durable: last,
             last_ping: Instant::now(),
             last_proposal_size: 0,
+            min_proposal_size: 0,
+            max_proposal_size: 0,
             early_learners: Vec::new(),
         };
         e.look(core);
@@ -236,10 +242,25 @@ impl Ensemble {
         }
     }
 
+    /// ZooKeeper's `zk_peer_state`: the state and, in a role, its phase.
+    pub fn peer_state(&self) -> String {
+        let phase = |serving: bool| if serving { "broadcast" } else { "synchronization" };
+        match &self.state {
+            State::Looking => "looking".into(),
+            State::Leading(l) => format!("leading - {}", phase(l.leader.is_established())),
+            State::Following(f) => {
+                let who = if self.setup.observer { "observing" } else { "following" };
+                format!("{who} - {}", phase(f.learner.as_ref().is_some_and(|l| l.is_serving())))
+            }
+        }
+    }
+
     pub fn view(&self, core: &Core) -> EnsembleView {
         let mut v = EnsembleView {
             pending_syncs: core.pending_syncs() as u64,
             last_proposal_size: self.last_proposal_size,
+            min_proposal_size: self.min_proposal_size,
+            max_proposal_size: self.max_proposal_size,
             epoch: self.current_epoch,
             ..EnsembleView::default()
         };
@@ -531,7 +552,10 @@ impl Ensemble {
     /// A txn the core prepared (leader): propose it. Returns the txns to append to the log.
     pub async fn propose(&mut self, zxid: i64, payload: Bytes, core: &mut Core, writer: &LogWriter) {
         let State::Leading(l) = &mut self.state else { return };
-        self.last_proposal_size = payload.len() as u64;
+        let size = payload.len() as u64;
+        self.last_proposal_size = size;
+        self.max_proposal_size = self.max_proposal_size.max(size);
+        self.min_proposal_size = if self.min_proposal_size == 0 { size } else { self.min_proposal_size.min(size) };
         let a = l.leader.propose_at(zxid, payload);
         self.leader_actions(a, core, writer).await;
     }
