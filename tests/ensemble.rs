@@ -76,6 +76,17 @@ fn writes_through_every_member_are_read_on_every_member_after_sync() {
             }
             let _ = c.close().await;
         }
+        // Linearizable reads (asked for with addauth): a value written through one member is
+        // read through another with no sync in between.
+        let writer = connect(&e.members[leader].hostport(), &e).await;
+        let reader = connect(&e.members[(leader + 1) % 3].hostport(), &e).await;
+        reader.add_auth("linearizable", Some(b"on")).await.expect("addauth linearizable");
+        for n in 0..50 {
+            let v = format!("v{n}");
+            writer.set_data("/via1", Some(v.as_bytes()), -1).await.expect("setData");
+            let (data, _) = reader.get_data("/via1", false).await.expect("linearizable read");
+            assert_eq!(data.as_deref(), Some(v.as_bytes()), "a linearizable read missed a completed write");
+        }
     });
 }
 

@@ -137,6 +137,10 @@ pub struct Config {
     /// `user:base64(sha1(user:password))`.
     pub super_digest: Option<String>,
     pub skip_acl: bool,
+    /// Ours: every read on an ensemble member waits for a read-index round (as if a sync came
+    /// first), so it sees every write completed anywhere before it. A connection can ask for
+    /// it with `addauth linearizable on` (and leave it with `off`).
+    pub linearizable_reads: bool,
     pub extended_types_enabled: bool,
     pub read_only_mode_enabled: bool,
     pub container_check_interval_ms: u64,
@@ -197,6 +201,7 @@ impl Config {
             four_letter_words: WordList::Only(DEFAULT_FOUR_LETTER_WORDS.iter().map(|w| w.to_string()).collect()),
             super_digest: None,
             skip_acl: false,
+            linearizable_reads: false,
             extended_types_enabled: false,
             read_only_mode_enabled: false,
             container_check_interval_ms: 60_000,
@@ -304,6 +309,7 @@ impl Config {
                     cfg.super_digest = Some(e.value.clone());
                 }
                 "skipACL" => cfg.skip_acl = boolean(&e)?,
+                "linearizableReads" => cfg.linearizable_reads = boolean(&e)?,
                 "extendedTypesEnabled" => cfg.extended_types_enabled = boolean(&e)?,
                 "readonlymode.enabled" => cfg.read_only_mode_enabled = boolean(&e)?,
                 "znode.container.checkIntervalMs" => {

@@ -39,7 +39,8 @@ pub enum Queued {
     /// A sync: answered once it is `confirmed` (standalone at once; in an ensemble when the
     /// leader has confirmed its leadership with a quorum) and every write prepared before it
     /// (`wait_zxid`) is applied.
-    Sync { xid: i32, path: String, wait_zxid: i64, confirmed: bool, received_us: u64 },
+    /// A `silent` one is the barrier in front of a linearizable read and answers nobody.
+    Sync { xid: i32, path: String, wait_zxid: i64, confirmed: bool, silent: bool, received_us: u64 },
 }
 
 /// Counters the admin words print for a connection.
@@ -68,6 +69,8 @@ pub struct Conn {
     pub queue: VecDeque<Queued>,
     /// Requests that arrived behind the handshake of a new session, run once it is answered.
     pub deferred: VecDeque<(i32, Request, bytes::Bytes, u64)>,
+    /// Reads wait for a read-index round (linearizable-read mode).
+    pub linearizable: bool,
     pub stats: ConnStats,
 }
 
@@ -86,6 +89,7 @@ impl Conn {
             state: ConnState::Connecting,
             queue: VecDeque::new(),
             deferred: VecDeque::new(),
+            linearizable: false,
             stats: ConnStats::default(),
         }
     }

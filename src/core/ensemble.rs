@@ -145,6 +145,32 @@ impl Core {
     /// also confirms it still leads (`Action::ConfirmSync`); a learner asks the leader, whose
     /// SYNC answer follows every commit before it.
     pub(super) fn sync(&mut self, conn: ConnId, xid: i32, path: String, body: Bytes, received_us: u64) {
+        self.sync_as(conn, xid, path, body, received_us, false)
+    }
+
+    /// Whether a read of this connection must first wait for a read-index round.
+    pub(super) fn needs_read_barrier(&self, conn: ConnId, req: &Request) -> bool {
+        matches!(self.role, Role::Leader | Role::Learner)
+            && self.conns.get(&conn).is_some_and(|c| c.linearizable)
+            && matches!(
+                req,
+                Request::GetData(_)
+                    | Request::Exists(_)
+                    | Request::GetChildren(_)
+                    | Request::GetChildren2(_)
+                    | Request::GetAcl(_)
+                    | Request::GetAllChildrenNumber(_)
+                    | Request::GetEphemerals(_)
+                    | Request::MultiRead(_)
+            )
+    }
+
+    /// The silent sync in front of a linearizable read.
+    pub(super) fn barrier(&mut self, conn: ConnId, xid: i32, received_us: u64) {
+        self.sync_as(conn, xid, "/".into(), Bytes::new(), received_us, true)
+    }
+
+    fn sync_as(&mut self, conn: ConnId, xid: i32, path: String, body: Bytes, received_us: u64, silent: bool) {
         // Everything prepared before it: applied already, or the last txn still in flight (a
         // new leader's next zxid starts its epoch, past anything applied).
         let prepared = self.inflight.back().map_or(self.tree.last_zxid(), |t| t.zxid());
@@ -155,7 +181,7 @@ impl Core {
         };
         let c = self.conns.get_mut(&conn).expect("conn");
         let session = c.session_id;
-        c.queue.push_back(Queued::Sync { xid, path: path.clone(), wait_zxid, confirmed, received_us });
+        c.queue.push_back(Queued::Sync { xid, path: path.clone(), wait_zxid, confirmed, silent, received_us });
         if !confirmed {
             self.pending_syncs.push_back((conn, xid));
         }

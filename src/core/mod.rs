@@ -39,6 +39,8 @@ pub struct CoreConfig {
     pub max_session_timeout_ms: i32,
     pub snap_count: u64,
     pub skip_acl: bool,
+    /// New connections start in linearizable-read mode.
+    pub linearizable_reads: bool,
     pub ttl_enabled: bool,
     pub super_digest: Option<String>,
     pub server_id: i64,
@@ -53,6 +55,7 @@ impl Default for CoreConfig {
             max_session_timeout_ms: 40000,
             snap_count: 100_000,
             skip_acl: false,
+            linearizable_reads: false,
             ttl_enabled: false,
             super_digest: None,
             server_id: 0,
@@ -333,6 +336,10 @@ impl Core {
             r if r.is_write() => self.submit_write(conn, xid, r, received_us),
             Request::Sync(s) => self.sync(conn, xid, s.path, body, received_us),
             r => {
+                if self.needs_read_barrier(conn, &r) {
+                    // Linearizable: a sync nobody is answered for goes first.
+                    self.barrier(conn, xid, received_us);
+                }
                 let c = self.conns.get_mut(&conn).expect("conn");
                 c.queue.push_back(Queued::Read { xid, req: r, received_us });
                 self.drain_queue(conn);
@@ -533,6 +540,7 @@ impl Core {
             match c.queue.pop_front() {
                 Some(Queued::Read { xid, req, received_us }) => self.read(conn, xid, req, received_us),
                 Some(Queued::Refused { xid, err }) => self.reply(conn, xid, applied, Err(err)),
+                Some(Queued::Sync { silent: true, .. }) => {}
                 Some(Queued::Sync { xid, path, received_us, .. }) => {
                     self.record_latency(conn, xid, "SYNC", received_us);
                     self.reply(conn, xid, applied, Ok(Response::Path(path)));

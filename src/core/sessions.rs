@@ -18,7 +18,9 @@ use std::net::IpAddr;
 impl Core {
     /// A new TCP connection; its handshake follows.
     pub fn connection_opened(&mut self, conn: ConnId, remote_ip: Option<IpAddr>) {
-        self.conns.insert(conn, Conn::new(remote_ip));
+        let mut c = Conn::new(remote_ip);
+        c.linearizable = self.cfg.linearizable_reads;
+        self.conns.insert(conn, c);
     }
 
     fn send_connect_response(&mut self, conn: ConnId, timeout: i32, session_id: i64, passwd: &[u8]) {
@@ -192,6 +194,14 @@ impl Core {
     /// ZooKeeper answers an auth packet with the xid of its header (clients conventionally
     /// send -4, but some use ordinary xids and match replies by xid).
     pub(super) fn auth(&mut self, conn: ConnId, xid_: i32, a: AuthPacket) {
+        if a.scheme == "linearizable" {
+            // Ours, not an identity: `addauth linearizable on|off` switches this connection's
+            // reads to linearizable (a read-index round before each) or back.
+            let on = !matches!(a.auth.as_deref(), Some(b"off") | Some(b"false") | Some(b"0"));
+            self.conns.get_mut(&conn).expect("conn").linearizable = on;
+            self.reply(conn, xid_, 0, Ok(Response::Empty));
+            return;
+        }
         let c = self.conns.get(&conn).expect("conn");
         match acl::authenticate(&a.scheme, a.auth.as_deref(), c.remote_ip, self.cfg.super_digest.as_deref()) {
             Ok(ids) => {

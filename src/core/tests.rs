@@ -19,6 +19,9 @@ mod random;
 #[path = "tests_client_port.rs"]
 mod client_port;
 
+#[path = "tests_ensemble.rs"]
+mod ensemble;
+
 /// One decoded frame sent to a connection.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) enum Frame {
@@ -50,6 +53,10 @@ pub(super) struct H {
     connected: HashSet<ConnId>,
     /// Highest zxid passed to `durable`.
     pub durable_to: i64,
+    /// Requests a learner core handed to the leader.
+    pub forwards: Vec<(crate::zab::wire::ForwardedRequest, Vec<Id>)>,
+    /// Syncs a leader core asked to have confirmed.
+    pub confirm_syncs: usize,
 }
 
 pub(super) const IP: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 7));
@@ -66,6 +73,8 @@ impl H {
             snapshots: Vec::new(),
             connected: HashSet::new(),
             durable_to: 0,
+            forwards: Vec::new(),
+            confirm_syncs: 0,
         }
     }
 
@@ -99,7 +108,8 @@ impl H {
                     self.logs.push((zxid, payload));
                 }
                 Action::Snapshot { zxid, image } => self.snapshots.push((zxid, image)),
-                Action::Forward { .. } | Action::ConfirmSync => panic!("a standalone core never forwards or confirms"),
+                Action::Forward { req, auth } => self.forwards.push((req, auth)),
+                Action::ConfirmSync => self.confirm_syncs += 1,
             }
         }
         self.closed.extend(closed_now);

@@ -96,6 +96,7 @@ pub fn core_config(cfg: &Config) -> CoreConfig {
         max_session_timeout_ms: cfg.max_session_timeout_ms() as i32,
         snap_count: cfg.snap_count.max(2),
         skip_acl: cfg.skip_acl,
+        linearizable_reads: cfg.linearizable_reads,
         ttl_enabled: cfg.extended_types_enabled,
         super_digest: cfg.super_digest.clone(),
         server_id: cfg.server_id() as i64,

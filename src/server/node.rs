@@ -205,6 +205,10 @@ impl Node {
         let mut logs = Vec::new();
         // Committing on a leader makes more actions (replies): run until none are left.
         for _ in 0..64 {
+            if let Some(e) = self.ensemble.as_mut() {
+                // PING rounds syncs wait for, and syncs now answerable.
+                e.flush(&mut self.core);
+            }
             let actions = self.core.take_actions();
             if actions.is_empty() {
                 break;
@@ -232,9 +236,6 @@ impl Node {
                         self.dispatch(other, conns);
                     }
                 }
-            }
-            if let Some(e) = self.ensemble.as_mut() {
-                e.flush(&mut self.core);
             }
         }
         if !logs.is_empty() {
