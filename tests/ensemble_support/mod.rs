@@ -50,6 +50,15 @@ impl Member {
     pub fn log(&self) -> String {
         self.log.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
+    /// SIGSTOP (`stop = true`) or SIGCONT our child.
+    pub fn pause(&self, stop: bool) {
+        if let Some(c) = &self.child {
+            let sig = if stop { libc::SIGSTOP } else { libc::SIGCONT };
+            // SAFETY: signalling our own child by its pid.
+            unsafe { libc::kill(c.id() as i32, sig) };
+        }
+    }
+
     /// SIGKILL and reap.
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
@@ -187,10 +196,17 @@ impl Ensemble {
     /// Waits until every running member serves, exactly one of them leads, and returns the
     /// leader's index.
     pub fn wait_for_roles(&self) -> usize {
+        self.wait_for_roles_without(&[])
+    }
+
+    /// `wait_for_roles`, leaving the members in `skip` (paused ones) out.
+    pub fn wait_for_roles_without(&self, skip: &[usize]) -> usize {
         let until = Instant::now() + DEADLINE;
         loop {
-            let modes: Vec<(usize, Option<String>)> =
-                (0..self.members.len()).filter(|i| self.members[*i].is_running()).map(|i| (i, self.mode(i))).collect();
+            let modes: Vec<(usize, Option<String>)> = (0..self.members.len())
+                .filter(|i| self.members[*i].is_running() && !skip.contains(i))
+                .map(|i| (i, self.mode(i)))
+                .collect();
             let leaders: Vec<usize> =
                 modes.iter().filter(|(_, m)| m.as_deref() == Some("leader")).map(|(i, _)| *i).collect();
             let all_serving = modes.iter().all(|(i, m)| match m.as_deref() {
