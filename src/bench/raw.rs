@@ -211,8 +211,10 @@ impl Digits {
 pub async fn start(cfg: &BenchConfig, rec: Arc<Recorder>) -> Result<Vec<JoinHandle<()>>, String> {
     let keys: Arc<Vec<String>> = Arc::new((0..cfg.keys.max(1)).map(|k| format!("{}/k/{k}", cfg.root)).collect());
     let mut handles = Vec::with_capacity(cfg.sessions);
+    // A comma-separated list of servers (an ensemble's members): sessions go round-robin.
+    let servers: Vec<&str> = cfg.server.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
     for s in 0..cfg.sessions {
-        let (sock, buf) = connect(&cfg.server, 30_000).await?;
+        let (sock, buf) = connect(servers[s % servers.len().max(1)], 30_000).await?;
         let enc = Encoder::new(cfg, keys.clone(), s);
         let (rec, workload, depth) = (rec.clone(), cfg.workload, cfg.pipeline.max(1));
         handles.push(tokio::spawn(async move {

@@ -9,7 +9,8 @@ use zabkeeper::bench::{self, BenchConfig, Workload};
 #[derive(Parser)]
 #[command(name = "zkbench", about = "Load generator for ZooKeeper-compatible servers")]
 struct Args {
-    /// host:port of the server.
+    /// host:port of the server; a comma-separated list (an ensemble) spreads the raw
+    /// workloads' sessions over them round-robin (the others connect to the first that answers).
     #[arg(long, default_value = "127.0.0.1:2181")]
     server: String,
     /// Workloads, comma separated: read, write, create, create-seq, delete, mixed:R, watch, churn, multi,

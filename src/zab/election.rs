@@ -15,8 +15,15 @@ use super::wire::{Notification, PeerState, NOTIFICATION_VERSION};
 use bytes::Bytes;
 use std::collections::{BTreeMap, BTreeSet};
 
-/// `zookeeper.fastleader.minNotificationInterval`, also the finalize wait.
+/// `zookeeper.fastleader.minNotificationInterval`: the first resend interval.
 pub const FINALIZE_WAIT_MS: u64 = 200;
+/// How long a quorum's agreement must stand before deciding. ZooKeeper waits 200 ms
+/// (`finalizeWait`); we wait 50 ms, and not at all once every voter has voted the same way.
+/// The wait only saves repeated rounds when a better vote is still on its way; it is not
+/// needed for safety: a quorum agrees on a leader only if none of its members has a later
+/// history, so a committed txn (logged by a quorum, which meets every quorum) is never lost
+/// to an early decision.
+pub const DECIDE_WAIT_MS: u64 = 50;
 /// `zookeeper.fastleader.maxNotificationInterval`.
 pub const MAX_NOTIFICATION_INTERVAL_MS: u64 = 60_000;
 
@@ -216,6 +223,18 @@ impl Election {
             // Finalizing: only a better vote matters; it cancels the wait. (ZooKeeper also lets
             // a better vote from an older round cancel it, which the main loop then ignores;
             // here such a vote changes nothing.)
+            if vote == self.proposal && n.election_epoch == self.logical_clock {
+                // One more voter agrees: once all have, decide now.
+                self.received.insert(from, Received { vote, election_epoch: n.election_epoch, state: n.state });
+                let clock = self.logical_clock;
+                let all = self.voters.iter().all(|v| {
+                    self.received.get(v).is_some_and(|r| r.vote == self.proposal && r.election_epoch == clock)
+                });
+                if all {
+                    self.decide(self.proposal.leader, clock, out);
+                }
+                return;
+            }
             if !vote.beats(&self.proposal) || n.election_epoch < self.logical_clock {
                 return;
             }
@@ -239,8 +258,12 @@ impl Election {
             .iter()
             .filter(|(_, r)| r.vote == self.proposal && r.election_epoch == clock)
             .map(|(id, _)| *id);
-        if self.quorum(agreeing) {
-            self.finalize_at_ms = Some(now_ms + FINALIZE_WAIT_MS);
+        let agreeing: Vec<i64> = agreeing.collect();
+        if agreeing.len() == self.voters.len() && self.voters.iter().all(|v| agreeing.contains(v)) {
+            // Every voter has voted for it: no better vote can come.
+            self.decide(self.proposal.leader, self.logical_clock, out);
+        } else if self.quorum(agreeing.into_iter()) {
+            self.finalize_at_ms = Some(now_ms + DECIDE_WAIT_MS);
         }
     }
 

@@ -268,7 +268,8 @@ impl Leader {
         let how = plan(peer_last, upto, &UpTo(log, upto));
         let mut out = vec![LeaderAction::Sync(sid, how, upto)];
         // Proposals made since establishment that the stream above does not carry.
-        if self.phase == Phase::Broadcast {
+        // (Only a follower: an observer gets INFORMs of them as they commit.)
+        if self.phase == Phase::Broadcast && !self.learners[&sid].observer {
             for (z, d) in &self.proposal_data {
                 out.push(LeaderAction::Send(sid, QuorumPacket::new(packet::PROPOSAL, *z, Some(d.clone()))));
             }
@@ -339,10 +340,11 @@ impl Leader {
             for id in self.followers() {
                 out.push(LeaderAction::Send(id, QuorumPacket::new(packet::COMMIT, z, None)));
             }
+            // Every observer whose sync is queued: what commits after it reaches it this way.
             let observers: Vec<i64> = self
                 .learners
                 .iter()
-                .filter(|(_, l)| l.observer && l.stage == Stage::Active)
+                .filter(|(_, l)| l.observer && l.stage != Stage::Registered)
                 .map(|(id, _)| *id)
                 .collect();
             for id in observers {

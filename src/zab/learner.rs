@@ -157,7 +157,37 @@ impl Learner {
                 self.committed_in_sync.push(p.zxid);
                 Vec::new()
             }
+            // An observer is sent committed txns whole from the moment its sync is queued.
+            (Phase::Syncing, packet::INFORM) => match p.data {
+                Some(d) => match self.pending.proposed(p.zxid, d) {
+                    Ok(()) => {
+                        self.committed_in_sync.push(p.zxid);
+                        Vec::new()
+                    }
+                    Err(e) => self.fail(e.to_string()),
+                },
+                None => self.fail(format!("INFORM 0x{:x} without a txn", p.zxid)),
+            },
             (Phase::Syncing, packet::NEWLEADER) => self.new_leader(),
+            // The leader broadcasts to a learner as soon as its sync is queued, so proposals,
+            // commits and informs can arrive between NEWLEADER and UPTODATE (as ZooKeeper's
+            // syncWithLeader takes them): logged now, applied after UPTODATE.
+            (Phase::AckingNewLeader | Phase::AwaitUptodate, packet::PROPOSAL | packet::INFORM) => {
+                let ty = p.type_;
+                let Some(d) = p.data else { return self.fail(format!("packet {ty} 0x{:x} without a txn", p.zxid)) };
+                if let Err(e) = self.pending.proposed(p.zxid, d.clone()) {
+                    return self.fail(e.to_string());
+                }
+                if ty == packet::INFORM {
+                    self.committed_in_sync.push(p.zxid);
+                }
+                self.last_logged = p.zxid;
+                vec![LearnerAction::Append(vec![(p.zxid, d)])]
+            }
+            (Phase::AckingNewLeader | Phase::AwaitUptodate, packet::COMMIT) => {
+                self.committed_in_sync.push(p.zxid);
+                Vec::new()
+            }
             (Phase::AwaitUptodate, packet::UPTODATE) => self.up_to_date(),
             // No PING is answered before the sync is done, as in ZooKeeper.
             (Phase::Syncing | Phase::AckingNewLeader | Phase::AwaitUptodate, packet::PING) => Vec::new(),

@@ -67,7 +67,14 @@ pub fn plan(peer_last: i64, last_processed: i64, log: &impl LogIndex) -> SyncPla
     match log.first_at_or_after(peer_last) {
         Some(z) if z == peer_last => SyncPlan::Diff { zxid: max, after: peer_last },
         _ if peer_new_epoch => SyncPlan::Diff { zxid: max, after: peer_last },
-        Some(z) if epoch(z) != epoch(peer_last) => SyncPlan::Snap,
+        // The learner's txns after ours in its epoch were never committed, and our log moved
+        // on to a later epoch. ZooKeeper sends SNAP here; where we still hold an earlier txn
+        // of the learner's epoch, both histories are that epoch's one leader's up to it, so
+        // cutting back to it and sending the rest is exact (and far cheaper).
+        Some(z) if epoch(z) != epoch(peer_last) => match log.last_before(peer_last) {
+            Some(prev) if epoch(prev) == epoch(peer_last) => SyncPlan::Trunc { to: prev },
+            _ => SyncPlan::Snap,
+        },
         // The learner logged `peer_last`, which the leader never committed: cut back to the
         // last zxid before it that both hold.
         _ => match log.last_before(peer_last) {
@@ -123,7 +130,11 @@ mod tests {
         // Epoch 1 txn 7 was proposed by an old leader and never committed; the leader's log
         // moved on to epoch 2 after txn 5: cut back to 5, then send epoch 2.
         let l = log();
-        assert_eq!(plan(E1 | 7, E2 | 3, &l), SyncPlan::Snap, "epochs differ at the first later txn: SNAP");
+        assert_eq!(plan(E1 | 7, E2 | 3, &l), SyncPlan::Trunc { to: E1 | 5 }, "cut back within its epoch");
+        // Nothing of its epoch before it in our log: SNAP (ZooKeeper's choice whenever the
+        // next txn is of another epoch).
+        let other = Log((1..=5).map(|c| E1 | c).chain((1..=3).map(|c| (3 << 32) | c)).collect());
+        assert_eq!(plan(E2 | 7, (3 << 32) | 3, &other), SyncPlan::Snap);
         let same_epoch = Log((1..=5).map(|c| E1 | c).chain([E1 | 8]).collect());
         assert_eq!(plan(E1 | 7, E1 | 8, &same_epoch), SyncPlan::Trunc { to: E1 | 5 });
     }

@@ -387,7 +387,11 @@ impl Sim {
                     Msg::Quorum { conn, p: QuorumPacket::new(packet::PING, z, Some(Bytes::new())), snapshot: None },
                 ),
                 LearnerAction::Serving => {}
-                LearnerAction::Fail(_) => {
+                LearnerAction::Fail(why) => {
+                    // Between correct members a learner leaves only when its link breaks or
+                    // a leader of an older epoch speaks: never over a packet it did not expect
+                    // (that was a real bug: proposals between NEWLEADER and UPTODATE).
+                    self.check(!why.contains("unexpected packet"), || format!("member {id} left its leader: {why}"))?;
                     self.broken.insert(conn);
                     self.look(id);
                     return Ok(());

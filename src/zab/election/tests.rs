@@ -61,10 +61,9 @@ fn a_better_vote_is_adopted_and_a_quorum_decides_after_the_finalize_wait() {
     assert_eq!(e.next_deadline_ms(), 200, "no quorum agrees yet");
     // Our own announcement of 3 comes back; with 3's that is a quorum of 3: finalize.
     e.receive(1, &looking(3, 9, 1, 1), 3);
-    assert_eq!(e.next_deadline_ms(), 200, "finalize wait ends at 3 + 200 ms, after the resend timer");
-    assert!(e.tick(150).is_empty());
-    assert!(sends(&e.tick(200)).len() == 3, "the resend timer still runs");
-    let out = e.tick(203);
+    assert_eq!(e.next_deadline_ms(), 3 + DECIDE_WAIT_MS, "the decide wait ends before the resend timer");
+    assert!(e.tick(40).is_empty());
+    let out = e.tick(3 + DECIDE_WAIT_MS);
     assert_eq!(
         out,
         vec![ElectionAction::Decided(Decision {
@@ -81,12 +80,21 @@ fn a_better_vote_during_the_finalize_wait_cancels_it() {
     let (mut e, _) = Election::start(1, voters(&[1, 2, 3]), cfg(), 0, 5, 1, 0);
     e.receive(1, &looking(1, 5, 1, 1), 1);
     e.receive(2, &looking(1, 5, 1, 1), 2);
-    assert_eq!(e.next_deadline_ms(), 200, "finalizing until 202 (the resend is at 200)");
-    let out = e.receive(3, &looking(3, 9, 1, 1), 100);
+    assert_eq!(e.next_deadline_ms(), 2 + DECIDE_WAIT_MS, "deciding unless a better vote comes");
+    let out = e.receive(3, &looking(3, 9, 1, 1), 20);
     assert_eq!(e.proposal().leader, 3);
     assert_eq!(sends(&out).len(), 3);
-    e.tick(250);
+    e.tick(2 + DECIDE_WAIT_MS);
     assert!(e.decided().is_none(), "the quorum for 1 no longer counts");
+}
+
+#[test]
+fn every_voter_agreeing_decides_without_waiting() {
+    let (mut e, _) = Election::start(1, voters(&[1, 2, 3]), cfg(), 0, 5, 1, 0);
+    e.receive(3, &looking(3, 9, 1, 1), 1);
+    e.receive(1, &looking(3, 9, 1, 1), 2);
+    let out = e.receive(2, &looking(3, 9, 1, 1), 3);
+    assert!(matches!(&out[..], [ElectionAction::Decided(d)] if d.vote.leader == 3), "{out:?}");
 }
 
 #[test]
