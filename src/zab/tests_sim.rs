@@ -4,7 +4,9 @@
 //! a crash loses; epoch files), with crashes, restarts and a client writing through whoever
 //! leads. Checked at every step: at most one leader established per epoch; no two members
 //! commit different txns at one zxid; a member never truncates a txn it committed; every
-//! write a leader committed is in the log of every later established leader. After the faults
+//! write a leader committed is in the log of every later established leader; a learner never
+//! leaves its leader over a packet it did not expect. Each member's clock runs at its own
+//! rate (0.8x to 1.25x), so its timeouts and pings drift against the others'. After the faults
 //! stop, a leader must commit a new write within a bound.
 //! `ZAB_SIM_SEEDS=N` runs N seeds (default 200); `ZAB_SIM_SEED=S` replays one.
 
@@ -68,7 +70,20 @@ struct Member {
     /// Bumped on every crash: fsyncs scheduled before it are void.
     incarnation: u64,
     committed: Log,
+    /// Local time: next PING (leader).
     next_ping: u64,
+    /// This member's clock rate in thousandths: its local time is `now * rate / 1000`.
+    rate: u64,
+}
+
+impl Member {
+    fn local(&self, now: u64) -> u64 {
+        now * self.rate / 1000
+    }
+    /// The first global time at which this member's clock reads `local`.
+    fn global(&self, local: u64) -> u64 {
+        (local * 1000).div_ceil(self.rate)
+    }
 }
 
 enum Msg {
@@ -147,6 +162,7 @@ impl Sim {
                 incarnation: 0,
                 committed: Vec::new(),
                 next_ping: 0,
+                rate: 800 + sim.rng.below(451),
             };
             sim.members.insert(id, m);
         }
@@ -177,8 +193,9 @@ impl Sim {
     }
 
     fn look(&mut self, id: i64) {
-        let (voters, now) = (self.voters.clone(), self.now);
+        let voters = self.voters.clone();
         let m = self.members.get_mut(&id).expect("member");
+        let now = m.local(self.now);
         let (e, out) = Election::start(id, voters, config(), m.clock, m.disk.last_zxid(), m.disk.current, now);
         m.clock = e.logical_clock();
         m.role = Role::Looking(e);
@@ -195,7 +212,7 @@ impl Sim {
     }
 
     fn decided(&mut self, id: i64, d: Decision) {
-        let now = self.now;
+        let now = self.members[&id].local(self.now);
         let voters = self.voters.clone();
         let conn = self.next_conn;
         self.next_conn += 1;
@@ -425,10 +442,10 @@ impl Sim {
         for m in self.members.values() {
             t = t.min(match &m.role {
                 Role::Down { until } => *until,
-                Role::Looking(e) => e.next_deadline_ms(),
-                Role::Leading { .. } => m.next_ping,
+                Role::Looking(e) => m.global(e.next_deadline_ms()),
+                Role::Leading { .. } => m.global(m.next_ping),
                 Role::Following { learner, heard, .. } => {
-                    heard + if learner.is_serving() { SYNC_LIMIT } else { INIT_LIMIT } + 1
+                    m.global(heard + if learner.is_serving() { SYNC_LIMIT } else { INIT_LIMIT } + 1)
                 }
             });
         }
@@ -492,6 +509,17 @@ impl Sim {
                     }
                     self.heal_at = (now + 500 + self.rng.below(2_500)).min(FAULTS_UNTIL);
                 }
+                6 if self.cut.is_empty() => {
+                    // A bridge: one pair cannot talk, everyone else can, so each of the two
+                    // sees a different majority (with 3 members: A-B and B-C up, A-C cut).
+                    let a = *self.rng.pick(&ids);
+                    let b = *self.rng.pick(&ids);
+                    if a != b {
+                        self.cut.insert((a, b));
+                        self.cut.insert((b, a));
+                        self.heal_at = (now + 500 + self.rng.below(2_500)).min(FAULTS_UNTIL);
+                    }
+                }
                 _ => {}
             }
         }
@@ -524,11 +552,12 @@ impl Sim {
     }
 
     fn member_timer(&mut self, id: i64) -> Result<(), String> {
-        let now = self.now;
+        let global = self.now;
         let quorum = self.voters.len() / 2 + 1;
         let m = self.members.get_mut(&id).expect("m");
+        let now = m.local(global);
         match &mut m.role {
-            Role::Down { until } if *until <= now => self.look(id),
+            Role::Down { until } if *until <= global => self.look(id),
             Role::Looking(e) if e.next_deadline_ms() <= now => {
                 let out = e.tick(now);
                 self.election_actions(id, out);
@@ -588,7 +617,7 @@ impl Sim {
             }
             return Ok(());
         }
-        let now = self.now;
+        let now = self.members[&to].local(self.now);
         let from_is_voter = self.voters.contains(&from);
         match msg {
             Msg::Vote(n) => {
