@@ -323,7 +323,10 @@ def main():
     ap.add_argument("--hold-keys", type=int, default=10000, help="znodes the held sessions watch")
     ap.add_argument("--hold-seconds", type=float, default=10, help="how long zkbench holds them")
     ap.add_argument("--hold-timeout", type=float, default=900, help="longest wait for the hold set-up")
-    ap.add_argument("--parts", default="throughput,scaling,latency,memory,hold")
+    ap.add_argument("--parts", default="throughput,scaling,latency,memory,hold,ensemble",
+                    help="ensemble: three-member ensembles of both (bench/ensemble.py: write throughput "
+                         "and CPU per write, failover, SNAP catch-up of --nodes znodes)")
+    ap.add_argument("--kills", type=int, default=10, help="leader kills for the ensemble failover median")
     ap.add_argument("--workloads", default=",".join(WORKLOADS))
     ap.add_argument("--out", default=os.path.join(REPO, "bench-out"))
     args = ap.parse_args()
@@ -370,6 +373,13 @@ def main():
         for kind in ("zabkeeper", "zookeeper") if args.hold_sessions and "hold" in parts else ():
             with running(kind, args, workdir) as s:
                 results["hold"][kind] = hold(s, args)
+        if "ensemble" in parts:
+            import ensemble  # bench/ensemble.py, beside this file
+            ens_args = argparse.Namespace(**dict(vars(args), parts="write,failover,snap", sessions=24,
+                                                      kinds="zabkeeper,zookeeper"))
+            results["ensemble"] = ensemble.run(ens_args)
+            with open(os.path.join(args.out, "ensemble.md"), "w") as f:
+                f.write(ensemble.report(results["ensemble"]) + "\n")
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     with open(os.path.join(args.out, "results.json"), "w") as f:

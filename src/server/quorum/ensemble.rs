@@ -945,11 +945,15 @@ impl Ensemble {
         let dir = self.setup.data_dir.clone();
         let size = bytes.len();
         let tree = tokio::task::spawn_blocking(move || -> Result<crate::tree::DataTree, String> {
-            let mut src = std::io::Cursor::new(&bytes[..]);
-            let tree = crate::tree::snapshot::decode_from(&mut src, size as u64)
-                .map_err(|e| format!("the leader's snapshot: {e}"))?;
-            recovery::install_snapshot(&dir, zxid, &bytes).map_err(|e| e.to_string())?;
-            Ok(tree)
+            // Decoding and making the file durable are independent: side by side.
+            std::thread::scope(|scope| {
+                let install = scope.spawn(|| recovery::install_snapshot(&dir, zxid, &bytes).map_err(|e| e.to_string()));
+                let mut src = std::io::Cursor::new(&bytes[..]);
+                let tree = crate::tree::snapshot::decode_from(&mut src, size as u64)
+                    .map_err(|e| format!("the leader's snapshot: {e}"));
+                install.join().map_err(|_| "writing the snapshot panicked".to_string())??;
+                tree
+            })
         })
         .await
         .map_err(|e| e.to_string())??;
