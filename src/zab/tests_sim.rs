@@ -5,7 +5,10 @@
 //! leads. Checked at every step: at most one leader established per epoch; no two members
 //! commit different txns at one zxid; a member never truncates a txn it committed; every
 //! write a leader committed is in the log of every later established leader; a learner never
-//! leaves its leader over a packet it did not expect. Each member's clock runs at its own
+//! leaves its leader over a packet it did not expect; every member's applied tree (a real
+//! `DataTree` fed the real txns it commits, fast-forwarded from its log when it leaves a role,
+//! rebuilt on TRUNC, SNAP and restart, as the server does) equals the tree rebuilt from its log
+//! up to the same zxid. Each member's clock runs at its own
 //! rate (0.8x to 1.25x), so its timeouts and pings drift against the others'. After the faults
 //! stop, a leader must commit a new write within a bound.
 //! `ZAB_SIM_SEEDS=N` runs N seeds (default 200); `ZAB_SIM_SEED=S` replays one.
@@ -15,7 +18,10 @@ use super::leader::{Leader, LeaderAction};
 use super::learner::{Learner, LearnerAction};
 use super::sync::{LogIndex, SyncPlan};
 use super::wire::{packet, Notification, PeerState, QuorumPacket};
+use crate::proto::records::{Acl, CreateTxn, TxnHeader};
 use crate::testkit::Rng;
+use crate::tree::DataTree;
+use crate::txn::{Txn, TxnBody};
 use bytes::Bytes;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -74,6 +80,42 @@ struct Member {
     next_ping: u64,
     /// This member's clock rate in thousandths: its local time is `now * rate / 1000`.
     rate: u64,
+    /// The tree it applied.
+    tree: DataTree,
+}
+
+/// A client write: a real create txn at `zxid`.
+fn write_txn(n: u64, zxid: i64) -> Bytes {
+    let txn = Txn {
+        header: TxnHeader { client_id: 1, cxid: n as i32, zxid, time: 0, type_: crate::proto::codes::op::CREATE },
+        body: TxnBody::Create(CreateTxn {
+            path: format!("/w{n}"),
+            data: Some(Bytes::from(format!("w{n}"))),
+            acl: vec![Acl::new(31, "world", "anyone")],
+            ephemeral: false,
+            parent_cversion: -1,
+        }),
+    };
+    txn.encode()
+}
+
+/// The tree a log's txns up to `upto` make.
+fn rebuild(log: &Log, upto: i64) -> DataTree {
+    let mut t = DataTree::new();
+    for (z, d) in log.iter().filter(|(z, _)| *z <= upto) {
+        t.apply(&Txn::decode(d).unwrap_or_else(|e| panic!("txn 0x{z:x}: {e}")));
+    }
+    t
+}
+
+/// Whether two trees hold the same znodes with the same data (paths of `writes` writes).
+fn same_tree(a: &DataTree, b: &DataTree, writes: u64) -> bool {
+    a.last_zxid() == b.last_zxid()
+        && a.node_count() == b.node_count()
+        && (1..=writes).all(|n| {
+            let p = format!("/w{n}");
+            a.get(&p).map(|x| x.data().map(<[u8]>::to_vec)) == b.get(&p).map(|x| x.data().map(<[u8]>::to_vec))
+        })
 }
 
 impl Member {
@@ -118,6 +160,8 @@ struct Sim {
     next_write: u64,
     /// Planted bug: ACK (and self-ACK) a txn before it is durable.
     ack_before_fsync: bool,
+    /// A planted bug: leaving a role does not apply what the member logged.
+    skip_fast_forward: bool,
     next_fault: u64,
     last_commit_at: u64,
     /// The last delivery time per (from, to): messages between two members stay in order.
@@ -150,6 +194,7 @@ impl Sim {
             writes: 0,
             next_write: 500,
             ack_before_fsync: false,
+            skip_fast_forward: false,
             next_fault: 1_000,
             last_commit_at: 0,
             fifo: BTreeMap::new(),
@@ -163,6 +208,7 @@ impl Sim {
                 committed: Vec::new(),
                 next_ping: 0,
                 rate: 800 + sim.rng.below(451),
+                tree: DataTree::new(),
             };
             sim.members.insert(id, m);
         }
@@ -193,8 +239,14 @@ impl Sim {
     }
 
     fn look(&mut self, id: i64) {
-        let voters = self.voters.clone();
+        let (voters, skip) = (self.voters.clone(), self.skip_fast_forward);
         let m = self.members.get_mut(&id).expect("member");
+        // Leaving a role: what it logged and did not see committed is applied (the server's
+        // fast-forward; the next leader keeps it or truncates it away).
+        let last = m.tree.last_zxid();
+        for (_, d) in m.disk.log.iter().filter(|(z, _)| *z > last && !skip) {
+            m.tree.apply(&Txn::decode(d).expect("a logged txn decodes"));
+        }
         let now = m.local(self.now);
         let (e, out) = Election::start(id, voters, config(), m.clock, m.disk.last_zxid(), m.disk.current, now);
         m.clock = e.logical_clock();
@@ -247,7 +299,30 @@ impl Sim {
             return Err(format!("member {id} committed 0x{z:x} after 0x{last:x}"));
         }
         m.committed.push((z, d.clone()));
+        // A txn already in the tree was applied when the member fast-forwarded its log.
+        if z > m.tree.last_zxid() {
+            m.tree.apply(&Txn::decode(&d).map_err(|e| format!("txn 0x{z:x}: {e}"))?);
+        }
         self.committed.insert(z, d);
+        Ok(())
+    }
+
+    /// Every member's applied tree equals the tree its log makes up to the same zxid.
+    fn check_trees(&self) -> Result<(), String> {
+        for (id, m) in &self.members {
+            if matches!(m.role, Role::Down { .. }) {
+                continue;
+            }
+            let rebuilt = rebuild(&m.disk.log, m.tree.last_zxid());
+            self.check(same_tree(&m.tree, &rebuilt, self.writes), || {
+                format!(
+                    "member {id}'s applied tree (0x{:x}, {} znodes) differs from its log's ({} znodes)",
+                    m.tree.last_zxid(),
+                    m.tree.node_count(),
+                    rebuilt.node_count()
+                )
+            })?;
+        }
         Ok(())
     }
 
@@ -364,6 +439,9 @@ impl Sim {
                     }
                     m.disk.log.retain(|e| e.0 <= z);
                     m.disk.durable = m.disk.durable.min(m.disk.log.len());
+                    if m.tree.last_zxid() > z {
+                        m.tree = rebuild(&m.disk.log, z);
+                    }
                     // Fsyncs still in flight covered the old log, not what is appended next.
                     m.incarnation += 1;
                 }
@@ -372,6 +450,7 @@ impl Sim {
                     let m = self.members.get_mut(&id).expect("m");
                     m.disk.log = snap.clone();
                     m.disk.durable = snap.len();
+                    m.tree = rebuild(&snap, z);
                     m.incarnation += 1;
                     let mine: Log = m.committed.clone();
                     for (cz, cd) in &mine {
@@ -422,10 +501,15 @@ impl Sim {
 impl Sim {
     /// Runs one seed: faults until FAULTS_UNTIL, then a leader must commit a write.
     fn run(&mut self) -> Result<(), String> {
+        let mut steps = 0u64;
         while self.now < FAULTS_UNTIL + HEAL_BOUND {
             self.step()?;
+            steps += 1;
+            if steps % 500 == 0 {
+                self.check_trees()?;
+            }
             if self.last_commit_at > FAULTS_UNTIL + 2_500 {
-                return Ok(());
+                return self.check_trees();
             }
         }
         Err(format!("no write committed within {HEAL_BOUND} ms after the faults stopped: {}", self.states()))
@@ -481,6 +565,8 @@ impl Sim {
         let durable = m.disk.durable;
         m.disk.log.truncate(durable);
         m.committed.clear();
+        // Restart: recovery replays the whole durable log.
+        m.tree = rebuild(&m.disk.log, i64::MAX);
         m.role = Role::Down { until };
     }
 
@@ -536,9 +622,11 @@ impl Sim {
                 .map(|(_, id)| id);
             if let Some(id) = leader {
                 self.writes += 1;
-                let data = Bytes::from(format!("w{}", self.writes));
+                let n = self.writes;
                 let out = match &mut self.members.get_mut(&id).expect("m").role {
-                    Role::Leading { leader, .. } => leader.propose(|_| data).map(|(_, out)| out).unwrap_or_default(),
+                    Role::Leading { leader, .. } => {
+                        leader.propose(|z| write_txn(n, z)).map(|(_, out)| out).unwrap_or_default()
+                    }
                     _ => Vec::new(),
                 };
                 self.leader_actions(id, out)?;
@@ -723,6 +811,20 @@ fn the_simulation_catches_acks_before_fsync() {
         why.contains("lacks committed") || why.contains("committed") || why.contains("truncated"),
         "seed {seed}: {why}"
     );
+}
+
+#[test]
+fn the_simulation_catches_a_member_that_does_not_fast_forward_its_log() {
+    // The planted bug: a member leaving its role keeps its tree as committed so far, so a
+    // txn it logged but never saw committed is missing from its tree once the next leader
+    // (which has it) syncs it by DIFF from its log's end.
+    let caught = (0..300u64).find_map(|seed| {
+        let mut s = Sim::new(seed);
+        s.skip_fast_forward = true;
+        s.run().err()
+    });
+    let why = caught.expect("no seed caught the missing fast-forward");
+    assert!(why.contains("applied tree"), "{why}");
 }
 
 #[test]
