@@ -63,6 +63,26 @@ class ServerError(Exception):
     The message says what to install or build."""
 
 
+def stop_children(procs):
+    """Stops children we spawned, by PID: SIGTERM to all, then SIGKILL to any that linger past
+    STOP_TIMEOUT."""
+    live = [p for p in procs if p.poll() is None]
+    for p in live:
+        try:
+            os.kill(p.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    for p in live:
+        try:
+            p.wait(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            try:
+                os.kill(p.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            p.wait(timeout=STOP_TIMEOUT)
+
+
 def free_port():
     """A port nobody listens on right now (another process may take it before we do)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -270,20 +290,7 @@ class Server:
     def stop(self):
         """Stops our child by its PID: SIGTERM, then SIGKILL if it lingers."""
         p, self.proc = self.proc, None
-        if p is None or p.poll() is not None:
-            return
-        try:
-            os.kill(p.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-        try:
-            p.wait(timeout=STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            try:
-                os.kill(p.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            p.wait(timeout=STOP_TIMEOUT)
+        stop_children([p] if p is not None else [])
 
     def cleanup(self):
         self.stop()
@@ -411,21 +418,7 @@ class Ensemble:
     def stop(self):
         """Stops our children by PID: SIGTERM, then SIGKILL if they linger."""
         procs, self.procs = self.procs, []
-        for p in procs:
-            if p.poll() is None:
-                try:
-                    os.kill(p.pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
-        for p in procs:
-            try:
-                p.wait(timeout=STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                try:
-                    os.kill(p.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                p.wait(timeout=STOP_TIMEOUT)
+        stop_children(procs)
 
     def cleanup(self):
         self.stop()

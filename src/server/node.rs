@@ -365,20 +365,7 @@ impl Node {
             fsync_ms: fsync,
             client_port_bound: Some(self.bound.port()),
             mode: self.ensemble.as_ref().map_or("standalone", |e| e.mode().as_str()).to_string(),
-            quorum: self.ensemble.as_ref().map(|e| {
-                let v = e.view(core);
-                crate::admin::QuorumView {
-                    peer_state: e.peer_state(),
-                    leader: e.mode() == super::quorum::ensemble::Mode::Leader,
-                    learners: v.learners,
-                    synced_followers: v.synced_followers,
-                    synced_observers: v.synced_observers,
-                    pending_syncs: v.pending_syncs,
-                    last_proposal_size: v.last_proposal_size,
-                    min_proposal_size: v.min_proposal_size,
-                    max_proposal_size: v.max_proposal_size,
-                }
-            }),
+            quorum: self.ensemble.as_ref().map(|e| e.view(core)),
             ..ServerView::default()
         }
     }

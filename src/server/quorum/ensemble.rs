@@ -121,19 +121,6 @@ impl Mode {
     }
 }
 
-/// Figures for the admin words.
-#[derive(Debug, Clone, Default)]
-pub struct EnsembleView {
-    pub learners: u64,
-    pub synced_followers: u64,
-    pub synced_observers: u64,
-    pub pending_syncs: u64,
-    pub last_proposal_size: u64,
-    pub min_proposal_size: u64,
-    pub max_proposal_size: u64,
-    pub epoch: i64,
-}
-
 pub struct Ensemble {
     setup: EnsembleSetup,
     accepted_epoch: i64,
@@ -255,14 +242,16 @@ impl Ensemble {
         }
     }
 
-    pub fn view(&self, core: &Core) -> EnsembleView {
-        let mut v = EnsembleView {
+    /// What `mntr` and `srvr` print about this member's part in the ensemble.
+    pub fn view(&self, core: &Core) -> crate::admin::QuorumView {
+        let mut v = crate::admin::QuorumView {
+            peer_state: self.peer_state(),
+            leader: self.mode() == Mode::Leader,
             pending_syncs: core.pending_syncs() as u64,
             last_proposal_size: self.last_proposal_size,
             min_proposal_size: self.min_proposal_size,
             max_proposal_size: self.max_proposal_size,
-            epoch: self.current_epoch,
-            ..EnsembleView::default()
+            ..Default::default()
         };
         if let State::Leading(l) = &self.state {
             v.learners = l.by_sid.len() as u64;
