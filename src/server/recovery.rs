@@ -153,13 +153,3 @@ pub fn load_snapshot_at_most(data_dir: &Path, upto: i64) -> Result<DataTree, Ser
     }
     Ok(DataTree::new())
 }
-
-/// Makes a snapshot received from the leader durable in the data directory.
-pub fn install_snapshot(data_dir: &Path, zxid: i64, bytes: &[u8]) -> Result<(), ServerError> {
-    let mut store = FileSnapshotStore::open(data_dir)
-        .map_err(|e| format!("cannot open snapshots in {}: {e}", data_dir.display()))?;
-    let mut sink = store.begin(zxid)?;
-    sink.write(bytes)?;
-    sink.finish()?;
-    Ok(())
-}

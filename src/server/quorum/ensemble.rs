@@ -434,7 +434,7 @@ impl Ensemble {
             // Only a leader takes learners; the learner looks again and finds the leader.
             State::Following(_) => return,
         };
-        let h = link::spawn(stream, id, self.events.clone(), timeout, false, self.setup.max_packet);
+        let h = link::spawn(stream, id, self.events.clone(), timeout, None, self.setup.max_packet);
         l.unidentified.insert(id, h);
     }
 
@@ -445,7 +445,14 @@ impl Ensemble {
         if f.attempt != attempt || f.link.is_some() {
             return;
         }
-        let h = link::spawn(stream, id, self.events.clone(), timeout, true, self.setup.max_packet);
+        let h = link::spawn(
+            stream,
+            id,
+            self.events.clone(),
+            timeout,
+            Some(self.setup.data_dir.clone()),
+            self.setup.max_packet,
+        );
         let last = core.tree().last_zxid();
         let (learner, first) =
             Learner::start(self.setup.my_id, self.setup.observer, self.accepted_epoch, self.current_epoch, last);
@@ -477,7 +484,7 @@ impl Ensemble {
         &mut self,
         link: LinkId,
         p: QuorumPacket,
-        snapshot: Option<Vec<u8>>,
+        snapshot: Option<Result<(Box<crate::tree::DataTree>, usize), String>>,
         core: &mut Core,
         writer: &LogWriter,
     ) {
@@ -804,7 +811,7 @@ impl Ensemble {
     async fn learner_actions(
         &mut self,
         actions: Vec<LearnerAction>,
-        mut snapshot: Option<Vec<u8>>,
+        mut snapshot: Option<Result<(Box<crate::tree::DataTree>, usize), String>>,
         core: &mut Core,
         writer: &LogWriter,
     ) {
@@ -837,11 +844,8 @@ impl Ensemble {
                 }
                 LearnerAction::LoadSnapshot(z) => {
                     f.logged.clear();
-                    let Some(bytes) = snapshot.take() else {
-                        self.step_down(core, writer, "SNAP without a snapshot").await;
-                        return;
-                    };
-                    if let Err(e) = self.load_snapshot(z, bytes, core, writer).await {
+                    let loaded = snapshot.take().unwrap_or_else(|| Err("SNAP without a snapshot".into()));
+                    if let Err(e) = self.load_snapshot(z, loaded, core, writer).await {
                         self.step_down(core, writer, &e).await;
                         return;
                     }
@@ -921,31 +925,16 @@ impl Ensemble {
         Ok(())
     }
 
-    /// SNAP: the leader's tree becomes ours: made durable as a snapshot, the log after it
-    /// dropped.
+    /// SNAP: the leader's tree becomes ours (decoded and made durable as a snapshot file while
+    /// it arrived, by the link), and the log after it is dropped.
     async fn load_snapshot(
         &mut self,
         zxid: i64,
-        bytes: Vec<u8>,
+        loaded: Result<(Box<crate::tree::DataTree>, usize), String>,
         core: &mut Core,
         writer: &LogWriter,
     ) -> Result<(), String> {
-        let started = Instant::now();
-        let dir = self.setup.data_dir.clone();
-        let size = bytes.len();
-        let tree = tokio::task::spawn_blocking(move || -> Result<crate::tree::DataTree, String> {
-            // Decoding and making the file durable are independent: side by side.
-            std::thread::scope(|scope| {
-                let install = scope.spawn(|| recovery::install_snapshot(&dir, zxid, &bytes).map_err(|e| e.to_string()));
-                let mut src = std::io::Cursor::new(&bytes[..]);
-                let tree = crate::tree::snapshot::decode_from(&mut src, size as u64)
-                    .map_err(|e| format!("the leader's snapshot: {e}"));
-                install.join().map_err(|_| "writing the snapshot panicked".to_string())??;
-                tree
-            })
-        })
-        .await
-        .map_err(|e| e.to_string())??;
+        let (tree, size) = loaded?;
         writer
             .truncate_after(zxid)
             .await
@@ -954,12 +943,8 @@ impl Ensemble {
         self.window.clear();
         self.appended = zxid;
         self.durable = zxid;
-        tracing::info!(
-            "loaded the leader's snapshot 0x{zxid:x} ({} znodes, {size} bytes) in {:?}",
-            tree.node_count(),
-            started.elapsed()
-        );
-        core.replace_tree(tree);
+        tracing::info!("loaded the leader's snapshot 0x{zxid:x} ({} znodes, {size} bytes)", tree.node_count());
+        core.replace_tree(*tree);
         Ok(())
     }
 }

@@ -7,14 +7,19 @@
 //!
 //! Snapshot stream (our member to our member; ZooKeeper's own snapshot format after SNAP is
 //! the migration issue's): after the SNAP packet, chunks of `int length` + bytes of our
-//! snapshot encoding, ended by a zero length.
+//! snapshot encoding, ended by a zero length. A learner decodes it, and writes it to its
+//! snapshot file, while it arrives (a blocking thread fed chunk by chunk).
 //! Must never: interpret a packet (the zab machines do), or block the node loop.
 
 use super::QuorumMsg;
 use crate::server::node::CoreMsg;
+use crate::storage::snapfile::FileSnapshotStore;
+use crate::storage::snapshot::SnapshotStore;
+use crate::tree::DataTree;
 use crate::tree::TreeImage;
 use crate::zab::wire::{packet, QuorumPacket};
 use bytes::{Buf, Bytes, BytesMut};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,11 +44,12 @@ pub enum Out {
 /// What the reader hands the node loop.
 #[derive(Debug)]
 pub enum LinkEvent {
-    /// A packet; after a SNAP on a learner link, the snapshot bytes that followed it.
+    /// A packet; after a SNAP on a learner link, the snapshot that followed it: decoded, and
+    /// durable as a snapshot file of the SNAP's zxid (with its size), or why not.
     Packet {
         link: LinkId,
         packet: QuorumPacket,
-        snapshot: Option<Vec<u8>>,
+        snapshot: Option<Result<(Box<DataTree>, usize), String>>,
     },
     Closed {
         link: LinkId,
@@ -76,14 +82,14 @@ impl LinkHandle {
     }
 }
 
-/// Starts the tasks of a connected link. `learner_side` makes the reader take the snapshot
-/// stream after a SNAP packet.
+/// Starts the tasks of a connected link. `learner_side` (the data directory its snapshots go
+/// to) makes the reader take the snapshot stream after a SNAP packet.
 pub fn spawn(
     stream: TcpStream,
     id: LinkId,
     events: mpsc::UnboundedSender<CoreMsg>,
     read_timeout: Duration,
-    learner_side: bool,
+    learner_side: Option<PathBuf>,
     max_packet: usize,
 ) -> LinkHandle {
     let _ = stream.set_nodelay(true);
@@ -93,7 +99,7 @@ pub fn spawn(
     let timeout = read_timeout_ms.clone();
     let ev = events.clone();
     tokio::spawn(async move {
-        let why = match read_loop(rd, id, &ev, &timeout, learner_side, max_packet).await {
+        let why = match read_loop(rd, id, &ev, &timeout, learner_side.as_ref(), max_packet).await {
             Ok(()) => "closed by the peer".to_string(),
             Err(e) => e,
         };
@@ -126,17 +132,18 @@ async fn read_loop(
     id: LinkId,
     events: &mpsc::UnboundedSender<CoreMsg>,
     timeout: &AtomicU64,
-    learner_side: bool,
+    learner_side: Option<&PathBuf>,
     max_packet: usize,
 ) -> Result<(), String> {
     let mut buf = BytesMut::with_capacity(64 * 1024);
     loop {
         while let Some((packet, n)) = QuorumPacket::decode(&buf, max_packet).map_err(|e| format!("bad packet: {e}"))? {
             buf.advance(n);
-            let snapshot = if learner_side && packet.type_ == packet::SNAP {
-                Some(read_snapshot(&mut rd, &mut buf, timeout).await?)
-            } else {
-                None
+            let snapshot = match learner_side {
+                Some(dir) if packet.type_ == packet::SNAP => {
+                    Some(read_snapshot(&mut rd, &mut buf, timeout, dir.clone(), packet.zxid).await?)
+                }
+                _ => None,
             };
             events
                 .send(CoreMsg::Quorum(QuorumMsg::Link(LinkEvent::Packet { link: id, packet, snapshot })))
@@ -149,12 +156,17 @@ async fn read_loop(
     }
 }
 
+/// Reads the snapshot stream, handing each chunk to a blocking thread that decodes it and
+/// writes it to snapshot file `zxid` as it comes; returns that thread's outcome.
 async fn read_snapshot(
     rd: &mut tokio::net::tcp::OwnedReadHalf,
     buf: &mut BytesMut,
     timeout: &AtomicU64,
-) -> Result<Vec<u8>, String> {
-    let mut out = Vec::new();
+    dir: PathBuf,
+    zxid: i64,
+) -> Result<Result<(Box<DataTree>, usize), String>, String> {
+    let (tx, rx) = mpsc::channel::<Bytes>(16);
+    let decoder = tokio::task::spawn_blocking(move || decode_stream(rx, &dir, zxid));
     loop {
         while buf.len() < 4 {
             read_some(rd, buf, timeout).await?;
@@ -165,15 +177,85 @@ async fn read_snapshot(
         }
         if len == 0 {
             buf.advance(4);
-            return Ok(out);
+            break;
         }
         let need = 4 + len as usize;
         while buf.len() < need {
             buf.reserve(need - buf.len());
             read_some(rd, buf, timeout).await?;
         }
-        out.extend_from_slice(&buf[4..need]);
-        buf.advance(need);
+        buf.advance(4);
+        let chunk = buf.split_to(len as usize).freeze();
+        if tx.send(chunk).await.is_err() {
+            // The decoder gave up (a damaged image): its error is the answer.
+            break;
+        }
+    }
+    drop(tx);
+    Ok(decoder.await.map_err(|e| e.to_string()).and_then(|r| r))
+}
+
+/// The learner's side of a snapshot stream: chunks in, decoded tree and durable file out (a
+/// second thread writes the file while this one decodes).
+fn decode_stream(
+    rx: mpsc::Receiver<Bytes>,
+    dir: &std::path::Path,
+    zxid: i64,
+) -> Result<(Box<DataTree>, usize), String> {
+    let mut store =
+        FileSnapshotStore::open(dir).map_err(|e| format!("cannot open snapshots in {}: {e}", dir.display()))?;
+    std::thread::scope(|scope| {
+        let (file_tx, file_rx) = std::sync::mpsc::sync_channel::<Bytes>(16);
+        let store = &mut store;
+        let writing = scope.spawn(move || -> Result<(), String> {
+            let mut sink = store.begin(zxid).map_err(|e| e.to_string())?;
+            for chunk in file_rx {
+                sink.write(&chunk).map_err(|e| e.to_string())?;
+            }
+            sink.finish().map_err(|e| e.to_string())
+        });
+        let mut reader = ChunkReader { rx, cur: Bytes::new(), file: Some(file_tx), total: 0 };
+        // The stream carries no total length; it only bounds what the decoder reserves.
+        const LEN_HINT: u64 = 64 * 4_000_000;
+        let tree = crate::tree::snapshot::decode_from(&mut reader, LEN_HINT);
+        let total = reader.total;
+        // The end of the stream: the file is complete once the writer has everything.
+        drop(reader);
+        let written = writing.join().map_err(|_| "the snapshot writer panicked".to_string())?;
+        let tree = tree.map_err(|e| format!("the leader's snapshot: {e}"))?;
+        written.map_err(|e| format!("writing the leader's snapshot: {e}"))?;
+        Ok((Box::new(tree), total))
+    })
+}
+
+/// Reads chunks as they arrive, passing each on to the snapshot file's writer.
+struct ChunkReader {
+    rx: mpsc::Receiver<Bytes>,
+    cur: Bytes,
+    file: Option<std::sync::mpsc::SyncSender<Bytes>>,
+    total: usize,
+}
+
+impl std::io::Read for ChunkReader {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        while self.cur.is_empty() {
+            match self.rx.blocking_recv() {
+                Some(chunk) => {
+                    if let Some(f) = &self.file {
+                        if f.send(chunk.clone()).is_err() {
+                            return Err(std::io::Error::other("the snapshot file could not be written"));
+                        }
+                    }
+                    self.total += chunk.len();
+                    self.cur = chunk;
+                }
+                None => return Ok(0),
+            }
+        }
+        let n = out.len().min(self.cur.len());
+        out[..n].copy_from_slice(&self.cur[..n]);
+        self.cur.advance(n);
+        Ok(n)
     }
 }
 
