@@ -7,7 +7,7 @@
 //! Must never: answer a write before its txn is committed, or answer a sync before the
 //! leader's leadership was confirmed after the sync arrived.
 
-use super::conn::{ConnId, ConnState, Queued};
+use super::conn::{ConnId, Queued};
 use super::{Action, Core};
 use crate::prep::WriteContext;
 use crate::proto::codes::{op, ErrorCode};
@@ -41,11 +41,6 @@ impl Core {
     /// Whether this member prepares txns and runs expiry (standalone or leader).
     pub(super) fn prepares(&self) -> bool {
         matches!(self.role, Role::Standalone | Role::Leader)
-    }
-
-    /// The last zxid handed out (the leader's last proposal).
-    pub fn last_prepared_zxid(&self) -> i64 {
-        self.next_zxid - 1
     }
 
     /// Becomes the established leader of `epoch`: its txns are `epoch << 32 | counter` from 1.
@@ -286,11 +281,6 @@ impl Core {
         let ctx = WriteContext { session_id: f.session_id, cxid: f.cxid, zxid, time: zxid_time, auth };
         let txn = self.prep.prepare(&self.tree, &ctx, &req);
         self.log(txn);
-    }
-
-    /// Whether a connection is open (for the shell's bookkeeping in tests).
-    pub fn is_open(&self, conn: ConnId) -> bool {
-        self.conns.get(&conn).is_some_and(|c| c.state == ConnState::Open)
     }
 }
 

@@ -226,7 +226,7 @@ impl Node {
                     }
                     Action::ConfirmSync => {
                         if let Some(e) = self.ensemble.as_mut() {
-                            e.confirm_sync(&self.core);
+                            e.confirm_sync();
                         }
                     }
                     other => {

@@ -19,14 +19,13 @@ use super::window::LogWindow;
 use super::QuorumMsg;
 use crate::core::Core;
 use crate::server::node::CoreMsg;
-use crate::server::recovery;
 use crate::server::ServerError;
 use crate::storage::committer::LogWriter;
 use crate::storage::epoch;
 use crate::txn::Txn;
 use crate::zab::election::Decision;
 use crate::zab::leader::{Leader, LeaderAction};
-use crate::zab::learner::{Learner, LearnerAction};
+use crate::zab::learner::Learner;
 use crate::zab::sync::SyncPlan;
 use crate::zab::wire::{self, packet, LearnerInfo, PeerState, QuorumPacket};
 use bytes::Bytes;
@@ -36,6 +35,8 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
+
+mod following;
 
 /// What does not change while the member runs.
 #[derive(Debug, Clone)]
@@ -285,6 +286,17 @@ impl Ensemble {
             self.current_epoch = value;
         }
         Ok(())
+    }
+
+    /// Makes an epoch durable; if it cannot, leaves the role (false: stop acting).
+    async fn persist_or_leave(&mut self, name: &str, value: i64, core: &mut Core, writer: &LogWriter) -> bool {
+        match self.persist(name, value) {
+            Ok(()) => true,
+            Err(e) => {
+                self.step_down(core, writer, &e).await;
+                false
+            }
+        }
     }
 
     /// Leaves the current role: clients are closed, what this member logged is applied (once
@@ -567,7 +579,7 @@ impl Ensemble {
     }
 
     /// One of the leader's own clients issued a sync.
-    pub fn confirm_sync(&mut self, _core: &Core) {
+    pub fn confirm_sync(&mut self) {
         let State::Leading(l) = &self.state else { return };
         let zxid = l.leader.last_proposed();
         self.add_sync(None, zxid);
@@ -685,14 +697,12 @@ impl Ensemble {
                     }
                 }
                 LeaderAction::PersistAcceptedEpoch(e) => {
-                    if let Err(e) = self.persist("acceptedEpoch", e) {
-                        self.step_down(core, writer, &e).await;
+                    if !self.persist_or_leave("acceptedEpoch", e, core, writer).await {
                         return;
                     }
                 }
                 LeaderAction::PersistCurrentEpoch(e) => {
-                    if let Err(e) = self.persist("currentEpoch", e) {
-                        self.step_down(core, writer, &e).await;
+                    if !self.persist_or_leave("currentEpoch", e, core, writer).await {
                         return;
                     }
                 }
@@ -806,145 +816,5 @@ impl Ensemble {
             return;
         }
         core.forwarded(req, p.authinfo.as_deref().unwrap_or(&[]));
-    }
-
-    async fn learner_actions(
-        &mut self,
-        actions: Vec<LearnerAction>,
-        mut snapshot: Option<Result<(Box<crate::tree::DataTree>, usize), String>>,
-        core: &mut Core,
-        writer: &LogWriter,
-    ) {
-        for a in actions {
-            let State::Following(f) = &mut self.state else { return };
-            match a {
-                LearnerAction::Send(p) => {
-                    if let Some(h) = &f.link {
-                        h.send(p);
-                    }
-                }
-                LearnerAction::PersistAcceptedEpoch(e) => {
-                    if let Err(e) = self.persist("acceptedEpoch", e) {
-                        self.step_down(core, writer, &e).await;
-                        return;
-                    }
-                }
-                LearnerAction::PersistCurrentEpoch(e) => {
-                    if let Err(e) = self.persist("currentEpoch", e) {
-                        self.step_down(core, writer, &e).await;
-                        return;
-                    }
-                }
-                LearnerAction::Truncate(z) => {
-                    f.logged.clear();
-                    if let Err(e) = self.truncate(z, core, writer).await {
-                        self.step_down(core, writer, &e).await;
-                        return;
-                    }
-                }
-                LearnerAction::LoadSnapshot(z) => {
-                    f.logged.clear();
-                    let loaded = snapshot.take().unwrap_or_else(|| Err("SNAP without a snapshot".into()));
-                    if let Err(e) = self.load_snapshot(z, loaded, core, writer).await {
-                        self.step_down(core, writer, &e).await;
-                        return;
-                    }
-                }
-                LearnerAction::Append(entries) => {
-                    for (z, d) in &entries {
-                        f.logged.insert(*z, d.clone());
-                        self.window.push(*z, d.clone());
-                    }
-                    if let Some((z, _)) = entries.last() {
-                        self.appended = *z;
-                    }
-                    writer.append_batch(entries);
-                }
-                LearnerAction::Commit(z, data) => {
-                    f.logged.remove(&z);
-                    match Txn::decode(&data) {
-                        Ok(txn) => core.commit_remote(txn),
-                        Err(e) => {
-                            let why = format!("committed txn 0x{z:x} does not decode: {e}");
-                            self.step_down(core, writer, &why).await;
-                            return;
-                        }
-                    }
-                }
-                LearnerAction::PingReply(z) => {
-                    let touches = core.take_touches();
-                    if let Some(h) = &f.link {
-                        h.send(QuorumPacket::new(packet::PING, z, Some(wire::encode_session_touches(&touches))));
-                    }
-                }
-                LearnerAction::Serving => {
-                    tracing::info!("synchronised with leader {}; serving clients", f.leader_sid);
-                    if let Some(h) = &f.link {
-                        h.set_read_timeout(self.setup.tick * self.setup.sync_limit.max(1));
-                    }
-                    core.become_learner();
-                }
-                LearnerAction::SyncDone => core.sync_confirmed(),
-                LearnerAction::Fail(why) => {
-                    self.step_down(core, writer, &why).await;
-                    return;
-                }
-            }
-        }
-    }
-
-    /// TRUNC: the log loses everything after `zxid` (durably), and the tree is rebuilt from
-    /// the snapshot and log that remain.
-    async fn truncate(&mut self, zxid: i64, core: &mut Core, writer: &LogWriter) -> Result<(), String> {
-        writer
-            .truncate_after(zxid)
-            .await
-            .map_err(|_| "the log writer stopped".to_string())?
-            .map_err(|e| format!("truncating the log to 0x{zxid:x}: {e}"))?;
-        self.window.truncate_after(zxid);
-        self.appended = zxid;
-        self.durable = zxid;
-        if core.tree().last_zxid() > zxid {
-            let dir = self.setup.data_dir.clone();
-            let mut tree = tokio::task::spawn_blocking(move || recovery::load_snapshot_at_most(&dir, zxid))
-                .await
-                .map_err(|e| e.to_string())?
-                .map_err(|e| e.to_string())?;
-            let records = writer
-                .read_after(tree.last_zxid())
-                .await
-                .map_err(|_| "the log writer stopped".to_string())?
-                .map_err(|e| e.to_string())?;
-            for (z, payload) in records.into_iter().filter(|(z, _)| *z <= zxid) {
-                let txn = Txn::decode(&payload).map_err(|e| format!("txn 0x{z:x} in the log: {e}"))?;
-                tree.apply(&txn);
-            }
-            tracing::info!("truncated the log to 0x{zxid:x} and rebuilt the tree ({} znodes)", tree.node_count());
-            core.replace_tree(tree);
-        }
-        Ok(())
-    }
-
-    /// SNAP: the leader's tree becomes ours (decoded and made durable as a snapshot file while
-    /// it arrived, by the link), and the log after it is dropped.
-    async fn load_snapshot(
-        &mut self,
-        zxid: i64,
-        loaded: Result<(Box<crate::tree::DataTree>, usize), String>,
-        core: &mut Core,
-        writer: &LogWriter,
-    ) -> Result<(), String> {
-        let (tree, size) = loaded?;
-        writer
-            .truncate_after(zxid)
-            .await
-            .map_err(|_| "the log writer stopped".to_string())?
-            .map_err(|e| format!("truncating the log to 0x{zxid:x}: {e}"))?;
-        self.window.clear();
-        self.appended = zxid;
-        self.durable = zxid;
-        tracing::info!("loaded the leader's snapshot 0x{zxid:x} ({} znodes, {size} bytes)", tree.node_count());
-        core.replace_tree(*tree);
-        Ok(())
     }
 }
