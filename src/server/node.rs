@@ -207,7 +207,7 @@ impl Node {
         for _ in 0..64 {
             if let Some(e) = self.ensemble.as_mut() {
                 // PING rounds syncs wait for, and syncs now answerable.
-                e.flush(&mut self.core);
+                e.flush(&mut self.core, &self.writer).await;
             }
             let actions = self.core.take_actions();
             if actions.is_empty() {
@@ -226,7 +226,7 @@ impl Node {
                     }
                     Action::ConfirmSync => {
                         if let Some(e) = self.ensemble.as_mut() {
-                            e.confirm_sync();
+                            e.confirm_sync(&mut self.core, &self.writer).await;
                         }
                     }
                     other => {

@@ -5,17 +5,24 @@
 //! attempt), synchronisation (DIFF / TRUNC / SNAP chosen by `sync::plan`, streamed by the
 //! shell from the log, then NEWLEADER), establishment (a quorum of NEWLEADER ACKs, then
 //! UPTODATE), and broadcast (proposals, ACKs, commits in zxid order, INFORM to observers,
-//! PINGs).
+//! PINGs), with the read-index round that answers `sync` (`read_index`).
 //!
-//! The shell carries out actions in order; the persist actions are durable before the next
-//! action runs; `Append` is asynchronous and the shell reports `logged(zxid)` (the leader's
-//! own ACK). Liveness (initLimit / syncLimit deadlines) is the shell's timer for now.
+//! Time is the shell calling `tick` every half tick: the leader PINGs every learner in
+//! broadcast, gives up the epoch when no quorum formed and synced within initLimit, drops a
+//! learner silent for syncLimit, and gives up when the learners still heard from and itself
+//! are no quorum. The shell carries out actions in order; the persist actions are durable
+//! before the next action runs; `Append` is asynchronous and the shell reports
+//! `logged(zxid)` (the leader's own ACK).
 //! Must never: count an observer, send UPTODATE before a quorum ACKed NEWLEADER, commit
-//! without a quorum, or propose before it is established.
+//! without a quorum, propose before it is established, or answer a sync before a quorum
+//! confirmed it still leads.
 
 use super::broadcast::Proposals;
+use super::read_index::{ReadIndex, SyncFrom};
 use super::sync::{plan, LogIndex, SyncPlan};
-use super::wire::{packet, LearnerInfo, QuorumPacket, LEARNER_PROTOCOL_VERSION};
+use super::wire::{packet, ForwardedRequest, LearnerInfo, QuorumPacket, LEARNER_PROTOCOL_VERSION};
+use super::Limits;
+use crate::proto::codes::op;
 use crate::proto::jute::{from_bytes, Jute, Reader};
 use bytes::Bytes;
 use std::collections::{BTreeMap, BTreeSet};
@@ -40,8 +47,11 @@ pub enum LeaderAction {
     Established,
     /// A learner's PING reply: the sessions its clients touched.
     SessionTouches(i64, Bytes),
-    /// A learner forwarded a client request (REQUEST packet).
+    /// A learner forwarded a client request (REQUEST packet; not `sync`, which the leader
+    /// answers itself) or asked to REVALIDATE a session.
     Forwarded(i64, QuorumPacket),
+    /// The oldest sync from one of the leader's own clients is confirmed: answer it.
+    SyncConfirmed,
     /// Close this learner's connection (it broke the protocol).
     DropLearner(i64, String),
     /// Give up this epoch and look for a leader again.
@@ -66,6 +76,8 @@ struct LearnerState {
     stage: Stage,
     /// The learner's last logged zxid from its ACKEPOCH.
     last_zxid: i64,
+    /// The half tick of the last packet from it.
+    last_heard: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,6 +111,15 @@ pub struct Leader {
     /// The last zxid of the history this leader brought into its epoch (all of it committed
     /// once established).
     history_end: i64,
+    limits: Limits,
+    /// Half ticks since the start.
+    clock: u64,
+    /// The half tick by which the current phase must be done (before broadcast).
+    deadline: u64,
+    reads: ReadIndex,
+    /// A planted bug for the simulation: answer syncs without the read-index round.
+    #[cfg(test)]
+    pub(crate) skip_read_index: bool,
 }
 
 impl Leader {
@@ -131,7 +152,20 @@ impl Leader {
             proposal_data: BTreeMap::new(),
             next_counter: 1,
             history_end: last_zxid,
+            limits: Limits::default(),
+            clock: 0,
+            deadline: 2 * Limits::default().init_ticks,
+            reads: ReadIndex::default(),
+            #[cfg(test)]
+            skip_read_index: false,
         }
+    }
+
+    /// The ensemble's initLimit and syncLimit (zoo.cfg's 10 and 5 unless given).
+    pub fn with_limits(mut self, limits: Limits) -> Leader {
+        self.limits = limits;
+        self.deadline = self.clock + 2 * limits.init_ticks;
+        self
     }
 
     pub fn is_established(&self) -> bool {
@@ -167,16 +201,23 @@ impl Leader {
         if self.phase == Phase::Failed {
             return Vec::new();
         }
+        if let Some(l) = self.learners.get_mut(&sid) {
+            l.last_heard = self.clock;
+        }
         match p.type_ {
             packet::FOLLOWERINFO | packet::OBSERVERINFO => self.learner_info(sid, &p),
             packet::ACKEPOCH => self.ack_epoch(sid, &p, log),
             packet::ACK => self.ack(sid, p.zxid),
             packet::PING => match self.learners.get(&sid) {
                 Some(l) if l.stage == Stage::Active => {
-                    vec![LeaderAction::SessionTouches(sid, p.data.unwrap_or_default())]
+                    self.reads.answered(sid);
+                    let mut out = vec![LeaderAction::SessionTouches(sid, p.data.unwrap_or_default())];
+                    out.extend(self.answer_syncs());
+                    out
                 }
                 _ => Vec::new(),
             },
+            packet::REQUEST if self.is_forwarded_sync(sid, &p) => self.request_sync(SyncFrom::Learner(sid)),
             packet::REQUEST | packet::REVALIDATE => vec![LeaderAction::Forwarded(sid, p)],
             ty => {
                 // ZooKeeper ends that learner's handler; the others go on.
@@ -194,7 +235,9 @@ impl Leader {
             return Vec::new();
         }
         let observer = p.type_ == packet::OBSERVERINFO || !self.voters.contains(&sid);
-        self.learners.insert(sid, LearnerState { observer, stage: Stage::Registered, last_zxid: -1 });
+        self.learners
+            .insert(sid, LearnerState { observer, stage: Stage::Registered, last_zxid: -1, last_heard: self.clock });
+        self.reads.joined(sid);
         let mut out = Vec::new();
         match self.new_epoch {
             Some(e) => out.push(self.leader_info(sid, e)),
@@ -228,8 +271,15 @@ impl Leader {
         let mut r = Reader::new(p.data.as_deref().unwrap_or(&[]));
         let their_epoch = i32::read(&mut r).unwrap_or(-1) as i64;
         if their_epoch > self.current_epoch || (their_epoch == self.current_epoch && p.zxid > self.last_zxid) {
-            return self
-                .fail(format!("learner {sid} is ahead of the leader (epoch {their_epoch}, zxid 0x{:x})", p.zxid));
+            // As ZooKeeper's LearnerHandler: that learner goes, the attempt goes on. What it
+            // holds beyond this leader is uncommitted (the quorum that elected this leader
+            // intersects every quorum that committed anything), and once the epoch is
+            // established it rejoins and is truncated. Ending the whole attempt instead let
+            // the same leader be elected again and again (found by the simulation).
+            self.learner_gone(sid);
+            self.epoch_acked.remove(&sid);
+            let why = format!("it is ahead of the leader (epoch {their_epoch}, zxid 0x{:x})", p.zxid);
+            return vec![LeaderAction::DropLearner(sid, why)];
         }
         state.stage = Stage::Synchronising;
         state.last_zxid = p.zxid;
@@ -245,6 +295,7 @@ impl Leader {
             }
             // The epoch quorum: this epoch is ours; every learner that acked gets synced.
             self.phase = Phase::Synchronisation;
+            self.deadline = self.clock + 2 * self.limits.init_ticks;
             self.current_epoch = epoch;
             out.push(LeaderAction::PersistCurrentEpoch(epoch));
             let waiting: Vec<i64> =
@@ -352,6 +403,9 @@ impl Leader {
             }
             out.push(LeaderAction::Commit(z, data));
         }
+        if !out.is_empty() {
+            out.extend(self.answer_syncs());
+        }
         out
     }
 
@@ -428,20 +482,111 @@ impl Leader {
         out
     }
 
-    /// Half a tick passed: PING every learner past its sync.
-    pub fn ping(&self) -> Vec<LeaderAction> {
-        self.learners
+    /// Half a tick passed. Before broadcast: give up once the phase's initLimit is spent. In
+    /// broadcast: PING every learner in broadcast, drop those silent for syncLimit, and give
+    /// up when the rest and the leader are no quorum (ZooKeeper's "not sufficient followers
+    /// synced").
+    pub fn tick(&mut self) -> Vec<LeaderAction> {
+        if self.phase == Phase::Failed {
+            return Vec::new();
+        }
+        self.clock += 1;
+        if self.phase != Phase::Broadcast {
+            if self.clock > self.deadline {
+                let stage = if self.phase == Phase::Discovery { "agreed on an epoch" } else { "synced" };
+                return self.fail(format!("no quorum of followers {stage} within initLimit"));
+            }
+            return Vec::new();
+        }
+        let mut out = self.ping_round();
+        let oldest = self.clock.saturating_sub(2 * self.limits.sync_ticks);
+        let silent: Vec<i64> = self
+            .learners
             .iter()
-            .filter(|(_, l)| l.stage == Stage::Active)
-            .map(|(id, _)| {
-                LeaderAction::Send(*id, QuorumPacket::new(packet::PING, self.proposals.last_proposed(), None))
+            .filter(|(_, l)| l.stage == Stage::Active && l.last_heard < oldest)
+            .map(|(id, _)| *id)
+            .collect();
+        for sid in silent {
+            self.learner_gone(sid);
+            out.push(LeaderAction::DropLearner(sid, "silent for syncLimit".into()));
+        }
+        let heard: BTreeSet<i64> = self.active_learners().into_iter().map(|(id, _)| id).collect();
+        if !self.is_quorum_with_me(&heard) {
+            out.extend(self.fail(format!("not sufficient followers synced, only synced with sids: {heard:?}")));
+        }
+        out
+    }
+
+    /// A PING to every learner in broadcast (counted for the read-index).
+    fn ping_round(&mut self) -> Vec<LeaderAction> {
+        let zxid = self.proposals.last_proposed();
+        let active: Vec<i64> = self.active_learners().into_iter().map(|(id, _)| id).collect();
+        active
+            .into_iter()
+            .map(|id| {
+                self.reads.pinged(id);
+                LeaderAction::Send(id, QuorumPacket::new(packet::PING, zxid, None))
             })
             .collect()
+    }
+
+    /// A sync from one of the leader's clients or a learner: answered (`SyncConfirmed`, or
+    /// SYNC to the learner) once its read-index round is done and what was proposed before
+    /// it is committed. The round's PINGs go out at the next `flush`, so the syncs that
+    /// arrive together share one round.
+    pub fn request_sync(&mut self, from: SyncFrom) -> Vec<LeaderAction> {
+        if self.phase != Phase::Broadcast {
+            return Vec::new();
+        }
+        let voters: Vec<i64> = self.active_learners().into_iter().filter(|(_, v)| *v).map(|(id, _)| id).collect();
+        self.reads.request(from, self.last_proposed(), voters.into_iter());
+        self.answer_syncs()
+    }
+
+    /// Sends the PING round waiting syncs want, if any (the shell calls this once it has
+    /// taken in what arrived together).
+    pub fn flush(&mut self) -> Vec<LeaderAction> {
+        if self.phase != Phase::Broadcast || !self.reads.take_round_wanted() {
+            return Vec::new();
+        }
+        self.ping_round()
+    }
+
+    /// Syncs waiting for their round or their commit.
+    pub fn pending_syncs(&self) -> usize {
+        self.reads.pending()
+    }
+
+    fn answer_syncs(&mut self) -> Vec<LeaderAction> {
+        #[cfg(test)]
+        let skip = self.skip_read_index;
+        #[cfg(not(test))]
+        let skip = false;
+        let committed = self.last_committed();
+        let (voters, me) = (&self.voters, self.my_id);
+        let quorum = |ids: &BTreeSet<i64>| {
+            (ids.iter().filter(|id| voters.contains(id)).count() + usize::from(voters.contains(&me))) * 2 > voters.len()
+        };
+        self.reads
+            .ready(committed, quorum, skip)
+            .into_iter()
+            .map(|from| match from {
+                SyncFrom::Local => LeaderAction::SyncConfirmed,
+                SyncFrom::Learner(sid) => LeaderAction::Send(sid, QuorumPacket::new(packet::SYNC, 0, None)),
+            })
+            .collect()
+    }
+
+    /// Whether a REQUEST from an active learner is a forwarded `sync`.
+    fn is_forwarded_sync(&self, sid: i64, p: &QuorumPacket) -> bool {
+        self.learners.get(&sid).is_some_and(|l| l.stage == Stage::Active)
+            && p.data.as_deref().and_then(|d| ForwardedRequest::decode(d).ok()).is_some_and(|r| r.op == op::SYNC)
     }
 
     /// A learner's connection ended.
     pub fn learner_gone(&mut self, sid: i64) {
         self.learners.remove(&sid);
+        self.reads.gone(sid);
     }
 }
 

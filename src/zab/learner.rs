@@ -9,11 +9,14 @@
 //! The shell carries out actions in order; `PersistAcceptedEpoch`, `PersistCurrentEpoch` and
 //! `Truncate` and `LoadSnapshot` are durable before the next action runs. `Append` is asynchronous: the shell
 //! calls `logged(zxid)` once everything up to `zxid` is fsynced, and only then are ACKs sent.
+//! Time is the shell calling `tick` every half tick: a learner that heard nothing from its
+//! leader for initLimit (before it serves) or syncLimit (after) leaves it.
 //! Must never: ACK a txn before it is durable, act on an epoch before it is durable, or apply
 //! a txn out of zxid order.
 
 use super::broadcast::Pending;
 use super::wire::{packet, LearnerInfo, QuorumPacket, LEARNER_PROTOCOL_VERSION};
+use super::Limits;
 use crate::proto::jute::to_bytes;
 use bytes::Bytes;
 
@@ -80,6 +83,10 @@ pub struct Learner {
     acked: i64,
     /// During sync: the NEWLEADER ACK waits until this zxid is durable.
     newleader_after: i64,
+    limits: Limits,
+    /// Half ticks since the start, and the half tick of the leader's last packet.
+    clock: u64,
+    last_heard: u64,
 }
 
 impl Learner {
@@ -105,11 +112,38 @@ impl Learner {
             durable: last_logged,
             acked: last_logged,
             newleader_after: last_logged,
+            limits: Limits::default(),
+            clock: 0,
+            last_heard: 0,
         };
         let info = LearnerInfo { server_id: my_id, protocol_version: LEARNER_PROTOCOL_VERSION, config_version: 0 };
         let ty = if observer { packet::OBSERVERINFO } else { packet::FOLLOWERINFO };
         let hello = QuorumPacket::new(ty, accepted_epoch << 32, Some(to_bytes(&info).freeze()));
         (l, vec![LearnerAction::Send(hello)])
+    }
+
+    /// The ensemble's initLimit and syncLimit (zoo.cfg's 10 and 5 unless given).
+    pub fn with_limits(mut self, limits: Limits) -> Learner {
+        self.limits = limits;
+        self
+    }
+
+    /// Half a tick passed: leave a leader silent for initLimit (syncing) or syncLimit
+    /// (serving).
+    pub fn tick(&mut self) -> Vec<LearnerAction> {
+        if self.phase == Phase::Failed {
+            return Vec::new();
+        }
+        self.clock += 1;
+        let (limit, name) = if self.phase == Phase::Broadcast {
+            (self.limits.sync_ticks, "syncLimit")
+        } else {
+            (self.limits.init_ticks, "initLimit")
+        };
+        if self.clock - self.last_heard > 2 * limit {
+            return self.fail(format!("nothing from the leader within {name}"));
+        }
+        Vec::new()
     }
 
     pub fn my_id(&self) -> i64 {
@@ -131,6 +165,7 @@ impl Learner {
 
     /// A packet from the leader.
     pub fn packet(&mut self, p: QuorumPacket) -> Vec<LearnerAction> {
+        self.last_heard = self.clock;
         match (self.phase, p.type_) {
             (Phase::Failed, _) => Vec::new(),
             (Phase::Registering, packet::LEADERINFO) => self.leader_info(p.zxid >> 32),

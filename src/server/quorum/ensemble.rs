@@ -26,10 +26,12 @@ use crate::txn::Txn;
 use crate::zab::election::Decision;
 use crate::zab::leader::{Leader, LeaderAction};
 use crate::zab::learner::Learner;
+use crate::zab::read_index::SyncFrom;
 use crate::zab::sync::SyncPlan;
 use crate::zab::wire::{self, packet, LearnerInfo, PeerState, QuorumPacket};
+use crate::zab::Limits;
 use bytes::Bytes;
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -60,30 +62,11 @@ pub struct EnsembleSetup {
     pub window_bytes: usize,
 }
 
-/// A sync waiting for its read-index round and its commit.
-#[derive(Debug)]
-struct PendingSync {
-    /// The learner that forwarded it, or None for one of the leader's own clients.
-    from: Option<i64>,
-    /// Everything proposed before it arrived.
-    zxid: i64,
-    /// Per voting learner, the number of PINGs it must have answered (one sent after the
-    /// sync arrived).
-    needed: Vec<(i64, u64)>,
-}
-
 struct Leading {
     leader: Leader,
-    epoch_deadline: Instant,
     /// Links not yet identified by FOLLOWERINFO / OBSERVERINFO.
     unidentified: HashMap<LinkId, LinkHandle>,
     by_sid: BTreeMap<i64, LinkHandle>,
-    last_heard: HashMap<i64, Instant>,
-    pings_sent: HashMap<i64, u64>,
-    pings_answered: HashMap<i64, u64>,
-    syncs: VecDeque<PendingSync>,
-    /// A sync arrived since the last PING round.
-    round_wanted: bool,
 }
 
 struct Following {
@@ -263,7 +246,7 @@ impl Ensemble {
                     v.synced_observers += 1;
                 }
             }
-            v.pending_syncs += l.syncs.len() as u64;
+            v.pending_syncs += l.leader.pending_syncs() as u64;
         }
         v
     }
@@ -272,6 +255,10 @@ impl Ensemble {
     pub fn next_tick_in(&self) -> Duration {
         let half = self.setup.tick / 2;
         half.saturating_sub(self.last_ping.elapsed())
+    }
+
+    fn limits(&self) -> Limits {
+        Limits { init_ticks: self.setup.init_limit.into(), sync_ticks: self.setup.sync_limit.into() }
     }
 
     fn link_timeout(&self, limit: u32) -> Duration {
@@ -361,18 +348,10 @@ impl Ensemble {
                     self.accepted_epoch,
                     self.current_epoch,
                     last,
-                );
-                self.state = State::Leading(Box::new(Leading {
-                    leader,
-                    epoch_deadline: Instant::now() + self.link_timeout(self.setup.init_limit),
-                    unidentified: HashMap::new(),
-                    by_sid: BTreeMap::new(),
-                    last_heard: HashMap::new(),
-                    pings_sent: HashMap::new(),
-                    pings_answered: HashMap::new(),
-                    syncs: VecDeque::new(),
-                    round_wanted: false,
-                }));
+                )
+                .with_limits(self.limits());
+                self.state =
+                    State::Leading(Box::new(Leading { leader, unidentified: HashMap::new(), by_sid: BTreeMap::new() }));
                 let fresh = self.link_timeout(self.setup.init_limit);
                 for (at, stream) in std::mem::take(&mut self.early_learners) {
                     if at.elapsed() < fresh {
@@ -453,6 +432,7 @@ impl Ensemble {
     async fn leader_connected(&mut self, attempt: u64, stream: TcpStream, core: &mut Core, writer: &LogWriter) {
         let id = self.new_link_id();
         let timeout = self.link_timeout(self.setup.init_limit);
+        let limits = self.limits();
         let State::Following(f) = &mut self.state else { return };
         if f.attempt != attempt || f.link.is_some() {
             return;
@@ -469,7 +449,7 @@ impl Ensemble {
         let (learner, first) =
             Learner::start(self.setup.my_id, self.setup.observer, self.accepted_epoch, self.current_epoch, last);
         f.link = Some(h);
-        f.learner = Some(learner);
+        f.learner = Some(learner.with_limits(limits));
         self.learner_actions(first, None, core, writer).await;
     }
 
@@ -521,12 +501,9 @@ impl Ensemble {
                             old.close();
                             l.leader.learner_gone(sid);
                         }
-                        l.pings_sent.insert(sid, 0);
-                        l.pings_answered.insert(sid, 0);
                         sid
                     }
                 };
-                l.last_heard.insert(sid, Instant::now());
                 let actions = l.leader.packet(sid, p, &self.window);
                 self.leader_actions(actions, core, writer).await;
             }
@@ -579,110 +556,37 @@ impl Ensemble {
     }
 
     /// One of the leader's own clients issued a sync.
-    pub fn confirm_sync(&mut self) {
-        let State::Leading(l) = &self.state else { return };
-        let zxid = l.leader.last_proposed();
-        self.add_sync(None, zxid);
-    }
-
-    fn add_sync(&mut self, from: Option<i64>, zxid: i64) {
+    pub async fn confirm_sync(&mut self, core: &mut Core, writer: &LogWriter) {
         let State::Leading(l) = &mut self.state else { return };
-        let needed = l
-            .leader
-            .active_learners()
-            .into_iter()
-            .filter(|(_, voter)| *voter)
-            .map(|(sid, _)| (sid, l.pings_sent.get(&sid).copied().unwrap_or(0) + 1))
-            .collect();
-        l.syncs.push_back(PendingSync { from, zxid, needed });
-        l.round_wanted = true;
+        let a = l.leader.request_sync(SyncFrom::Local);
+        self.leader_actions(a, core, writer).await;
     }
 
-    /// Sends the PING round syncs are waiting for, if one is wanted.
-    pub fn flush(&mut self, core: &mut Core) {
+    /// Sends the PING round waiting syncs want, if any.
+    pub async fn flush(&mut self, core: &mut Core, writer: &LogWriter) {
         let State::Leading(l) = &mut self.state else { return };
-        if l.round_wanted {
-            l.round_wanted = false;
-            Self::ping_round(l);
-        }
-        Self::answer_syncs(l, core);
+        let a = l.leader.flush();
+        self.leader_actions(a, core, writer).await;
     }
 
-    fn ping_round(l: &mut Leading) {
-        for a in l.leader.ping() {
-            if let LeaderAction::Send(sid, p) = a {
-                if let Some(h) = l.by_sid.get(&sid) {
-                    h.send(p);
-                    *l.pings_sent.entry(sid).or_default() += 1;
-                }
-            }
-        }
-    }
-
-    /// Answers, oldest first, the syncs whose round is complete and whose txns are committed.
-    fn answer_syncs(l: &mut Leading, core: &mut Core) {
-        let committed = l.leader.last_committed();
-        while let Some(s) = l.syncs.front() {
-            let confirmed: BTreeSet<i64> = s
-                .needed
-                .iter()
-                .filter(|(sid, n)| l.pings_answered.get(sid).copied().unwrap_or(0) >= *n)
-                .map(|(sid, _)| *sid)
-                .collect();
-            if !l.leader.is_quorum_with_me(&confirmed) || s.zxid > committed {
-                break;
-            }
-            let s = l.syncs.pop_front().expect("front");
-            match s.from {
-                None => core.sync_confirmed(),
-                Some(sid) => {
-                    if let Some(h) = l.by_sid.get(&sid) {
-                        h.send(QuorumPacket::new(packet::SYNC, 0, None));
-                    }
-                }
-            }
-        }
-    }
-
-    /// Half a tick passed: PINGs, and the limits.
+    /// Every half tick: the machines' clocks (PINGs, initLimit, syncLimit).
     pub async fn tick(&mut self, core: &mut Core, writer: &LogWriter) {
         if self.last_ping.elapsed() < self.setup.tick / 2 {
             return;
         }
         self.last_ping = Instant::now();
-        let sync_limit = self.link_timeout(self.setup.sync_limit);
         match &mut self.state {
             State::Leading(l) => {
-                if !l.leader.is_established() {
-                    if Instant::now() >= l.epoch_deadline {
-                        self.step_down(core, writer, "no quorum of followers within initLimit").await;
-                    }
-                    return;
-                }
-                Self::ping_round(l);
-                let now = Instant::now();
-                let mut heard = BTreeSet::new();
-                let mut silent = Vec::new();
-                for (sid, _) in l.leader.active_learners() {
-                    match l.last_heard.get(&sid) {
-                        Some(t) if now.duration_since(*t) <= sync_limit => {
-                            heard.insert(sid);
-                        }
-                        _ => silent.push(sid),
-                    }
-                }
-                for sid in silent {
-                    tracing::warn!("learner {sid} was silent for syncLimit; dropping it");
-                    if let Some(h) = l.by_sid.remove(&sid) {
-                        h.close();
-                    }
-                    l.leader.learner_gone(sid);
-                }
-                if !l.leader.is_quorum_with_me(&heard) {
-                    self.step_down(core, writer, "not sufficient followers synced, only synced with sids").await;
+                let a = l.leader.tick();
+                self.leader_actions(a, core, writer).await;
+            }
+            State::Following(f) => {
+                if let Some(learner) = f.learner.as_mut() {
+                    let a = learner.tick();
+                    self.learner_actions(a, None, core, writer).await;
                 }
             }
-            State::Following(_) | State::Looking => {}
+            State::Looking => {}
         }
     }
 
@@ -717,17 +621,15 @@ impl Ensemble {
                         writer.append_batch(std::mem::take(&mut appends));
                     }
                     core.committed_up_to(z);
-                    Self::answer_syncs(l, core);
                 }
+                LeaderAction::SyncConfirmed => core.sync_confirmed(),
                 LeaderAction::Established => {
                     let epoch = l.leader.epoch().unwrap_or(self.current_epoch);
                     tracing::info!("established as leader of epoch {epoch}; serving clients");
                     core.become_leader(epoch);
                 }
-                LeaderAction::SessionTouches(sid, data) => {
+                LeaderAction::SessionTouches(_, data) => {
                     core.touch_sessions(&wire::decode_session_touches(&data));
-                    *l.pings_answered.entry(sid).or_default() += 1;
-                    Self::answer_syncs(l, core);
                 }
                 LeaderAction::Forwarded(sid, p) => self.forwarded(sid, p, core),
                 LeaderAction::DropLearner(sid, why) => {
@@ -736,6 +638,7 @@ impl Ensemble {
                         h.close();
                     }
                 }
+
                 LeaderAction::Fail(why) => {
                     if !appends.is_empty() {
                         writer.append_batch(std::mem::take(&mut appends));
@@ -809,12 +712,6 @@ impl Ensemble {
             tracing::warn!("learner {sid} forwarded a request that does not decode");
             return;
         };
-        if req.op == crate::proto::codes::op::SYNC {
-            let State::Leading(l) = &self.state else { return };
-            let zxid = l.leader.last_proposed();
-            self.add_sync(Some(sid), zxid);
-            return;
-        }
         core.forwarded(req, p.authinfo.as_deref().unwrap_or(&[]));
     }
 }

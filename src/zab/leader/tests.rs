@@ -163,11 +163,14 @@ fn no_uptodate_before_a_quorum_acked_newleader() {
     let out = leader.packet(1, ackepoch, &Empty);
     assert!(matches!(out[0], LeaderAction::PersistCurrentEpoch(1)));
     assert!(!leader.is_established());
-    // A learner ahead of the leader ends the attempt.
+    // A learner ahead of the leader is dropped; the attempt goes on without it.
     let mut ahead = Leader::start(3, [1, 2, 3].into_iter().collect(), Bytes::new(), 0, 0, 0);
     ahead.packet(1, info(1), &Empty);
+    ahead.packet(2, info(2), &Empty);
     let bad = QuorumPacket::new(packet::ACKEPOCH, 5, Some(Bytes::copy_from_slice(&0i32.to_be_bytes())));
-    assert!(matches!(&ahead.packet(1, bad, &Empty)[..], [LeaderAction::Fail(_)]));
+    assert!(matches!(&ahead.packet(1, bad, &Empty)[..], [LeaderAction::DropLearner(1, _)]));
+    let good = QuorumPacket::new(packet::ACKEPOCH, 0, Some(Bytes::copy_from_slice(&0i32.to_be_bytes())));
+    assert!(matches!(ahead.packet(2, good, &Empty)[0], LeaderAction::PersistCurrentEpoch(1)));
     // NEWLEADER's ACK establishes it.
     let out = leader.packet(1, QuorumPacket::new(packet::ACK, 1 << 32, None), &Empty);
     assert_eq!(out[0], LeaderAction::Established);
