@@ -13,7 +13,6 @@ pub mod prep;
 pub mod proto;
 pub mod server;
 pub mod session;
-pub mod shell;
 pub mod storage;
 #[cfg(test)]
 pub(crate) mod testkit;
@@ -21,3 +20,4 @@ pub mod tree;
 pub mod txn;
 pub mod watch;
 pub mod zab;
+pub mod zkcli;

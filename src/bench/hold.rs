@@ -9,9 +9,9 @@
 use super::raw::{connect, read_frame};
 use super::{BenchConfig, BenchReport};
 use crate::proto::codes::{op, xid};
+use crate::proto::frame::write_frame;
 use crate::proto::jute::{Jute, Reader};
 use crate::proto::records::{PathWatchRequest, ReplyHeader, RequestHeader};
-use crate::proto::request::write_frame;
 use bytes::BytesMut;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

@@ -8,14 +8,14 @@
 
 use super::{local_histogram, BenchConfig, Recorder, Workload};
 use crate::proto::codes::{op, perms, xid};
+use crate::proto::frame::{self, write_frame};
 use crate::proto::jute::{Jute, Reader};
 use crate::proto::records::{Acl, ConnectRequest, ConnectResponse, ReplyHeader};
-use crate::proto::request::write_frame;
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
 
@@ -29,36 +29,21 @@ pub fn handles(w: Workload) -> bool {
 
 /// Reads one length-prefixed frame (`buf` keeps what was read past it).
 pub(super) async fn read_frame(s: &mut TcpStream, buf: &mut BytesMut) -> Result<Bytes, String> {
-    loop {
-        if let Some(f) = take_frame(buf)? {
-            return Ok(f);
-        }
-        buf.reserve(16 << 10);
-        let n = tokio::time::timeout(REPLY_TIMEOUT, s.read_buf(buf))
-            .await
-            .map_err(|_| "no reply within 60 s".to_string())?
-            .map_err(|e| e.to_string())?;
-        if n == 0 {
-            return Err("the server closed the connection".into());
-        }
+    match tokio::time::timeout(REPLY_TIMEOUT, frame::read_frame(s, buf, MAX_REPLY)).await {
+        Err(_) => Err("no reply within 60 s".into()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Ok(Ok(None)) => Err("the server closed the connection".into()),
+        Ok(Ok(Some(f))) => Ok(f.freeze()),
     }
 }
 
-/// A complete frame from the front of `buf`, if there is one.
+/// The next reply already read, if a whole one is there.
 fn take_frame(buf: &mut BytesMut) -> Result<Option<Bytes>, String> {
-    if buf.len() < 4 {
-        return Ok(None);
-    }
-    let len = i32::from_be_bytes(buf[..4].try_into().expect("4 bytes"));
-    if !(0..=(16 << 20)).contains(&len) {
-        return Err(format!("bad frame length {len}"));
-    }
-    if buf.len() < 4 + len as usize {
-        return Ok(None);
-    }
-    buf.advance(4);
-    Ok(Some(buf.split_to(len as usize).freeze()))
+    Ok(frame::take_frame(buf, MAX_REPLY).map_err(|e| e.to_string())?.map(BytesMut::freeze))
 }
+
+/// The largest reply the bench takes.
+const MAX_REPLY: usize = 16 << 20;
 
 /// Connects and performs the handshake for a new session with `timeout_ms`.
 pub(super) async fn connect(server: &str, timeout_ms: i32) -> Result<(TcpStream, BytesMut), String> {

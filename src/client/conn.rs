@@ -4,15 +4,15 @@
 
 use super::{Call, ClientError, WatchedEvent, XidKind};
 use crate::proto::codes::{event, state, xid, ErrorCode};
+use crate::proto::frame::{self, write_frame};
 use crate::proto::jute::{Jute, Reader};
 use crate::proto::records::*;
-use crate::proto::request::write_frame;
 use bytes::{BufMut, Bytes, BytesMut};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 
@@ -53,14 +53,21 @@ fn frame(out: &mut BytesMut, xid_: i32, op: i32, body: &[u8]) {
     });
 }
 
-async fn read_frame(rd: &mut BufReader<tokio::net::tcp::OwnedReadHalf>) -> std::io::Result<Bytes> {
-    let len = rd.read_i32().await?;
-    if !(0..=(64 << 20)).contains(&len) {
-        return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, format!("bad frame length {len}")));
+/// The largest reply this client takes (ZooKeeper's jute.maxbuffer is far below it).
+const MAX_REPLY: usize = 64 << 20;
+
+/// The socket's read half and what was read past the last frame.
+struct Replies {
+    rd: tokio::net::tcp::OwnedReadHalf,
+    buf: BytesMut,
+}
+
+/// The next reply frame; a clean end of the stream is an error here (the server went away).
+async fn read_frame(r: &mut Replies) -> std::io::Result<Bytes> {
+    match frame::read_frame(&mut r.rd, &mut r.buf, MAX_REPLY).await? {
+        Some(f) => Ok(f.freeze()),
+        None => Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "the server closed the connection")),
     }
-    let mut b = vec![0u8; len as usize];
-    rd.read_exact(&mut b).await?;
-    Ok(Bytes::from(b))
 }
 
 /// Connects, performs the handshake and spawns the connection task.
@@ -77,7 +84,7 @@ pub async fn open(
         .map_err(lost)?;
     let _ = stream.set_nodelay(true);
     let (rd, mut wr) = stream.into_split();
-    let mut rd = BufReader::with_capacity(64 * 1024, rd);
+    let mut rd = Replies { rd, buf: BytesMut::with_capacity(64 * 1024) };
     let req = ConnectRequest {
         protocol_version: 0,
         last_zxid_seen: opts.last_zxid_seen,
@@ -105,7 +112,7 @@ pub async fn open(
 }
 
 async fn run(
-    rd: BufReader<tokio::net::tcp::OwnedReadHalf>,
+    rd: Replies,
     mut wr: tokio::net::tcp::OwnedWriteHalf,
     mut calls: mpsc::UnboundedReceiver<Call>,
     events: mpsc::UnboundedSender<WatchedEvent>,

@@ -1,8 +1,9 @@
 //! The ZooKeeper client wire format: jute primitives, records, op and error codes, typed
-//! requests and responses, framing helpers and path rules.
+//! requests and responses, the length-prefixed frame and path rules.
 //! Must never: depend on any other module of this crate, or allocate more than a frame holds.
 
 pub mod codes;
+pub mod frame;
 pub mod jute;
 pub mod path;
 pub mod records;

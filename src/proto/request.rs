@@ -5,7 +5,7 @@
 use super::codes::{op, xid, ErrorCode};
 use super::jute::{DecodeError, Jute, Reader};
 use super::records::*;
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 
 /// One operation inside a multi (write multi) or multiRead.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -402,14 +402,7 @@ impl Response {
     }
 }
 
-/// Appends one frame: a big-endian length, then whatever `body` writes.
-pub fn write_frame(out: &mut BytesMut, body: impl FnOnce(&mut BytesMut)) {
-    let start = out.len();
-    out.put_i32(0);
-    body(out);
-    let len = (out.len() - start - 4) as i32;
-    out[start..start + 4].copy_from_slice(&len.to_be_bytes());
-}
+pub use super::frame::write_frame;
 
 /// Appends one reply frame holding `header` and, when `err == 0`, `body`.
 pub fn write_reply(out: &mut BytesMut, xid_: i32, zxid: i64, err: i32, body: &Response) {

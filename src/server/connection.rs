@@ -16,6 +16,7 @@ use super::flow::Flow;
 use super::node::{CoreMsg, Outbound};
 use super::Shared;
 use crate::core::conn::ConnId;
+use crate::proto::frame;
 use crate::proto::jute::{Jute, Reader};
 use crate::proto::records::{ConnectRequest, RequestHeader};
 use crate::proto::request::Request;
@@ -100,17 +101,11 @@ async fn read_loop(
                     return Ok(());
                 }
             }
-            let len = i32::from_be_bytes(len_buf);
-            if len < 0 || len as usize > max {
-                return Err(format!("Len error {len}"));
-            }
-            let need = 4 + len as usize;
-            if buf.len() < need {
-                buf.reserve(need - buf.len());
-                break;
-            }
-            buf.advance(4);
-            let body = buf.split_to(len as usize);
+            let body = match frame::take_frame(&mut buf, max) {
+                Ok(Some(body)) => body,
+                Ok(None) => break,
+                Err(frame::BadLength(len)) => return Err(format!("Len error {len}")),
+            };
             let received_us = shared.now_us();
             if !handshaken {
                 let (req, _) = ConnectRequest::decode(&body).map_err(|e| format!("bad handshake: {e}"))?;

@@ -6,6 +6,7 @@
 //! new connection. Messages to ourselves skip the network.
 //! Must never: interpret a message (the election does), or block a sender on a slow peer.
 
+use crate::proto::frame;
 use crate::zab::wire::{InitialMessage, MAX_ELECTION_MESSAGE};
 use bytes::{Buf, Bytes, BytesMut};
 use std::collections::BTreeMap;
@@ -240,10 +241,9 @@ async fn write_loop(
             wake.await;
             continue;
         };
-        let mut frame = BytesMut::with_capacity(4 + msg.len());
-        frame.extend_from_slice(&(msg.len() as i32).to_be_bytes());
-        frame.extend_from_slice(&msg);
-        if wr.write_all(&frame).await.is_err() {
+        let mut out = BytesMut::with_capacity(4 + msg.len());
+        frame::write_frame(&mut out, |w| w.extend_from_slice(&msg));
+        if wr.write_all(&out).await.is_err() {
             // Not sent: it goes out again on the next connection.
             peer.slot().last_sent = Some(msg);
             m.lost(sid, generation);
@@ -263,18 +263,17 @@ async fn read_loop(
 ) {
     buf.reserve(1024);
     loop {
-        while buf.len() >= 4 {
-            let len = i32::from_be_bytes(buf[..4].try_into().expect("4"));
-            if len <= 0 || len as usize > MAX_ELECTION_MESSAGE {
-                tracing::info!("election message of length {len} from member {sid}; closing");
-                m.lost(sid, generation);
-                return;
-            }
-            if buf.len() < 4 + len as usize {
-                break;
-            }
-            buf.advance(4);
-            let msg = buf.split_to(len as usize).freeze();
+        loop {
+            let msg = match frame::take_frame(&mut buf, MAX_ELECTION_MESSAGE) {
+                Ok(Some(msg)) if !msg.is_empty() => msg.freeze(),
+                Ok(None) => break,
+                bad => {
+                    let len = bad.err().map_or(0, |frame::BadLength(len)| len);
+                    tracing::info!("election message of length {len} from member {sid}; closing");
+                    m.lost(sid, generation);
+                    return;
+                }
+            };
             // A full queue drops the message: the election resends.
             tracing::trace!("election message from member {sid}");
             let _ = m.inbound.try_send((sid, msg));

@@ -12,6 +12,7 @@
 //! Must never: interpret a packet (the zab machines do), or block the node loop.
 
 use super::QuorumMsg;
+use crate::proto::frame;
 use crate::server::node::CoreMsg;
 use crate::storage::snapfile::FileSnapshotStore;
 use crate::storage::snapshot::SnapshotStore;
@@ -168,24 +169,17 @@ async fn read_snapshot(
     let (tx, rx) = mpsc::channel::<Bytes>(16);
     let decoder = tokio::task::spawn_blocking(move || decode_stream(rx, &dir, zxid));
     loop {
-        while buf.len() < 4 {
-            read_some(rd, buf, timeout).await?;
-        }
-        let len = i32::from_be_bytes(buf[..4].try_into().expect("4 bytes"));
-        if len < 0 || len as usize > MAX_SNAPSHOT_CHUNK {
-            return Err(format!("bad snapshot chunk length {len}"));
-        }
-        if len == 0 {
-            buf.advance(4);
+        let chunk = loop {
+            match frame::take_frame(buf, MAX_SNAPSHOT_CHUNK) {
+                Ok(Some(chunk)) => break chunk.freeze(),
+                Ok(None) => read_some(rd, buf, timeout).await?,
+                Err(e) => return Err(format!("snapshot stream: {e}")),
+            }
+        };
+        // An empty chunk ends the stream.
+        if chunk.is_empty() {
             break;
         }
-        let need = 4 + len as usize;
-        while buf.len() < need {
-            buf.reserve(need - buf.len());
-            read_some(rd, buf, timeout).await?;
-        }
-        buf.advance(4);
-        let chunk = buf.split_to(len as usize).freeze();
         if tx.send(chunk).await.is_err() {
             // The decoder gave up (a damaged image): its error is the answer.
             break;
@@ -300,9 +294,11 @@ async fn write_snapshot(wr: &mut tokio::net::tcp::OwnedWriteHalf, image: Box<Tre
         })
     });
     while let Some(piece) = rx.recv().await {
-        wr.write_all(&(piece.len() as i32).to_be_bytes()).await?;
+        // The frame's header, then the piece as it is (no copy into a frame buffer).
+        wr.write_all(&frame::header(piece.len())).await?;
         wr.write_all(&piece).await?;
     }
     encoder.await.map_err(std::io::Error::other)??;
-    wr.write_all(&0i32.to_be_bytes()).await
+    // An empty chunk ends the stream.
+    wr.write_all(&frame::header(0)).await
 }
