@@ -540,7 +540,7 @@ fn snapshot_after_snap_count_applied_txns_decodes_to_the_tree() {
     h.durable_all();
     let mut data = Vec::new();
     crate::tree::snapshot::encode_image(&image, |b| {
-        data.extend_from_slice(b);
+        data.extend_from_slice(&b);
         Ok::<(), ()>(())
     })
     .unwrap();

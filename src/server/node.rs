@@ -399,7 +399,7 @@ pub fn snapshot_thread(
         let res = store.begin(zxid).and_then(|mut sink| {
             crate::tree::snapshot::encode_image(&image, |piece| {
                 bytes += piece.len();
-                sink.write(piece)
+                sink.write(&piece)
             })?;
             sink.finish()
         });

@@ -69,7 +69,7 @@ pub fn recover(data_dir: &Path, log_dir: &Path, log_opts: LogOptions) -> Result<
                 // snapshot 0, so a log that later begins past zxid 1 (an ensemble's first
                 // txn is epoch << 32 | 1) always has a snapshot beneath it.
                 let mut sink = store.begin(0)?;
-                crate::tree::snapshot::encode_image(&tree.image(), |piece| sink.write(piece))?;
+                crate::tree::snapshot::encode_image(&tree.image(), |piece| sink.write(&piece))?;
                 sink.finish()?;
             }
             tree

@@ -236,7 +236,7 @@ fn delete(t: &mut DataTree, zxid: i64, p: &str) -> ApplyOutcome {
 fn encode_pieces(img: &TreeImage) -> (Vec<u8>, usize) {
     let (mut out, mut pieces) = (Vec::new(), 0);
     snapshot::encode_image(img, |b| {
-        out.extend_from_slice(b);
+        out.extend_from_slice(&b);
         pieces += 1;
         Ok::<(), ()>(())
     })

@@ -201,6 +201,7 @@ fn decode_stream(
     std::thread::scope(|scope| {
         let (file_tx, file_rx) = std::sync::mpsc::sync_channel::<Bytes>(16);
         let store = &mut store;
+        let t0 = std::time::Instant::now();
         let writing = scope.spawn(move || -> Result<(), String> {
             let mut sink = store.begin(zxid).map_err(|e| e.to_string())?;
             for chunk in file_rx {
@@ -212,12 +213,17 @@ fn decode_stream(
         // The stream carries no total length; it only bounds what the decoder reserves.
         const LEN_HINT: u64 = 64 * 4_000_000;
         let tree = crate::tree::snapshot::decode_from(&mut reader, LEN_HINT);
+        let decoded = t0.elapsed();
         let total = reader.total;
         // The end of the stream: the file is complete once the writer has everything.
         drop(reader);
         let written = writing.join().map_err(|_| "the snapshot writer panicked".to_string())?;
         let tree = tree.map_err(|e| format!("the leader's snapshot: {e}"))?;
         written.map_err(|e| format!("writing the leader's snapshot: {e}"))?;
+        tracing::info!(
+            "the leader's snapshot 0x{zxid:x}: {total} bytes received and decoded in {decoded:?}, durable in {:?}",
+            t0.elapsed()
+        );
         Ok((Box::new(tree), total))
     })
 }
@@ -290,7 +296,7 @@ async fn write_snapshot(wr: &mut tokio::net::tcp::OwnedWriteHalf, image: Box<Tre
     let (tx, mut rx) = mpsc::channel::<Bytes>(4);
     let encoder = tokio::task::spawn_blocking(move || {
         crate::tree::snapshot::encode_image(&image, |piece| {
-            tx.blocking_send(Bytes::copy_from_slice(piece)).map_err(|_| std::io::Error::other("link closed"))
+            tx.blocking_send(piece).map_err(|_| std::io::Error::other("link closed"))
         })
     });
     while let Some(piece) = rx.recv().await {
