@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use zabkeeper::client::{Client, ClientError, ConnectOptions};
+use zabkeeper::proto::records::SetWatches2;
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime")
@@ -397,6 +398,33 @@ fn sessions_are_global_kept_alive_through_followers_movable_and_expired_everywhe
         .await
         .expect("the watch fired");
         assert_eq!(fired, 2, "NodeDeleted");
+
+        // setWatches after a move: a watch set through one member, a change made while its
+        // client is away, and the watch re-registered on another member fires at once.
+        let writer = connect(&e.members[leader].hostport(), &e).await;
+        writer.create("/moving", Some(b"0"), None, 0, 0).await.expect("create");
+        let (away, _) = Client::connect(&e.members[f1].hostport(), opts()).await.expect("connect");
+        away.sync("/").await.expect("sync");
+        away.get_data("/moving", true).await.expect("get + watch");
+        let (seen, id, password) = (away.last_zxid_seen(), away.session_id, away.password.clone());
+        drop(away);
+        writer.set_data("/moving", Some(b"1"), -1).await.expect("set while the client is away");
+        let (tx, mut missed) = tokio::sync::mpsc::unbounded_channel();
+        let back_opts = ConnectOptions { session_id: id, password, last_zxid_seen: seen, events: Some(tx), ..opts() };
+        let (back, _) = Client::connect(&e.members[f2].hostport(), back_opts).await.expect("reconnect elsewhere");
+        let rewatch = SetWatches2 { relative_zxid: seen, data_watches: vec!["/moving".into()], ..Default::default() };
+        back.set_watches(rewatch).await.expect("setWatches2");
+        let fired = tokio::time::timeout(DEADLINE, async {
+            while let Some(ev) = missed.recv().await {
+                if ev.path.as_deref() == Some("/moving") {
+                    return ev.event_type;
+                }
+            }
+            0
+        })
+        .await
+        .expect("the missed change fired after setWatches");
+        assert_eq!(fired, 3, "NodeDataChanged");
     });
 }
 

@@ -325,12 +325,14 @@ fn mntr(view: &ServerView) -> String {
     let mut rows = rows;
     if let Some(q) = &view.quorum {
         rows.push(("zk_peer_state", q.peer_state.clone()));
+        rows.push(("zk_quorum_size", q.quorum_size.to_string()));
         if q.leader {
             rows.push(("zk_learners", q.learners.to_string()));
             rows.push(("zk_synced_followers", q.synced_followers.to_string()));
             rows.push(("zk_synced_non_voting_followers", "0".into()));
             rows.push(("zk_synced_observers", q.synced_observers.to_string()));
             rows.push(("zk_pending_syncs", q.pending_syncs.to_string()));
+            rows.push(("zk_leader_uptime", q.leader_uptime_ms.to_string()));
             rows.push(("zk_last_proposal_size", q.last_proposal_size.to_string()));
             rows.push(("zk_max_proposal_size", q.max_proposal_size.to_string()));
             rows.push(("zk_min_proposal_size", q.min_proposal_size.to_string()));

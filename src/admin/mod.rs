@@ -118,8 +118,12 @@ pub struct ServerView {
 pub struct QuorumView {
     /// `zk_peer_state`: "leading - broadcast", "following - broadcast", "looking", …
     pub peer_state: String,
+    /// `zk_quorum_size`: the voting members.
+    pub quorum_size: u64,
     /// Leader only from here on.
     pub leader: bool,
+    /// `zk_leader_uptime`, ms since this member started leading.
+    pub leader_uptime_ms: u64,
     pub learners: u64,
     pub synced_followers: u64,
     pub synced_observers: u64,

@@ -326,6 +326,7 @@ fn summary_rounds_half_up_to_four_places() {
 fn an_ensemble_leader_reports_its_peer_state_and_proposals() {
     let q = crate::admin::QuorumView {
         peer_state: "leading - broadcast".into(),
+        quorum_size: 3,
         leader: true,
         learners: 2,
         synced_followers: 2,
@@ -344,6 +345,8 @@ fn an_ensemble_leader_reports_its_peer_state_and_proposals() {
         "zk_learners\t2\n",
         "zk_synced_followers\t2\n",
         "zk_pending_syncs\t0\n",
+        "zk_quorum_size\t3\n",
+        "zk_leader_uptime\t",
         "zk_last_proposal_size\t48\n",
         "zk_max_proposal_size\t1013\n",
     ] {

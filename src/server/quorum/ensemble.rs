@@ -64,6 +64,8 @@ pub struct EnsembleSetup {
 
 struct Leading {
     leader: Leader,
+    /// When this member started leading (`zk_leader_uptime`).
+    since: Instant,
     /// Links not yet identified by FOLLOWERINFO / OBSERVERINFO.
     unidentified: HashMap<LinkId, LinkHandle>,
     by_sid: BTreeMap<i64, LinkHandle>,
@@ -230,6 +232,7 @@ impl Ensemble {
     pub fn view(&self, core: &Core) -> crate::admin::QuorumView {
         let mut v = crate::admin::QuorumView {
             peer_state: self.peer_state(),
+            quorum_size: self.setup.voters.len() as u64,
             leader: self.mode() == Mode::Leader,
             pending_syncs: core.pending_syncs() as u64,
             last_proposal_size: self.last_proposal_size,
@@ -239,6 +242,7 @@ impl Ensemble {
         };
         if let State::Leading(l) = &self.state {
             v.learners = l.by_sid.len() as u64;
+            v.leader_uptime_ms = l.since.elapsed().as_millis() as u64;
             for (_, voter) in l.leader.active_learners() {
                 if voter {
                     v.synced_followers += 1;
@@ -350,8 +354,12 @@ impl Ensemble {
                     last,
                 )
                 .with_limits(self.limits());
-                self.state =
-                    State::Leading(Box::new(Leading { leader, unidentified: HashMap::new(), by_sid: BTreeMap::new() }));
+                self.state = State::Leading(Box::new(Leading {
+                    leader,
+                    since: Instant::now(),
+                    unidentified: HashMap::new(),
+                    by_sid: BTreeMap::new(),
+                }));
                 let fresh = self.link_timeout(self.setup.init_limit);
                 for (at, stream) in std::mem::take(&mut self.early_learners) {
                     if at.elapsed() < fresh {
