@@ -13,8 +13,8 @@ cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3}"
 TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
 
-echo "+ cargo build --release"
-cargo build --release || { echo "test.sh: release build failed" >&2; exit 1; }
+echo "+ cargo build --release --workspace"
+cargo build --release --workspace || { echo "test.sh: release build failed" >&2; exit 1; }
 export ZABKEEPER_BIN="$TARGET_DIR/release/zabkeeper"
 [ -x "$ZABKEEPER_BIN" ] || { echo "test.sh: $ZABKEEPER_BIN missing after build" >&2; exit 1; }
 echo "ZABKEEPER_BIN=$ZABKEEPER_BIN"
@@ -22,8 +22,8 @@ export ZKCLI_BIN="$TARGET_DIR/release/zkcli"
 export ZKCLI_REQUIRE=1
 
 status=0
-echo "+ cargo test --release"
-if ! cargo test --release; then
+echo "+ cargo test --release --workspace"
+if ! cargo test --release --workspace; then
     echo "test.sh: cargo test FAILED" >&2
     status=1
 fi

@@ -59,8 +59,11 @@ def server(request):
 
 @pytest.fixture
 def clients(server):
-    """A factory of connected kazoo clients, all closed after the test."""
+    """A factory of connected kazoo clients, all closed after the test (on an ensemble, all
+    on one member per test)."""
     made = []
+    if hasattr(server, "pick_home"):
+        server.pick_home()
 
     def make(**kw):
         zk = server.client(**kw)

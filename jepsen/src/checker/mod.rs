@@ -1,0 +1,52 @@
+//! Checkers: each reads a history's operations and says whether the run kept the workload's
+//! promise (`Valid`), broke it (`Invalid`, with the anomalies found), or cannot tell
+//! (`Unknown`: a search that ran out of budget, a run with no final read).
+//! Must never: say `Valid` when it could not check.
+
+pub mod linear;
+pub mod set;
+
+use std::fmt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Validity {
+    Valid,
+    Invalid,
+    Unknown,
+}
+
+impl fmt::Display for Validity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Validity::Valid => "valid",
+            Validity::Invalid => "INVALID",
+            Validity::Unknown => "unknown",
+        })
+    }
+}
+
+/// One workload's verdict.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verdict {
+    pub workload: String,
+    pub validity: Validity,
+    /// What was checked, in a line.
+    pub summary: String,
+    pub anomalies: Vec<String>,
+}
+
+impl Verdict {
+    pub fn new(workload: &str) -> Verdict {
+        Verdict { workload: workload.into(), validity: Validity::Valid, summary: String::new(), anomalies: Vec::new() }
+    }
+
+    /// The verdict line, then each anomaly.
+    pub fn report(&self) -> String {
+        let mut s = format!("{}: {} ({})", self.workload, self.validity, self.summary);
+        for a in &self.anomalies {
+            s.push('\n');
+            s.push_str(a);
+        }
+        s
+    }
+}

@@ -1,0 +1,562 @@
+//! A run: the ensemble in namespaces, client processes running the workloads against it, the
+//! nemesis applying faults on a schedule, then everything healed, the final reads done, the
+//! history written and checked.
+//!
+//! Files in the output directory: `history.jsonl` (every event, Jepsen's fields plus
+//! `workload`), `nemesis.jsonl` (each fault: kind, what it hit, start and end in ns, and the
+//! time from its end until a write succeeded again), `summary.txt` (the verdicts, operation
+//! counts and latency percentiles) and each member's `n<i>/server.log`.
+//! Must never: leave a namespace, rule or process behind (the cluster's teardown runs on every
+//! way out), or run an operation without recording its invocation first.
+
+use crate::checker::{Validity, Verdict};
+use crate::cluster::{Cluster, Target};
+use crate::history::{self, Kind, Recorder};
+use crate::workload::Workload;
+use rand::{RngExt, SeedableRng};
+use serde_json::{json, Value};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use zabkeeper::client::{Client, ConnectOptions};
+
+/// One kind of fault.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Nemesis {
+    /// SIGKILL a random member, restart it when the fault ends.
+    Kill,
+    KillLeader,
+    /// SIGKILL a majority at once.
+    KillMajority,
+    /// SIGSTOP a random member for longer than the session timeout.
+    Pause,
+    PauseLeader,
+    /// Random halves.
+    Partition,
+    /// The leader alone on one side.
+    PartitionLeader,
+    /// A follower alone on one side (it serves plain reads from its stale state until it
+    /// notices, after syncLimit).
+    PartitionFollower,
+    /// One pair cut: each of the two sees a different majority.
+    Bridge,
+    /// 20% of the packets between members dropped.
+    Loss,
+}
+
+impl std::str::FromStr for Nemesis {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Nemesis, String> {
+        Ok(match s {
+            "kill" => Nemesis::Kill,
+            "kill-leader" => Nemesis::KillLeader,
+            "kill-majority" => Nemesis::KillMajority,
+            "pause" => Nemesis::Pause,
+            "pause-leader" => Nemesis::PauseLeader,
+            "partition" => Nemesis::Partition,
+            "partition-leader" => Nemesis::PartitionLeader,
+            "partition-follower" => Nemesis::PartitionFollower,
+            "bridge" => Nemesis::Bridge,
+            "loss" => Nemesis::Loss,
+            _ => {
+                return Err(format!(
+                    "unknown nemesis {s:?} (kill, kill-leader, kill-majority, pause, pause-leader, \
+                     partition, partition-leader, partition-follower, bridge, loss)"
+                ))
+            }
+        })
+    }
+}
+
+pub struct RunOpts {
+    pub target: Target,
+    pub workloads: Vec<Workload>,
+    pub nemeses: Vec<Nemesis>,
+    pub time: Duration,
+    pub out: PathBuf,
+    pub nodes: usize,
+    /// Client processes per workload.
+    pub concurrency: usize,
+    /// A fault starts every `interval` and lasts `fault_for`.
+    pub interval: Duration,
+    pub fault_for: Duration,
+    pub seed: u64,
+    /// Pause between one process's operations.
+    pub think: Duration,
+    pub session_timeout_ms: i32,
+}
+
+/// Nanoseconds since the run started.
+#[derive(Clone)]
+struct Clock(Instant);
+
+impl Clock {
+    fn ns(&self) -> u64 {
+        self.0.elapsed().as_nanos() as u64
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Fault {
+    pub kind: Nemesis,
+    pub what: String,
+    pub start: u64,
+    pub end: u64,
+    /// From the end of the fault until a write succeeded again (None: not within 60 s).
+    pub recovered_after: Option<Duration>,
+}
+
+pub struct Outcome {
+    pub verdicts: Vec<Verdict>,
+    pub faults: Vec<Fault>,
+    pub summary: String,
+}
+
+impl Outcome {
+    pub fn valid(&self) -> bool {
+        self.verdicts.iter().all(|v| v.validity == Validity::Valid)
+    }
+}
+
+/// Runs the whole thing; the cluster is torn down before this returns, whatever happens.
+pub async fn run(opts: RunOpts, stop: Arc<tokio::sync::Notify>) -> Result<Outcome, String> {
+    std::fs::create_dir_all(&opts.out).map_err(|e| format!("{}: {e}", opts.out.display()))?;
+    let cluster = Cluster::create(opts.nodes, opts.target.clone(), &opts.out).map_err(|e| e.to_string())?;
+    let cluster = Arc::new(Mutex::new(cluster));
+    let result = run_in(&opts, cluster.clone(), stop).await;
+    let mut c = cluster.lock().expect("cluster");
+    c.teardown();
+    result
+}
+
+async fn run_in(
+    opts: &RunOpts,
+    cluster: Arc<Mutex<Cluster>>,
+    stop: Arc<tokio::sync::Notify>,
+) -> Result<Outcome, String> {
+    let addrs: Vec<String> = {
+        let mut c = cluster.lock().expect("cluster");
+        c.start_all().map_err(|e| e.to_string())?;
+        (0..c.len()).map(|i| c.client_addr(i).to_string()).collect()
+    };
+    let settle = cluster.clone();
+    tokio::task::spawn_blocking(move || settle.lock().expect("cluster").wait_settled(Duration::from_secs(120)))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+    let copts = ConnectOptions {
+        timeout_ms: opts.session_timeout_ms,
+        connect_timeout: Duration::from_secs(2),
+        ..ConnectOptions::default()
+    };
+    // Set up every workload's znodes through any member that answers.
+    let setup = connect_any(&addrs, &copts, Duration::from_secs(60)).await?;
+    for w in &opts.workloads {
+        w.setup(&setup).await.map_err(|e| format!("setting up {}: {e}", w.name()))?;
+    }
+    setup.sync("/").await.map_err(|e| e.to_string())?;
+    drop(setup);
+
+    let clock = Clock(Instant::now());
+    let recorder = Arc::new(Mutex::new(Recorder::default()));
+    let deadline = Instant::now() + opts.time;
+    let several = opts.workloads.len() > 1;
+    let total_workers = opts.concurrency * opts.workloads.len();
+    let next_id = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let mut workers = Vec::new();
+    for (wi, w) in opts.workloads.iter().enumerate() {
+        for t in 0..opts.concurrency {
+            let worker = wi * opts.concurrency + t;
+            let ctx = Worker {
+                workload: *w,
+                name: several.then(|| w.name().to_string()),
+                process: worker as u64,
+                stride: total_workers as u64,
+                addr: addrs[worker % addrs.len()].clone(),
+                copts: copts.clone(),
+                clock: clock.clone(),
+                recorder: recorder.clone(),
+                deadline,
+                think: opts.think,
+                rng: rand::rngs::StdRng::seed_from_u64(opts.seed.wrapping_add(worker as u64)),
+                next_id: next_id.clone(),
+                seen: Default::default(),
+            };
+            workers.push(tokio::spawn(ctx.run()));
+        }
+    }
+    let nemesis = tokio::spawn(nemesis_loop(
+        cluster.clone(),
+        opts.nemeses.clone(),
+        opts.interval,
+        opts.fault_for,
+        deadline,
+        clock.clone(),
+        addrs.clone(),
+        copts.clone(),
+        opts.seed,
+    ));
+    let interrupted = tokio::select! {
+        _ = async { for w in workers.iter_mut() { let _ = w.await; } } => false,
+        _ = stop.notified() => true,
+    };
+    if interrupted {
+        nemesis.abort();
+        return Err("interrupted".into());
+    }
+    let faults = nemesis.await.map_err(|e| e.to_string())?;
+
+    // Heal everything, bring every member back, and run the final operations.
+    let heal = cluster.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut c = heal.lock().expect("cluster");
+        c.heal_network();
+        c.resume_all();
+        c.start_all()?;
+        c.wait_settled(Duration::from_secs(120))
+    })
+    .await
+    .map_err(|e| e.to_string())?
+    .map_err(|e| format!("after the faults: {e}"))?;
+    for w in &opts.workloads {
+        for (f, key, value) in w.final_ops() {
+            let process = next_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1_000_000;
+            final_op(w, several, process, f, key, value, &addrs, &copts, &clock, &recorder).await;
+        }
+    }
+
+    let events = std::mem::take(&mut *recorder.lock().expect("recorder")).into_events();
+    let mut file = std::fs::File::create(opts.out.join("history.jsonl")).map_err(|e| e.to_string())?;
+    history::write_jsonl(&mut file, &events).map_err(|e| e.to_string())?;
+    let mut nf = String::new();
+    for f in &faults {
+        nf.push_str(
+            &json!({
+                "nemesis": format!("{:?}", f.kind), "what": f.what, "start": f.start, "end": f.end,
+                "recovered_after_ms": f.recovered_after.map(|d| d.as_millis() as u64),
+            })
+            .to_string(),
+        );
+        nf.push('\n');
+    }
+    std::fs::write(opts.out.join("nemesis.jsonl"), nf).map_err(|e| e.to_string())?;
+    let mut verdicts = Vec::new();
+    for w in &opts.workloads {
+        let mine: Vec<history::Event> =
+            events.iter().filter(|e| !several || e.workload.as_deref() == Some(w.name())).cloned().collect();
+        verdicts.push(crate::check(w.name(), &mine).map_err(|e| e.to_string())?);
+    }
+    let summary = summarize(&events, &faults, &verdicts, opts);
+    std::fs::write(opts.out.join("summary.txt"), &summary).map_err(|e| e.to_string())?;
+    Ok(Outcome { verdicts, faults, summary })
+}
+
+async fn connect_any(addrs: &[String], copts: &ConnectOptions, within: Duration) -> Result<Client, String> {
+    let until = Instant::now() + within;
+    let mut i = 0;
+    loop {
+        match Client::connect(&addrs[i % addrs.len()], copts.clone()).await {
+            Ok((c, _)) => return Ok(c),
+            Err(e) if Instant::now() >= until => return Err(format!("no member answers: {e}")),
+            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+        i += 1;
+    }
+}
+
+/// Each operation must answer within this, or it counts as unknown.
+const OP_TIMEOUT: Duration = Duration::from_secs(3);
+
+struct Worker {
+    workload: Workload,
+    name: Option<String>,
+    process: u64,
+    stride: u64,
+    addr: String,
+    copts: ConnectOptions,
+    clock: Clock,
+    recorder: Arc<Mutex<Recorder>>,
+    deadline: Instant,
+    think: Duration,
+    rng: rand::rngs::StdRng,
+    next_id: Arc<std::sync::atomic::AtomicU64>,
+    /// The value this process last saw per register key (what its next cas expects).
+    seen: std::collections::HashMap<u64, Value>,
+}
+
+impl Worker {
+    async fn run(mut self) {
+        let mut client: Option<Client> = None;
+        while Instant::now() < self.deadline {
+            if client.as_ref().map_or(true, Client::is_closed) {
+                client = match tokio::time::timeout(OP_TIMEOUT, Client::connect(&self.addr, self.copts.clone())).await {
+                    Ok(Ok((c, _))) => match self.workload.on_connect(&c).await {
+                        Ok(()) => Some(c),
+                        Err(_) => None,
+                    },
+                    _ => None,
+                };
+                if client.is_none() {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            }
+            let c = client.as_ref().expect("connected");
+            let n = self.next_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let (f, key, value) = self.workload.generate(&mut self.rng, n, &self.seen);
+            self.record(Kind::Invoke, f, key.clone(), value.clone());
+            let (kind, result) = match tokio::time::timeout(OP_TIMEOUT, self.workload.invoke(c, f, &key, &value)).await
+            {
+                Ok(r) => r,
+                Err(_) if f == "read" => (Kind::Fail, json!("timed out")),
+                Err(_) => (Kind::Info, json!("timed out")),
+            };
+            if let (Kind::Ok, Some(k)) = (kind, key.as_ref().and_then(Value::as_u64)) {
+                let now = match f {
+                    "cas" => result.get(1).cloned().unwrap_or(Value::Null),
+                    _ => result.clone(),
+                };
+                self.seen.insert(k, now);
+            }
+            self.record(kind, f, key, result);
+            if kind == Kind::Info {
+                // Its operation may still happen: this process is done; a new one replaces it
+                // on a new connection.
+                self.process += self.stride;
+                client = None;
+            }
+            tokio::time::sleep(self.think).await;
+        }
+    }
+
+    fn record(&self, kind: Kind, f: &str, key: Option<Value>, value: Value) {
+        let t = self.clock.ns();
+        self.recorder.lock().expect("recorder").push_for(self.name.as_deref(), t, self.process, kind, f, key, value);
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn final_op(
+    w: &Workload,
+    several: bool,
+    process: u64,
+    f: &'static str,
+    key: Option<Value>,
+    value: Value,
+    addrs: &[String],
+    copts: &ConnectOptions,
+    clock: &Clock,
+    recorder: &Arc<Mutex<Recorder>>,
+) {
+    let name = several.then(|| w.name());
+    let until = Instant::now() + Duration::from_secs(60);
+    let mut p = process;
+    loop {
+        recorder.lock().expect("recorder").push_for(name, clock.ns(), p, Kind::Invoke, f, key.clone(), value.clone());
+        let (kind, result) = match connect_any(addrs, copts, Duration::from_secs(10)).await {
+            Ok(c) => match tokio::time::timeout(OP_TIMEOUT * 3, w.invoke(&c, f, &key, &value)).await {
+                Ok(r) => r,
+                Err(_) => (Kind::Fail, json!("timed out")),
+            },
+            Err(e) => (Kind::Fail, json!(e)),
+        };
+        recorder.lock().expect("recorder").push_for(name, clock.ns(), p, kind, f, key.clone(), result);
+        if kind == Kind::Ok || Instant::now() >= until {
+            return;
+        }
+        p += 1_000;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn nemesis_loop(
+    cluster: Arc<Mutex<Cluster>>,
+    nemeses: Vec<Nemesis>,
+    interval: Duration,
+    fault_for: Duration,
+    deadline: Instant,
+    clock: Clock,
+    addrs: Vec<String>,
+    copts: ConnectOptions,
+    seed: u64,
+) -> Vec<Fault> {
+    let mut faults = Vec::new();
+    if nemeses.is_empty() {
+        tokio::time::sleep_until(deadline.into()).await;
+        return faults;
+    }
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed ^ 0x6e656d65);
+    let mut k = 0;
+    // A quiet start, then a fault every interval, none running past the end.
+    tokio::time::sleep(interval / 2).await;
+    while Instant::now() + fault_for < deadline {
+        let kind = nemeses[k % nemeses.len()];
+        k += 1;
+        let pick = rng.random_range(0..u64::MAX);
+        let c = cluster.clone();
+        let start = clock.ns();
+        let what = tokio::task::spawn_blocking(move || apply(&mut c.lock().expect("cluster"), kind, pick))
+            .await
+            .unwrap_or_else(|e| Err(e.to_string()));
+        let what = match what {
+            Ok(w) => w,
+            Err(e) => format!("not applied: {e}"),
+        };
+        tokio::time::sleep(fault_for).await;
+        let c = cluster.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            let mut c = c.lock().expect("cluster");
+            c.heal_network();
+            c.resume_all();
+            c.start_all()
+        })
+        .await;
+        let end = clock.ns();
+        let recovered_after = probe_write(&addrs, &copts, Duration::from_secs(60)).await;
+        faults.push(Fault { kind, what, start, end, recovered_after });
+        let next = Instant::now() + interval.saturating_sub(fault_for);
+        if next >= deadline {
+            break;
+        }
+        tokio::time::sleep_until(next.into()).await;
+    }
+    faults
+}
+
+/// Applies one fault; says what it hit.
+fn apply(c: &mut Cluster, kind: Nemesis, pick: u64) -> Result<String, String> {
+    let n = c.len();
+    let random = (pick % n as u64) as usize;
+    let leader = || c.leader().unwrap_or(random);
+    let e = |e: crate::cluster::ClusterError| e.to_string();
+    Ok(match kind {
+        Nemesis::Kill => {
+            c.kill(random);
+            format!("killed member {}", random + 1)
+        }
+        Nemesis::KillLeader => {
+            let l = leader();
+            c.kill(l);
+            format!("killed member {} (leader)", l + 1)
+        }
+        Nemesis::KillMajority => {
+            let victims: Vec<usize> = (0..n / 2 + 1).map(|j| (random + j) % n).collect();
+            for &v in &victims {
+                c.kill(v);
+            }
+            format!("killed members {:?}", victims.iter().map(|v| v + 1).collect::<Vec<_>>())
+        }
+        Nemesis::Pause => {
+            c.pause(random);
+            format!("paused member {}", random + 1)
+        }
+        Nemesis::PauseLeader => {
+            let l = leader();
+            c.pause(l);
+            format!("paused member {} (leader)", l + 1)
+        }
+        Nemesis::Partition => {
+            let mut ids: Vec<usize> = (0..n).collect();
+            ids.rotate_left(random);
+            let (a, b) = ids.split_at(n / 2);
+            c.partition(&[a.to_vec(), b.to_vec()]).map_err(e)?;
+            format!("partition {:?} | {:?}", plus1(a), plus1(b))
+        }
+        Nemesis::PartitionLeader => {
+            let l = leader();
+            let rest: Vec<usize> = (0..n).filter(|&i| i != l).collect();
+            c.partition(&[vec![l], rest.clone()]).map_err(e)?;
+            format!("partition [{}] (leader) | {:?}", l + 1, plus1(&rest))
+        }
+        Nemesis::PartitionFollower => {
+            let l = leader();
+            let f = if random == l { (random + 1) % n } else { random };
+            let rest: Vec<usize> = (0..n).filter(|&i| i != f).collect();
+            c.partition(&[vec![f], rest.clone()]).map_err(e)?;
+            format!("partition [{}] (a follower) | {:?}", f + 1, plus1(&rest))
+        }
+        Nemesis::Bridge => {
+            let a = random;
+            let b = (random + 1 + (pick as usize / n) % (n - 1)) % n;
+            c.cut_pairs(&[(a, b)]).map_err(e)?;
+            format!("bridge: {} and {} cut from each other", a + 1, b + 1)
+        }
+        Nemesis::Loss => {
+            c.lose(20).map_err(e)?;
+            "20% packet loss between members".into()
+        }
+    })
+}
+
+fn plus1(ids: &[usize]) -> Vec<usize> {
+    ids.iter().map(|i| i + 1).collect()
+}
+
+/// How long until a write succeeds through any member.
+async fn probe_write(addrs: &[String], copts: &ConnectOptions, within: Duration) -> Option<Duration> {
+    let t0 = Instant::now();
+    let mut i = 0;
+    while t0.elapsed() < within {
+        let addr = &addrs[i % addrs.len()];
+        i += 1;
+        let attempt = async {
+            let (c, _) = Client::connect(addr, copts.clone()).await.ok()?;
+            c.set_data("/jepsen", None, -1).await.ok()
+        };
+        if tokio::time::timeout(Duration::from_secs(2), attempt).await.ok().flatten().is_some() {
+            return Some(t0.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    None
+}
+
+/// The verdicts, operation counts and latency percentiles per operation, and the faults.
+fn summarize(events: &[history::Event], faults: &[Fault], verdicts: &[Verdict], opts: &RunOpts) -> String {
+    let mut s = format!(
+        "target {}, {} members, {} s, workloads {}, nemeses {:?}\n",
+        opts.target.name(),
+        opts.nodes,
+        opts.time.as_secs(),
+        opts.workloads.iter().map(Workload::name).collect::<Vec<_>>().join(","),
+        opts.nemeses
+    );
+    for v in verdicts {
+        s.push_str(&v.report());
+        s.push('\n');
+    }
+    let ops = history::pair(events).unwrap_or_default();
+    let mut by_f: std::collections::BTreeMap<(String, &str), Vec<u64>> = std::collections::BTreeMap::new();
+    for o in &ops {
+        let outcome = match o.outcome {
+            Kind::Ok => "ok",
+            Kind::Fail => "fail",
+            _ => "info",
+        };
+        let lat = o.completed.map_or(0, |c| c.saturating_sub(o.invoked));
+        by_f.entry((o.f.clone(), outcome)).or_default().push(lat);
+    }
+    s.push_str("operations (count; latency p50 / p99 / max in ms for ok):\n");
+    for ((f, outcome), mut lats) in by_f {
+        lats.sort_unstable();
+        let q = |p: f64| lats[((lats.len() as f64 - 1.0) * p) as usize] as f64 / 1e6;
+        if outcome == "ok" {
+            s.push_str(&format!("  {f} {outcome}: {} ({:.1} / {:.1} / {:.1})\n", lats.len(), q(0.5), q(0.99), q(1.0)));
+        } else {
+            s.push_str(&format!("  {f} {outcome}: {}\n", lats.len()));
+        }
+    }
+    s.push_str("faults (recovery: from the fault's end to the next successful write):\n");
+    for f in faults {
+        s.push_str(&format!(
+            "  {:>7.1}-{:>7.1} s {:?}: {}; recovered in {}\n",
+            f.start as f64 / 1e9,
+            f.end as f64 / 1e9,
+            f.kind,
+            f.what,
+            f.recovered_after.map_or("never (60 s)".into(), |d| format!("{} ms", d.as_millis()))
+        ));
+    }
+    s
+}

@@ -1,0 +1,193 @@
+//! The workloads: what each client process does, how an operation maps onto ZooKeeper calls,
+//! and how an error maps onto Jepsen's outcomes. A server's definite refusal (BadVersion,
+//! NoNode, NodeExists) is `fail`; a lost connection, an expired session or a timeout is
+//! `info` for anything that may have changed state, and `fail` for a read (a read changes
+//! nothing, so not knowing its answer constrains nothing).
+//!
+//! - `register`: `--keys` znodes `/jepsen/r<k>` holding a JSON value (empty = null); read
+//!   (after `sync`, or in the linearizable read mode, or plain), write (setData of a value
+//!   never written before), and cas [expected, new] (getData, then setData at the version
+//!   read: BadVersion or a different value is `fail`).
+//! - `set`: unique adds (`create /jepsen/set/e<n>`), then one final read of every child.
+//!
+//! Must never: record an outcome it does not know as `ok` or `fail`.
+
+use crate::history::Kind;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use zabkeeper::client::{Client, ClientError};
+use zabkeeper::proto::ErrorCode;
+
+/// How reads go in the register workload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadMode {
+    /// `sync` then `getData`.
+    Sync,
+    /// The connection asks for linearizable reads (`addauth linearizable on`, zabkeeper only).
+    Linearizable,
+    /// `getData` alone: may be stale under ZooKeeper's guarantees.
+    Plain,
+}
+
+impl std::str::FromStr for ReadMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<ReadMode, String> {
+        match s {
+            "sync" => Ok(ReadMode::Sync),
+            "linearizable" => Ok(ReadMode::Linearizable),
+            "plain" => Ok(ReadMode::Plain),
+            _ => Err(format!("unknown read mode {s:?} (sync, linearizable, plain)")),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Workload {
+    Register { keys: u32, reads: ReadMode },
+    Set,
+}
+
+impl Workload {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Workload::Register { .. } => "register",
+            Workload::Set => "set",
+        }
+    }
+
+    /// Creates the znodes the workload uses (idempotent).
+    pub async fn setup(&self, c: &Client) -> Result<(), ClientError> {
+        ensure(c, "/jepsen").await?;
+        match self {
+            Workload::Register { keys, .. } => {
+                for k in 0..*keys {
+                    ensure(c, &format!("/jepsen/r{k}")).await?;
+                }
+            }
+            Workload::Set => ensure(c, "/jepsen/set").await?,
+        }
+        Ok(())
+    }
+
+    /// Prepares a fresh connection (the linearizable read mode is asked for per connection).
+    pub async fn on_connect(&self, c: &Client) -> Result<(), ClientError> {
+        if let Workload::Register { reads: ReadMode::Linearizable, .. } = self {
+            c.add_auth("linearizable", Some(b"on")).await?;
+        }
+        Ok(())
+    }
+
+    /// The next operation: (f, key, invoke value). `n` is unique per run: every write and
+    /// cas writes a value never written before, so a stale read cannot pass for a later write
+    /// of the same value; a cas expects the value this process last saw for that key.
+    pub fn generate(
+        &self,
+        rng: &mut impl rand::RngExt,
+        n: u64,
+        seen: &HashMap<u64, Value>,
+    ) -> (&'static str, Option<Value>, Value) {
+        match self {
+            Workload::Register { keys, .. } => {
+                let k = rng.random_range(0..u64::from(*keys));
+                match rng.random_range(0..4) {
+                    0 | 1 => ("read", Some(json!(k)), Value::Null),
+                    2 => ("write", Some(json!(k)), json!(n)),
+                    _ => {
+                        let expected = seen.get(&k).cloned().unwrap_or(Value::Null);
+                        ("cas", Some(json!(k)), json!([expected, n]))
+                    }
+                }
+            }
+            Workload::Set => ("add", None, json!(n)),
+        }
+    }
+
+    /// Carries out one operation: its outcome and the completion's value.
+    pub async fn invoke(&self, c: &Client, f: &str, key: &Option<Value>, v: &Value) -> (Kind, Value) {
+        let reg = |k: &Option<Value>| format!("/jepsen/r{}", k.as_ref().and_then(Value::as_u64).unwrap_or(0));
+        match (self, f) {
+            (Workload::Register { reads, .. }, "read") => {
+                let path = reg(key);
+                if *reads == ReadMode::Sync {
+                    if let Err(e) = c.sync(&path).await {
+                        return (Kind::Fail, json!(e.to_string()));
+                    }
+                }
+                match c.get_data(&path, false).await {
+                    Ok((data, _)) => (Kind::Ok, decode(data.as_deref())),
+                    Err(e) => (Kind::Fail, json!(e.to_string())),
+                }
+            }
+            (Workload::Register { .. }, "write") => {
+                let data = v.to_string();
+                outcome(c.set_data(&reg(key), Some(data.as_bytes()), -1).await.map(|_| v.clone()))
+            }
+            (Workload::Register { .. }, "cas") => {
+                let path = reg(key);
+                let [expected, new] = v.as_array().map(|a| [a[0].clone(), a[1].clone()]).unwrap_or_default();
+                let (data, stat) = match c.get_data(&path, false).await {
+                    Ok(r) => r,
+                    // Nothing was written yet: a failed read is a failed cas.
+                    Err(e) => return (Kind::Fail, json!(e.to_string())),
+                };
+                if decode(data.as_deref()) != expected {
+                    return (Kind::Fail, v.clone());
+                }
+                let data = new.to_string();
+                outcome(c.set_data(&path, Some(data.as_bytes()), stat.version).await.map(|_| v.clone()))
+            }
+            (Workload::Set, "add") => {
+                let path = format!("/jepsen/set/e{v}");
+                outcome(c.create(&path, None, None, 0, 0).await.map(|_| v.clone()))
+            }
+            (Workload::Set, "read") => {
+                if let Err(e) = c.sync("/jepsen/set").await {
+                    return (Kind::Fail, json!(e.to_string()));
+                }
+                match c.get_children("/jepsen/set", false).await {
+                    Ok((names, _)) => {
+                        let mut xs: Vec<u64> = names.iter().filter_map(|n| n.strip_prefix('e')?.parse().ok()).collect();
+                        xs.sort_unstable();
+                        (Kind::Ok, json!(xs))
+                    }
+                    Err(e) => (Kind::Fail, json!(e.to_string())),
+                }
+            }
+            _ => (Kind::Fail, json!(format!("{f} is not an operation of {}", self.name()))),
+        }
+    }
+
+    /// The operations run once the faults are healed (the set's final read).
+    pub fn final_ops(&self) -> Vec<(&'static str, Option<Value>, Value)> {
+        match self {
+            Workload::Set => vec![("read", None, Value::Null)],
+            Workload::Register { .. } => Vec::new(),
+        }
+    }
+}
+
+/// A register's value from its data (empty or absent = null).
+fn decode(data: Option<&[u8]>) -> Value {
+    match data {
+        Some(d) if !d.is_empty() => serde_json::from_slice(d).unwrap_or(Value::Null),
+        _ => Value::Null,
+    }
+}
+
+/// A state-changing call's outcome: a definite server refusal fails; the rest is unknown.
+fn outcome(r: Result<Value, ClientError>) -> (Kind, Value) {
+    match r {
+        Ok(v) => (Kind::Ok, v),
+        Err(ClientError::Server(
+            ErrorCode::BadVersion | ErrorCode::NoNode | ErrorCode::NodeExists | ErrorCode::NotEmpty,
+        )) => (Kind::Fail, Value::Null),
+        Err(e) => (Kind::Info, json!(e.to_string())),
+    }
+}
+
+async fn ensure(c: &Client, path: &str) -> Result<(), ClientError> {
+    match c.create(path, None, None, 0, 0).await {
+        Ok(_) | Err(ClientError::Server(ErrorCode::NodeExists)) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
