@@ -5,7 +5,8 @@
 //! Files in the output directory: `history.jsonl` (every event, Jepsen's fields plus
 //! `workload`), `nemesis.jsonl` (each fault: kind, what it hit, start and end in ns, and the
 //! time from its end until a write succeeded again), `summary.txt` (the verdicts, operation
-//! counts and latency percentiles) and each member's `n<i>/server.log`.
+//! counts and latency percentiles), `latency.png` (latency over time, faults shaded) and each
+//! member's `n<i>/server.log`.
 //! Must never: leave a namespace, rule or process behind (the cluster's teardown runs on every
 //! way out), or run an operation without recording its invocation first.
 
@@ -246,7 +247,18 @@ async fn run_in(
             events.iter().filter(|e| !several || e.workload.as_deref() == Some(w.name())).cloned().collect();
         verdicts.push(crate::check(w.name(), &mine).map_err(|e| e.to_string())?);
     }
-    let summary = summarize(&events, &faults, &verdicts, opts);
+    let mut summary = summarize(&events, &faults, &verdicts, opts);
+    let title = format!(
+        "{} · {} · {}",
+        opts.target.name(),
+        opts.workloads.iter().map(Workload::name).collect::<Vec<_>>().join(","),
+        opts.nemeses.iter().map(|n| format!("{n:?}")).collect::<Vec<_>>().join(",")
+    );
+    match crate::plot::plot(&opts.out.join("latency.png"), &title, &history::pair(&events).unwrap_or_default(), &faults)
+    {
+        Ok(()) => summary.push_str("plot: latency.png\n"),
+        Err(e) => summary.push_str(&format!("plot not drawn: {e}\n")),
+    }
     std::fs::write(opts.out.join("summary.txt"), &summary).map_err(|e| e.to_string())?;
     Ok(Outcome { verdicts, faults, summary })
 }
