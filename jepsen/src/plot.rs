@@ -66,11 +66,11 @@ pub fn plot(path: &Path, title: &str, ops: &[Op], faults: &[Fault]) -> Result<()
             .draw_series(std::iter::once(Text::new(label, (a, y_max / 1.6), ("sans-serif", 13).into_font())))
             .map_err(e)?;
     }
-    let series: [(&str, RGBColor, Box<dyn Fn(&Op) -> bool>); 4] = [
-        ("read ok", RGBColor(40, 150, 60), Box::new(|o: &Op| o.outcome == Kind::Ok && o.f == "read")),
-        ("other ok", RGBColor(40, 80, 200), Box::new(|o: &Op| o.outcome == Kind::Ok && o.f != "read")),
-        ("fail", RGBColor(220, 30, 30), Box::new(|o: &Op| o.outcome == Kind::Fail)),
-        ("info (drawn at the top)", RGBColor(240, 140, 0), Box::new(|o: &Op| o.outcome == Kind::Info)),
+    let series: [(&str, RGBColor, fn(&Op) -> bool); 4] = [
+        ("read ok", RGBColor(40, 150, 60), |o| o.outcome == Kind::Ok && o.f == "read"),
+        ("other ok", RGBColor(40, 80, 200), |o| o.outcome == Kind::Ok && o.f != "read"),
+        ("fail", RGBColor(220, 30, 30), |o| o.outcome == Kind::Fail),
+        ("info (drawn at the top)", RGBColor(240, 140, 0), |o| o.outcome == Kind::Info),
     ];
     for (name, colour, pick) in series {
         let points: Vec<(f64, f64)> =
