@@ -30,6 +30,9 @@ fn font() -> Result<(), String> {
     .clone()
 }
 
+/// A series' name, colour, and which operations it draws.
+type Series = (&'static str, RGBColor, fn(&Op) -> bool);
+
 fn e(err: impl std::fmt::Display) -> String {
     err.to_string()
 }
@@ -66,7 +69,7 @@ pub fn plot(path: &Path, title: &str, ops: &[Op], faults: &[Fault]) -> Result<()
             .draw_series(std::iter::once(Text::new(label, (a, y_max / 1.6), ("sans-serif", 13).into_font())))
             .map_err(e)?;
     }
-    let series: [(&str, RGBColor, fn(&Op) -> bool); 4] = [
+    let series: [Series; 4] = [
         ("read ok", RGBColor(40, 150, 60), |o| o.outcome == Kind::Ok && o.f == "read"),
         ("other ok", RGBColor(40, 80, 200), |o| o.outcome == Kind::Ok && o.f != "read"),
         ("fail", RGBColor(220, 30, 30), |o| o.outcome == Kind::Fail),
