@@ -14,7 +14,7 @@ use checker::{Validity, Verdict};
 use history::{Event, HistoryError};
 
 /// The workloads a history can be checked as.
-pub const WORKLOADS: &[&str] = &["register", "set"];
+pub const WORKLOADS: &[&str] = &["register", "set", "ids", "lock"];
 
 /// Checks a history as workload `w`.
 pub fn check(w: &str, events: &[Event]) -> Result<Verdict, HistoryError> {
@@ -23,6 +23,7 @@ pub fn check(w: &str, events: &[Event]) -> Result<Verdict, HistoryError> {
     Ok(match w {
         "register" => checker::linear::check(w, &ops, checker::linear::DEFAULT_BUDGET),
         "set" => checker::set::check(w, &ops),
+        "ids" | "lock" => checker::ids::check(w, &ops),
         other => {
             let mut v = Verdict::new(other);
             v.validity = Validity::Unknown;

@@ -43,7 +43,7 @@ enum Cmd {
         /// zabkeeper or zookeeper (Apache ZooKeeper from Debian's packages).
         #[arg(long, default_value = "zabkeeper")]
         target: String,
-        /// Comma-separated: register, set.
+        /// Comma-separated: register, set, ids, lock.
         #[arg(long, default_value = "register")]
         workload: String,
         /// Comma-separated: kill, kill-leader, kill-majority, pause, pause-leader, partition,
@@ -136,7 +136,9 @@ fn main() -> ExitCode {
                     .map(|w| match w {
                         "register" => Ok(Workload::Register { keys, reads }),
                         "set" => Ok(Workload::Set),
-                        other => Err(format!("unknown workload {other:?} (register, set)")),
+                        "ids" => Ok(Workload::Ids),
+                        "lock" => Ok(Workload::Lock),
+                        other => Err(format!("unknown workload {other:?} (register, set, ids, lock)")),
                     })
                     .collect::<Result<Vec<_>, _>>()?;
                 let nemeses = if nemesis == "none" {

@@ -9,6 +9,8 @@
 //!   never written before), and cas [expected, new] (getData, then setData at the version
 //!   read: BadVersion or a different value is `fail`).
 //! - `set`: unique adds (`create /jepsen/set/e<n>`), then one final read of every child.
+//! - `ids`: sequential znodes under `/jepsen/ids`; the number is the id.
+//! - `lock`: Curator's lock recipe, each holder writing the next fencing token (`hold_lock`).
 //!
 //! Must never: record an outcome it does not know as `ok` or `fail`.
 
@@ -16,7 +18,8 @@ use crate::history::Kind;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use zabkeeper::client::{Client, ClientError};
-use zabkeeper::proto::ErrorCode;
+use zabkeeper::proto::request::{MultiOp, MultiResult};
+use zabkeeper::proto::{ErrorCode, PathVersionRequest, SetDataRequest};
 
 /// How reads go in the register workload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,13 +48,20 @@ impl std::str::FromStr for ReadMode {
 pub enum Workload {
     Register { keys: u32, reads: ReadMode },
     Set,
+    Ids,
+    Lock,
 }
+
+/// How long a process waits for the lock before giving up (and removing its request).
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_millis(2_000);
 
 impl Workload {
     pub fn name(&self) -> &'static str {
         match self {
             Workload::Register { .. } => "register",
             Workload::Set => "set",
+            Workload::Ids => "ids",
+            Workload::Lock => "lock",
         }
     }
 
@@ -65,6 +75,11 @@ impl Workload {
                 }
             }
             Workload::Set => ensure(c, "/jepsen/set").await?,
+            Workload::Ids => ensure(c, "/jepsen/ids").await?,
+            Workload::Lock => {
+                ensure(c, "/jepsen/lock").await?;
+                ensure(c, "/jepsen/fence").await?;
+            }
         }
         Ok(())
     }
@@ -99,6 +114,8 @@ impl Workload {
                 }
             }
             Workload::Set => ("add", None, json!(n)),
+            Workload::Ids => ("generate", None, Value::Null),
+            Workload::Lock => ("hold", None, Value::Null),
         }
     }
 
@@ -153,6 +170,14 @@ impl Workload {
                     Err(e) => (Kind::Fail, json!(e.to_string())),
                 }
             }
+            (Workload::Ids, "generate") => match c.create("/jepsen/ids/id-", None, None, SEQUENTIAL, 0).await {
+                Ok((path, _)) => match path.rsplit('-').next().and_then(|n| n.parse::<u64>().ok()) {
+                    Some(n) => (Kind::Ok, json!(n)),
+                    None => (Kind::Ok, json!(path)),
+                },
+                Err(e) => outcome(Err(e)),
+            },
+            (Workload::Lock, "hold") => hold_lock(c).await,
             _ => (Kind::Fail, json!(format!("{f} is not an operation of {}", self.name()))),
         }
     }
@@ -161,8 +186,75 @@ impl Workload {
     pub fn final_ops(&self) -> Vec<(&'static str, Option<Value>, Value)> {
         match self {
             Workload::Set => vec![("read", None, Value::Null)],
-            Workload::Register { .. } => Vec::new(),
+            Workload::Register { .. } | Workload::Ids | Workload::Lock => Vec::new(),
         }
+    }
+}
+
+const SEQUENTIAL: i32 = 2;
+const EPHEMERAL_SEQUENTIAL: i32 = 3;
+
+/// Curator's lock recipe, then the fencing token: an ephemeral-sequential request under
+/// `/jepsen/lock`; the lowest request holds the lock, every other waits for the one just
+/// below it to go. Holding it, the process reads `/jepsen/fence` and writes the next token in
+/// one multi with a check that its request still exists: ok is the token; the check failing
+/// is a lost lock (`fail`); the token write failing while the request still exists means
+/// another holder wrote in between (an overlap, recorded for the checker). The request is
+/// deleted at the end either way.
+async fn hold_lock(c: &Client) -> (Kind, Value) {
+    let mine = match c.create("/jepsen/lock/lock-", None, None, EPHEMERAL_SEQUENTIAL, 0).await {
+        Ok((p, _)) => p,
+        Err(e) => return outcome(Err(e)),
+    };
+    let name = mine.rsplit('/').next().unwrap_or_default().to_string();
+    let result = async {
+        let until = tokio::time::Instant::now() + LOCK_WAIT;
+        loop {
+            let (mut children, _) = c.get_children("/jepsen/lock", false).await.map_err(|e| outcome(Err(e)))?;
+            children.sort_by_key(|n| n.rsplit('-').next().and_then(|s| s.parse::<u64>().ok()).unwrap_or(u64::MAX));
+            let Some(pos) = children.iter().position(|n| *n == name) else {
+                // The request is gone: the session lost it.
+                return Err((Kind::Fail, json!("the lock request vanished")));
+            };
+            if pos == 0 {
+                break;
+            }
+            let below = format!("/jepsen/lock/{}", children[pos - 1]);
+            // Wait for it to go (polled: the generic client's watch events go to one channel).
+            if c.exists(&below, false).await.map_err(|e| outcome(Err(e)))?.is_some() {
+                if tokio::time::Instant::now() >= until {
+                    return Err((Kind::Fail, json!("timed out waiting for the lock")));
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+        }
+        let (data, stat) = c.get_data("/jepsen/fence", false).await.map_err(|e| outcome(Err(e)))?;
+        let token = decode(data.as_deref()).as_u64().unwrap_or(0) + 1;
+        let ops = [
+            MultiOp::Check(PathVersionRequest { path: mine.clone(), version: -1 }),
+            MultiOp::SetData(SetDataRequest {
+                path: "/jepsen/fence".into(),
+                data: Some(token.to_string().into_bytes().into()),
+                version: stat.version,
+            }),
+        ];
+        match c.multi(&ops).await {
+            Ok(_) => Ok((Kind::Ok, json!(token))),
+            Err((ClientError::Server(_), results)) => match results.as_slice() {
+                [MultiResult::Check | MultiResult::Error(0), MultiResult::Error(code)]
+                    if *code == ErrorCode::BadVersion as i32 =>
+                {
+                    Ok((Kind::Ok, json!({"overlap": true, "token": token})))
+                }
+                _ => Err((Kind::Fail, json!("the lock was lost before the token was written"))),
+            },
+            Err((e, _)) => Err(outcome(Err(e))),
+        }
+    }
+    .await;
+    let _ = c.delete(&mine, -1).await;
+    match result {
+        Ok(r) | Err(r) => r,
     }
 }
 

@@ -1,6 +1,7 @@
 //! The harness against a real ensemble of our servers, each member in its own network
 //! namespace (needs root, `ip` and `nft`, as CI has): a short run of registers and a set
-//! under kills and partitions must be judged valid, and a run whose register reads skip
+//! (and unique ids from sequential znodes, and a lock with fencing tokens) under kills and
+//! partitions must be judged valid, and a run whose register reads skip
 //! `sync` while a follower is partitioned away must be judged INVALID (stale reads that
 //! ZooKeeper's guarantees allow) — which shows the checker catches a real anomaly, with no
 //! fault switch in the server. Both runs' histories are re-checked with `zkjepsen check`.
@@ -57,7 +58,7 @@ fn short_runs_are_judged_and_a_stale_read_is_caught() {
         &good,
         &[
             "--workload",
-            "register,set",
+            "register,set,ids,lock",
             "--nemesis",
             "kill,partition",
             "--time",
@@ -71,10 +72,12 @@ fn short_runs_are_judged_and_a_stale_read_is_caught() {
         ],
     );
     assert_eq!(code, 0, "{text}");
-    assert!(text.contains("register: valid") && text.contains("set: valid"), "{text}");
+    for w in ["register", "set", "ids", "lock"] {
+        assert!(text.contains(&format!("{w}: valid")), "{text}");
+        assert_eq!(recheck(w, &good).0, 0, "{w}");
+    }
+    assert!(good.join("latency.png").is_file(), "{text}");
     assert!(text.contains("Kill: killed member") && text.contains("Partition: partition"), "{text}");
-    assert_eq!(recheck("register", &good).0, 0);
-    assert_eq!(recheck("set", &good).0, 0);
     nothing_left_behind("zkj");
 
     // Plain reads on a follower cut off from the others: stale, and flagged.

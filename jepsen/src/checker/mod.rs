@@ -3,6 +3,7 @@
 //! (`Unknown`: a search that ran out of budget, a run with no final read).
 //! Must never: say `Valid` when it could not check.
 
+pub mod ids;
 pub mod linear;
 pub mod set;
 
