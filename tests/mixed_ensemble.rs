@@ -2,7 +2,8 @@
 //! member (Debian's), each with its own zoo.cfg and myid. They elect one leader (ZooKeeper
 //! leading when it has the largest id, one of ours when it has the smallest), every member
 //! takes a role, and writes through every member — creates, an ephemeral whose session then
-//! closes, a sync — are read the same on every member.
+//! closes, a sync — are read the same on every member; a session opened on one member
+//! resumes on the next (of either kind) with its ephemeral.
 
 mod ensemble_support;
 mod zk_support;
@@ -76,6 +77,42 @@ fn writes_through_every_member_are_read_on_every_member(zookeeper_id: u64) -> (u
                 );
             }
             let _ = c.close().await;
+        }
+        // Sessions move between kinds: one opened on each member resumes on the next (a
+        // follower of ours asks the leader, whichever kind, with REVALIDATE) and keeps its
+        // ephemeral.
+        for i in 0..3 {
+            let owner = connect(&e, i).await;
+            let path = format!("/moving{}", i + 1);
+            owner.create(&path, None, None, 1, 0).await.expect("ephemeral");
+            let (id, password, seen) = (owner.session_id, owner.password.clone(), owner.last_zxid_seen());
+            drop(owner);
+            let next = (i + 1) % 3;
+            let resumed = ConnectOptions {
+                timeout_ms: 10_000,
+                session_id: id,
+                password,
+                last_zxid_seen: seen,
+                connect_timeout: Duration::from_secs(5),
+                ..Default::default()
+            };
+            // A member still behind the client's last zxid refuses it (the client would try
+            // another server): try again until it has caught up.
+            let until = Instant::now() + DEADLINE;
+            let moved = loop {
+                match Client::connect(&e.members[next].hostport(), resumed.clone()).await {
+                    Ok((c, _)) => break c,
+                    Err(zabkeeper::client::ClientError::ConnectionLoss(_)) if Instant::now() < until => {
+                        tokio::time::sleep(Duration::from_millis(50)).await
+                    }
+                    Err(err) => panic!("moving a session from member {} to {}: {err}\n{}", i + 1, next + 1, e.logs()),
+                }
+            };
+            assert_eq!(moved.session_id, id, "member {} refused a live session\n{}", next + 1, e.logs());
+            moved.sync("/").await.expect("sync");
+            let stat = moved.exists(&path, false).await.expect("exists").expect("the ephemeral stays");
+            assert_eq!(stat.ephemeral_owner, id);
+            moved.close().await.expect("closeSession");
         }
     });
     (leader, e)

@@ -79,6 +79,7 @@ impl Quorum {
                 }
                 LearnerAction::Commit(z, data) => self.commits.push((z, data)),
                 LearnerAction::SyncDone => panic!("no sync was forwarded"),
+                LearnerAction::Revalidated { .. } => panic!("no session was revalidated"),
                 LearnerAction::PingReply(z) => self.send(QuorumPacket::new(packet::PING, z, Some(Bytes::new()))),
                 LearnerAction::Serving => {}
                 LearnerAction::Fail(why) => {

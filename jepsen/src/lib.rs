@@ -8,13 +8,14 @@ pub mod cluster;
 pub mod history;
 pub mod plot;
 pub mod run;
+pub mod sessions;
 pub mod workload;
 
 use checker::{Validity, Verdict};
 use history::{Event, HistoryError};
 
 /// The workloads a history can be checked as.
-pub const WORKLOADS: &[&str] = &["register", "set", "ids", "lock"];
+pub const WORKLOADS: &[&str] = &["register", "set", "ids", "lock", "sessions"];
 
 /// Checks a history as workload `w`.
 pub fn check(w: &str, events: &[Event]) -> Result<Verdict, HistoryError> {
@@ -24,6 +25,7 @@ pub fn check(w: &str, events: &[Event]) -> Result<Verdict, HistoryError> {
         "register" => checker::linear::check(w, &ops, checker::linear::DEFAULT_BUDGET),
         "set" => checker::set::check(w, &ops),
         "ids" | "lock" => checker::ids::check(w, &ops),
+        "sessions" => checker::sessions::check(w, &ops),
         other => {
             let mut v = Verdict::new(other);
             v.validity = Validity::Unknown;

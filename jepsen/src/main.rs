@@ -43,7 +43,7 @@ enum Cmd {
         /// zabkeeper or zookeeper (Apache ZooKeeper from Debian's packages).
         #[arg(long, default_value = "zabkeeper")]
         target: String,
-        /// Comma-separated: register, set, ids, lock.
+        /// Comma-separated: register, set, ids, lock, sessions.
         #[arg(long, default_value = "register")]
         workload: String,
         /// Comma-separated: kill, kill-leader, kill-majority, pause, pause-leader, partition,
@@ -138,7 +138,8 @@ fn main() -> ExitCode {
                         "set" => Ok(Workload::Set),
                         "ids" => Ok(Workload::Ids),
                         "lock" => Ok(Workload::Lock),
-                        other => Err(format!("unknown workload {other:?} (register, set, ids, lock)")),
+                        "sessions" => Ok(Workload::Sessions),
+                        other => Err(format!("unknown workload {other:?} (register, set, ids, lock, sessions)")),
                     })
                     .collect::<Result<Vec<_>, _>>()?;
                 let nemeses = if nemesis == "none" {

@@ -13,7 +13,7 @@
 use crate::checker::{Validity, Verdict};
 use crate::cluster::{Cluster, Target};
 use crate::history::{self, Kind, Recorder};
-use crate::workload::Workload;
+use crate::workload::{Ctx, Workload};
 use rand::{RngExt, SeedableRng};
 use serde_json::{json, Value};
 use std::path::PathBuf;
@@ -182,6 +182,11 @@ async fn run_in(
                 rng: rand::rngs::StdRng::seed_from_u64(opts.seed.wrapping_add(worker as u64)),
                 next_id: next_id.clone(),
                 seen: Default::default(),
+                ctx: Ctx {
+                    addrs: addrs.clone(),
+                    home: worker % addrs.len(),
+                    session_timeout_ms: opts.session_timeout_ms,
+                },
             };
             workers.push(tokio::spawn(ctx.run()));
         }
@@ -222,7 +227,8 @@ async fn run_in(
     for w in &opts.workloads {
         for (f, key, value) in w.final_ops() {
             let process = next_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1_000_000;
-            final_op(w, several, process, f, key, value, &addrs, &copts, &clock, &recorder).await;
+            let ctx = Ctx { addrs: addrs.clone(), home: 0, session_timeout_ms: opts.session_timeout_ms };
+            final_op(w, several, process, f, key, value, &ctx, &copts, &clock, &recorder).await;
         }
     }
 
@@ -294,6 +300,7 @@ struct Worker {
     next_id: Arc<std::sync::atomic::AtomicU64>,
     /// The value this process last saw per register key (what its next cas expects).
     seen: std::collections::HashMap<u64, Value>,
+    ctx: Ctx,
 }
 
 impl Worker {
@@ -317,12 +324,13 @@ impl Worker {
             let n = self.next_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let (f, key, value) = self.workload.generate(&mut self.rng, n, &self.seen);
             self.record(Kind::Invoke, f, key.clone(), value.clone());
-            let (kind, result) = match tokio::time::timeout(OP_TIMEOUT, self.workload.invoke(c, f, &key, &value)).await
-            {
-                Ok(r) => r,
-                Err(_) if f == "read" => (Kind::Fail, json!("timed out")),
-                Err(_) => (Kind::Info, json!("timed out")),
-            };
+            let limit = self.workload.op_timeout(&self.ctx);
+            let (kind, result) =
+                match tokio::time::timeout(limit, self.workload.invoke(c, f, &key, &value, &self.ctx)).await {
+                    Ok(r) => r,
+                    Err(_) if f == "read" => (Kind::Fail, json!("timed out")),
+                    Err(_) => (Kind::Info, json!("timed out")),
+                };
             if let (Kind::Ok, Some(k)) = (kind, key.as_ref().and_then(Value::as_u64)) {
                 let now = match f {
                     "cas" => result.get(1).cloned().unwrap_or(Value::Null),
@@ -355,18 +363,19 @@ async fn final_op(
     f: &'static str,
     key: Option<Value>,
     value: Value,
-    addrs: &[String],
+    ctx: &Ctx,
     copts: &ConnectOptions,
     clock: &Clock,
     recorder: &Arc<Mutex<Recorder>>,
 ) {
+    let addrs = &ctx.addrs;
     let name = several.then(|| w.name());
     let until = Instant::now() + Duration::from_secs(60);
     let mut p = process;
     loop {
         recorder.lock().expect("recorder").push_for(name, clock.ns(), p, Kind::Invoke, f, key.clone(), value.clone());
         let (kind, result) = match connect_any(addrs, copts, Duration::from_secs(10)).await {
-            Ok(c) => match tokio::time::timeout(OP_TIMEOUT * 3, w.invoke(&c, f, &key, &value)).await {
+            Ok(c) => match tokio::time::timeout(OP_TIMEOUT * 3, w.invoke(&c, f, &key, &value, ctx)).await {
                 Ok(r) => r,
                 Err(_) => (Kind::Fail, json!("timed out")),
             },

@@ -11,6 +11,8 @@
 //! - `set`: unique adds (`create /jepsen/set/e<n>`), then one final read of every child.
 //! - `ids`: sequential znodes under `/jepsen/ids`; the number is the id.
 //! - `lock`: Curator's lock recipe, each holder writing the next fencing token (`hold_lock`).
+//! - `sessions`: an abandoned session's ephemeral must vanish on every member; a session moved
+//!   to another member must keep its ephemeral (`sessions.rs`).
 //!
 //! Must never: record an outcome it does not know as `ok` or `fail`.
 
@@ -50,6 +52,21 @@ pub enum Workload {
     Set,
     Ids,
     Lock,
+    Sessions,
+}
+
+/// Where a process runs: every member's address, its own, and the session timeout.
+#[derive(Debug, Clone)]
+pub struct Ctx {
+    pub addrs: Vec<String>,
+    pub home: usize,
+    pub session_timeout_ms: i32,
+}
+
+impl Ctx {
+    pub fn timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.session_timeout_ms.max(1) as u64)
+    }
 }
 
 /// How long a process waits for the lock before giving up (and removing its request).
@@ -62,6 +79,7 @@ impl Workload {
             Workload::Set => "set",
             Workload::Ids => "ids",
             Workload::Lock => "lock",
+            Workload::Sessions => "sessions",
         }
     }
 
@@ -80,6 +98,7 @@ impl Workload {
                 ensure(c, "/jepsen/lock").await?;
                 ensure(c, "/jepsen/fence").await?;
             }
+            Workload::Sessions => ensure(c, "/jepsen/sessions").await?,
         }
         Ok(())
     }
@@ -116,11 +135,26 @@ impl Workload {
             Workload::Set => ("add", None, json!(n)),
             Workload::Ids => ("generate", None, Value::Null),
             Workload::Lock => ("hold", None, Value::Null),
+            Workload::Sessions => {
+                if rng.random_range(0..2) == 0 {
+                    ("expire", None, json!(n))
+                } else {
+                    ("move", None, json!(n))
+                }
+            }
+        }
+    }
+
+    /// How long one operation may take before it counts as unknown.
+    pub fn op_timeout(&self, ctx: &Ctx) -> std::time::Duration {
+        match self {
+            Workload::Sessions => ctx.timeout() * 4 + std::time::Duration::from_secs(10),
+            _ => std::time::Duration::from_secs(3),
         }
     }
 
     /// Carries out one operation: its outcome and the completion's value.
-    pub async fn invoke(&self, c: &Client, f: &str, key: &Option<Value>, v: &Value) -> (Kind, Value) {
+    pub async fn invoke(&self, c: &Client, f: &str, key: &Option<Value>, v: &Value, ctx: &Ctx) -> (Kind, Value) {
         let reg = |k: &Option<Value>| format!("/jepsen/r{}", k.as_ref().and_then(Value::as_u64).unwrap_or(0));
         match (self, f) {
             (Workload::Register { reads, .. }, "read") => {
@@ -178,6 +212,8 @@ impl Workload {
                 Err(e) => outcome(Err(e)),
             },
             (Workload::Lock, "hold") => hold_lock(c).await,
+            (Workload::Sessions, "expire") => crate::sessions::expire(c, v, ctx).await,
+            (Workload::Sessions, "move") => crate::sessions::moved(v, ctx).await,
             _ => (Kind::Fail, json!(format!("{f} is not an operation of {}", self.name()))),
         }
     }
@@ -186,7 +222,7 @@ impl Workload {
     pub fn final_ops(&self) -> Vec<(&'static str, Option<Value>, Value)> {
         match self {
             Workload::Set => vec![("read", None, Value::Null)],
-            Workload::Register { .. } | Workload::Ids | Workload::Lock => Vec::new(),
+            Workload::Register { .. } | Workload::Ids | Workload::Lock | Workload::Sessions => Vec::new(),
         }
     }
 }
@@ -267,7 +303,7 @@ fn decode(data: Option<&[u8]>) -> Value {
 }
 
 /// A state-changing call's outcome: a definite server refusal fails; the rest is unknown.
-fn outcome(r: Result<Value, ClientError>) -> (Kind, Value) {
+pub(crate) fn outcome(r: Result<Value, ClientError>) -> (Kind, Value) {
     match r {
         Ok(v) => (Kind::Ok, v),
         Err(ClientError::Server(

@@ -1,7 +1,7 @@
 //! The harness against a real ensemble of our servers, each member in its own network
 //! namespace (needs root, `ip` and `nft`, as CI has): a short run of registers and a set
-//! (and unique ids from sequential znodes, and a lock with fencing tokens) under kills and
-//! partitions must be judged valid, and a run whose register reads skip
+//! (and unique ids from sequential znodes, a lock with fencing tokens, sessions that expire
+//! and move) under kills and partitions must be judged valid, and a run whose register reads skip
 //! `sync` while a follower is partitioned away must be judged INVALID (stale reads that
 //! ZooKeeper's guarantees allow) — which shows the checker catches a real anomaly, with no
 //! fault switch in the server. Both runs' histories are re-checked with `zkjepsen check`.
@@ -17,7 +17,7 @@ fn require_tools() {
     let root = unsafe { libc::geteuid() } == 0;
     assert!(root, "the live harness test needs root (network namespaces); CI runs as root");
     for tool in ["ip", "nft"] {
-        let found = Command::new("sh").arg("-c").arg(format!("command -v {tool}")).status().map(|s| s.success());
+        let found = Command::new("sh").arg("-c").arg(format!("command -v {tool}")).output().map(|o| o.status.success());
         assert_eq!(found.ok(), Some(true), "{tool} is missing (.ci/run installs iproute2 and nftables)");
     }
     let server = zkjepsen().with_file_name("zabkeeper");
@@ -58,7 +58,7 @@ fn short_runs_are_judged_and_a_stale_read_is_caught() {
         &good,
         &[
             "--workload",
-            "register,set,ids,lock",
+            "register,set,ids,lock,sessions",
             "--nemesis",
             "kill,partition",
             "--time",
@@ -72,7 +72,7 @@ fn short_runs_are_judged_and_a_stale_read_is_caught() {
         ],
     );
     assert_eq!(code, 0, "{text}");
-    for w in ["register", "set", "ids", "lock"] {
+    for w in ["register", "set", "ids", "lock", "sessions"] {
         assert!(text.contains(&format!("{w}: valid")), "{text}");
         assert_eq!(recheck(w, &good).0, 0, "{w}");
     }

@@ -76,6 +76,7 @@ impl Core {
         self.pending_syncs.clear();
         self.sync_waiters.clear();
         self.touched.clear();
+        self.revalidating.clear();
         while self.inflight.front().is_some_and(|t| t.zxid() <= durable) {
             let txn = self.inflight.pop_front().expect("front");
             self.apply(txn);

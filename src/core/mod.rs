@@ -84,6 +84,9 @@ pub enum Action {
     /// The leader has a client's sync waiting: once leadership is confirmed by a quorum (a
     /// read-index round), the shell calls `sync_confirmed`.
     ConfirmSync,
+    /// A learner asks the leader whether a session a client reconnects with is alive
+    /// (ZooKeeper's REVALIDATE); the shell calls `revalidated` with the answer.
+    Revalidate { session_id: i64, timeout: i32 },
 }
 
 /// A connection's output gathered during one batch.
@@ -139,6 +142,8 @@ pub struct Core {
     role: Role,
     /// A learner's sessions touched since its last PING reply, with their timeouts.
     touched: FastMap<i64, i32>,
+    /// A learner's reconnecting sessions waiting for the leader's REVALIDATE answer.
+    revalidating: FastMap<i64, ConnId>,
     /// Syncs waiting for confirmation (leader: a read-index round; learner: the leader's
     /// SYNC), oldest first.
     pending_syncs: VecDeque<(ConnId, i32)>,
@@ -176,6 +181,7 @@ impl Core {
             stats: CoreStats::default(),
             role: Role::Standalone,
             touched: FastMap::default(),
+            revalidating: FastMap::default(),
             pending_syncs: VecDeque::new(),
         }
     }

@@ -89,13 +89,36 @@ impl Core {
             return;
         }
         let id = req.session_id;
-        let known = self.sessions.get(id).is_some_and(|s| !s.closing);
         let good_password = req.passwd.as_ref() == session_password(id).as_slice();
+        if good_password && self.role == super::Role::Learner {
+            // The leader owns sessions; this member may not have applied the session's
+            // creation yet, or its expiry: ask the leader, as ZooKeeper's learners do.
+            let c = self.conns.get_mut(&conn).expect("conn");
+            c.session_id = id;
+            c.timeout_ms = timeout;
+            if let Some(old) = self.revalidating.insert(id, conn) {
+                if old != conn {
+                    self.close_conn(old);
+                }
+            }
+            self.actions.push(super::Action::Revalidate { session_id: id, timeout });
+            return;
+        }
+        let known = self.sessions.get(id).is_some_and(|s| !s.closing);
         if !known || !good_password {
             tracing::info!("Invalid session 0x{:x} for client, probably expired", id);
             self.send_connect_response(conn, 0, 0, &[0u8; 16]);
             self.close_conn(conn);
             return;
+        }
+        self.session_reopened(conn, id, timeout);
+    }
+
+    /// The session `conn` reconnects with is alive: it is this connection's now.
+    fn session_reopened(&mut self, conn: ConnId, id: i64, timeout: i32) {
+        if self.sessions.get(id).is_none() {
+            // Known to the leader, not yet applied here: tracked from now on.
+            self.sessions.add(id, timeout, self.mono_ms);
         }
         self.sessions.set_timeout(id, timeout);
         self.sessions.touch(id, self.mono_ms);
@@ -112,8 +135,27 @@ impl Core {
         c.timeout_ms = timeout;
         c.state = ConnState::Open;
         c.stats.established_ms = self.wall_ms;
+        let deferred = std::mem::take(&mut c.deferred);
         let pw = session_password(id);
         self.send_connect_response(conn, timeout, id, &pw);
+        for (xid, req, body, received_us) in deferred {
+            self.run_request(conn, xid, req, body, received_us);
+        }
+    }
+
+    /// The leader's answer to a learner's REVALIDATE: the waiting connection is opened with
+    /// its session, or told the session expired.
+    pub fn revalidated(&mut self, session_id: i64, valid: bool) {
+        let Some(conn) = self.revalidating.remove(&session_id) else { return };
+        let Some(c) = self.conns.get(&conn) else { return };
+        if !valid {
+            tracing::info!("Invalid session 0x{:x} for client, probably expired", session_id);
+            self.send_connect_response(conn, 0, 0, &[0u8; 16]);
+            self.close_conn(conn);
+            return;
+        }
+        let timeout = c.timeout_ms;
+        self.session_reopened(conn, session_id, timeout);
     }
 
     /// The createSession txn is durable and applied: answer the handshake.

@@ -55,6 +55,8 @@ pub(super) struct H {
     pub durable_to: i64,
     /// Requests a learner core handed to the leader.
     pub forwards: Vec<(crate::zab::wire::ForwardedRequest, Vec<Id>)>,
+    /// REVALIDATE questions a learner core asked (session, timeout).
+    pub revalidations: Vec<(i64, i32)>,
     /// Syncs a leader core asked to have confirmed.
     pub confirm_syncs: usize,
 }
@@ -74,6 +76,7 @@ impl H {
             connected: HashSet::new(),
             durable_to: 0,
             forwards: Vec::new(),
+            revalidations: Vec::new(),
             confirm_syncs: 0,
         }
     }
@@ -110,6 +113,7 @@ impl H {
                 Action::Snapshot { zxid, image } => self.snapshots.push((zxid, image)),
                 Action::Forward { req, auth } => self.forwards.push((req, auth)),
                 Action::ConfirmSync => self.confirm_syncs += 1,
+                Action::Revalidate { session_id, timeout } => self.revalidations.push((session_id, timeout)),
             }
         }
         self.closed.extend(closed_now);

@@ -145,3 +145,45 @@ fn stepping_down_answers_no_forwarded_write_and_closes_clients() {
     other.handshake(1, 0, Bytes::from_static(&[0; 16]), 10_000, 0);
     assert!(other.closed.is_empty() && other.pump().is_empty() && other.closed.contains(&1), "no quorum, no client");
 }
+
+#[test]
+fn a_session_reconnecting_to_a_learner_is_revalidated_with_the_leader() {
+    // The session is created on the leader; the learner has not applied it yet (its commit
+    // is still on the way), as when a client moves at once to a member that lags.
+    let (mut leader, mut learner) = pair();
+    let (id, password) = leader.open(1, 10_000);
+    learner.core.connection_opened(5, Some(IP));
+    learner.handshake(5, id, password.clone(), 10_000, 0);
+    assert!(learner.pump().is_empty(), "no answer before the leader's");
+    assert_eq!(learner.revalidations, vec![(id, 10_000)]);
+    // A request that arrives meanwhile waits for the handshake.
+    learner.core.request(5, 1, super::exists("/", false), 0);
+    assert!(learner.pump().is_empty());
+    learner.core.revalidated(id, true);
+    let out = learner.pump();
+    match out.as_slice() {
+        [(5, Frame::Connect(r)), (5, Frame::Reply { xid: 1, err: 0, .. })] => {
+            assert_eq!((r.session_id, r.time_out), (id, 10_000));
+        }
+        o => panic!("expected the ConnectResponse then the reply, got {o:?}"),
+    }
+    // The leader says a session is gone: the client is told it expired.
+    learner.core.connection_opened(6, Some(IP));
+    let gone = id + 1;
+    learner.handshake(6, gone, Bytes::copy_from_slice(&crate::session::session_password(gone)), 10_000, 0);
+    learner.pump();
+    learner.core.revalidated(gone, false);
+    match learner.pump().as_slice() {
+        [(6, Frame::Connect(r))] => assert_eq!((r.session_id, r.time_out), (0, 0)),
+        o => panic!("expected an expired-session answer, got {o:?}"),
+    }
+    assert!(learner.closed.contains(&6));
+    // A wrong password is refused at once, without asking.
+    learner.core.connection_opened(7, Some(IP));
+    learner.handshake(7, id, Bytes::from_static(&[9; 16]), 10_000, 0);
+    match learner.pump().as_slice() {
+        [(7, Frame::Connect(r))] => assert_eq!(r.time_out, 0),
+        o => panic!("expected a refusal, got {o:?}"),
+    }
+    assert_eq!(learner.revalidations.len(), 2);
+}

@@ -229,6 +229,11 @@ impl Node {
                             e.confirm_sync(&mut self.core, &self.writer).await;
                         }
                     }
+                    Action::Revalidate { session_id, timeout } => {
+                        if let Some(e) = self.ensemble.as_mut() {
+                            e.revalidate(session_id, timeout);
+                        }
+                    }
                     other => {
                         if !logs.is_empty() {
                             self.writer.append_batch(std::mem::take(&mut logs));
@@ -258,7 +263,7 @@ impl Node {
             }
             Action::Log { zxid, payload } => self.writer.append(zxid, payload),
             // Routed by `execute`.
-            Action::Forward { .. } | Action::ConfirmSync => {}
+            Action::Forward { .. } | Action::ConfirmSync | Action::Revalidate { .. } => {}
             Action::Snapshot { zxid, image } => {
                 // New txns go to a new segment so the old ones can be purged later.
                 self.writer.roll();

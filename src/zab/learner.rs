@@ -44,6 +44,11 @@ pub enum LearnerAction {
     /// The leader answered the oldest forwarded sync (everything committed before it has
     /// arrived ahead of this).
     SyncDone,
+    /// The leader's answer to a REVALIDATE: whether the session lives.
+    Revalidated {
+        session_id: i64,
+        valid: bool,
+    },
     /// Leave this leader and look for one again.
     Fail(String),
 }
@@ -331,8 +336,14 @@ impl Learner {
             },
             packet::PING => vec![LearnerAction::PingReply(p.zxid)],
             packet::SYNC => vec![LearnerAction::SyncDone],
-            // Answers to REVALIDATE (this member sends none: every member knows every session).
-            packet::REVALIDATE => Vec::new(),
+            // The answer to a REVALIDATE: long session id, boolean valid.
+            packet::REVALIDATE => match p.data.as_deref() {
+                Some(d) if d.len() >= 9 => vec![LearnerAction::Revalidated {
+                    session_id: i64::from_be_bytes(d[..8].try_into().expect("8 bytes")),
+                    valid: d[8] != 0,
+                }],
+                _ => self.fail("a REVALIDATE answer without a session".into()),
+            },
             ty => self.fail(format!("unexpected packet type {ty} while broadcasting")),
         }
     }

@@ -5,6 +5,7 @@
 
 pub mod ids;
 pub mod linear;
+pub mod sessions;
 pub mod set;
 
 use std::fmt;

@@ -563,6 +563,19 @@ impl Ensemble {
         }
     }
 
+    /// A client reconnects to this learner with a session: ask the leader whether it lives
+    /// (REVALIDATE: long session id, int timeout). Without a link the connection waits and is
+    /// closed when this member leaves its role.
+    pub fn revalidate(&mut self, session_id: i64, timeout: i32) {
+        let State::Following(f) = &self.state else { return };
+        if let Some(h) = &f.link {
+            let mut data = Vec::with_capacity(12);
+            data.extend_from_slice(&session_id.to_be_bytes());
+            data.extend_from_slice(&timeout.to_be_bytes());
+            h.send(QuorumPacket::new(packet::REVALIDATE, -1, Some(Bytes::from(data))));
+        }
+    }
+
     /// One of the leader's own clients issued a sync.
     pub async fn confirm_sync(&mut self, core: &mut Core, writer: &LogWriter) {
         let State::Leading(l) = &mut self.state else { return };

@@ -175,7 +175,7 @@ impl Sim {
                     leader_id,
                     Msg::Quorum { conn, p: QuorumPacket::new(packet::PING, z, Some(Bytes::new())), snapshot: None },
                 ),
-                LearnerAction::Serving => {}
+                LearnerAction::Serving | LearnerAction::Revalidated { .. } => {}
                 LearnerAction::Fail(why) => {
                     self.trace(|| format!("learner {id} leaves: {why}"));
                     // Between correct members a learner leaves only when its link breaks or

@@ -88,6 +88,7 @@ impl Ensemble {
                     core.become_learner();
                 }
                 LearnerAction::SyncDone => core.sync_confirmed(),
+                LearnerAction::Revalidated { session_id, valid } => core.revalidated(session_id, valid),
                 LearnerAction::Fail(why) => {
                     self.step_down(core, writer, &why).await;
                     return;
