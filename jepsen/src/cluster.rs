@@ -229,44 +229,21 @@ impl Cluster {
 
     fn nft(&mut self, i: usize, rule: &str) -> Result<()> {
         let ns = self.members[i].ns.clone();
+        let nft = |args: &[&str]| {
+            let mut a = vec!["netns", "exec", &ns, "nft"];
+            a.extend_from_slice(args);
+            run("ip", &a)
+        };
         if !self.members[i].rules {
-            run("ip", &["netns", "exec", &ns, "nft", "add", "table", "inet", "zkj"])?;
-            run(
-                "ip",
-                &[
-                    "netns",
-                    "exec",
-                    &ns,
-                    "nft",
-                    "add",
-                    "chain",
-                    "inet",
-                    "zkj",
-                    "out",
-                    "{ type filter hook output priority 0; }",
-                ],
-            )?;
-            run(
-                "ip",
-                &[
-                    "netns",
-                    "exec",
-                    &ns,
-                    "nft",
-                    "add",
-                    "chain",
-                    "inet",
-                    "zkj",
-                    "in",
-                    "{ type filter hook input priority 0; }",
-                ],
-            )?;
+            nft(&["add", "table", "inet", "zkj"])?;
+            for (chain, hook) in [("out", "output"), ("in", "input")] {
+                nft(&["add", "chain", "inet", "zkj", chain, &format!("{{ type filter hook {hook} priority 0; }}")])?;
+            }
             self.members[i].rules = true;
         }
-        let mut args = vec!["netns", "exec", &ns, "nft", "add", "rule", "inet", "zkj"];
-        let words: Vec<&str> = rule.split_whitespace().collect();
-        args.extend(words);
-        run("ip", &args)
+        let mut args = vec!["add", "rule", "inet", "zkj"];
+        args.extend(rule.split_whitespace());
+        nft(&args)
     }
 
     /// Cuts the members into `groups`: traffic between members of different groups is
