@@ -9,13 +9,14 @@ pub mod history;
 pub mod plot;
 pub mod run;
 pub mod sessions;
+pub mod watches;
 pub mod workload;
 
 use checker::{Validity, Verdict};
 use history::{Event, HistoryError};
 
 /// The workloads a history can be checked as.
-pub const WORKLOADS: &[&str] = &["register", "set", "ids", "lock", "sessions"];
+pub const WORKLOADS: &[&str] = &["register", "set", "ids", "lock", "sessions", "watches"];
 
 /// Checks a history as workload `w`.
 pub fn check(w: &str, events: &[Event]) -> Result<Verdict, HistoryError> {
@@ -26,6 +27,7 @@ pub fn check(w: &str, events: &[Event]) -> Result<Verdict, HistoryError> {
         "set" => checker::set::check(w, &ops),
         "ids" | "lock" => checker::ids::check(w, &ops),
         "sessions" => checker::sessions::check(w, &ops),
+        "watches" => checker::watches::check(w, &ops),
         other => {
             let mut v = Verdict::new(other);
             v.validity = Validity::Unknown;

@@ -43,7 +43,7 @@ enum Cmd {
         /// zabkeeper or zookeeper (Apache ZooKeeper from Debian's packages).
         #[arg(long, default_value = "zabkeeper")]
         target: String,
-        /// Comma-separated: register, set, ids, lock, sessions.
+        /// Comma-separated: register, set, ids, lock, sessions, watches.
         #[arg(long, default_value = "register")]
         workload: String,
         /// Comma-separated: kill, kill-leader, kill-majority, pause, pause-leader, partition,
@@ -139,7 +139,10 @@ fn main() -> ExitCode {
                         "ids" => Ok(Workload::Ids),
                         "lock" => Ok(Workload::Lock),
                         "sessions" => Ok(Workload::Sessions),
-                        other => Err(format!("unknown workload {other:?} (register, set, ids, lock, sessions)")),
+                        "watches" => Ok(Workload::Watches),
+                        other => {
+                            Err(format!("unknown workload {other:?} (register, set, ids, lock, sessions, watches)"))
+                        }
                     })
                     .collect::<Result<Vec<_>, _>>()?;
                 let nemeses = if nemesis == "none" {

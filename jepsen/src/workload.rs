@@ -13,6 +13,8 @@
 //! - `lock`: Curator's lock recipe, each holder writing the next fencing token (`hold_lock`).
 //! - `sessions`: an abandoned session's ephemeral must vanish on every member; a session moved
 //!   to another member must keep its ephemeral (`sessions.rs`).
+//! - `watches`: a persistent recursive watch sees every child creation in zxid order
+//!   (`watches.rs`).
 //!
 //! Must never: record an outcome it does not know as `ok` or `fail`.
 
@@ -53,6 +55,7 @@ pub enum Workload {
     Ids,
     Lock,
     Sessions,
+    Watches,
 }
 
 /// Where a process runs: every member's address, its own, and the session timeout.
@@ -80,6 +83,7 @@ impl Workload {
             Workload::Ids => "ids",
             Workload::Lock => "lock",
             Workload::Sessions => "sessions",
+            Workload::Watches => "watches",
         }
     }
 
@@ -99,6 +103,7 @@ impl Workload {
                 ensure(c, "/jepsen/fence").await?;
             }
             Workload::Sessions => ensure(c, "/jepsen/sessions").await?,
+            Workload::Watches => ensure(c, "/jepsen/watch").await?,
         }
         Ok(())
     }
@@ -135,6 +140,13 @@ impl Workload {
             Workload::Set => ("add", None, json!(n)),
             Workload::Ids => ("generate", None, Value::Null),
             Workload::Lock => ("hold", None, Value::Null),
+            Workload::Watches => {
+                if rng.random_range(0..4) == 0 {
+                    ("observe", None, Value::Null)
+                } else {
+                    ("create", None, Value::Null)
+                }
+            }
             Workload::Sessions => {
                 if rng.random_range(0..2) == 0 {
                     ("expire", None, json!(n))
@@ -149,6 +161,7 @@ impl Workload {
     pub fn op_timeout(&self, ctx: &Ctx) -> std::time::Duration {
         match self {
             Workload::Sessions => ctx.timeout() * 4 + std::time::Duration::from_secs(10),
+            Workload::Watches => std::time::Duration::from_secs(8),
             _ => std::time::Duration::from_secs(3),
         }
     }
@@ -214,6 +227,8 @@ impl Workload {
             (Workload::Lock, "hold") => hold_lock(c).await,
             (Workload::Sessions, "expire") => crate::sessions::expire(c, v, ctx).await,
             (Workload::Sessions, "move") => crate::sessions::moved(v, ctx).await,
+            (Workload::Watches, "create") => crate::watches::create(c).await,
+            (Workload::Watches, "observe") => crate::watches::observe(ctx).await,
             _ => (Kind::Fail, json!(format!("{f} is not an operation of {}", self.name()))),
         }
     }
@@ -222,7 +237,9 @@ impl Workload {
     pub fn final_ops(&self) -> Vec<(&'static str, Option<Value>, Value)> {
         match self {
             Workload::Set => vec![("read", None, Value::Null)],
-            Workload::Register { .. } | Workload::Ids | Workload::Lock | Workload::Sessions => Vec::new(),
+            Workload::Register { .. } | Workload::Ids | Workload::Lock | Workload::Sessions | Workload::Watches => {
+                Vec::new()
+            }
         }
     }
 }

@@ -1,7 +1,7 @@
 //! The harness against a real ensemble of our servers, each member in its own network
 //! namespace (needs root, `ip` and `nft`, as CI has): a short run of registers and a set
 //! (and unique ids from sequential znodes, a lock with fencing tokens, sessions that expire
-//! and move) under kills and partitions must be judged valid, and a run whose register reads skip
+//! and move, persistent watches) under kills and partitions must be judged valid, and a run whose register reads skip
 //! `sync` while a follower is partitioned away must be judged INVALID (stale reads that
 //! ZooKeeper's guarantees allow) — which shows the checker catches a real anomaly, with no
 //! fault switch in the server. Both runs' histories are re-checked with `zkjepsen check`.
@@ -58,7 +58,7 @@ fn short_runs_are_judged_and_a_stale_read_is_caught() {
         &good,
         &[
             "--workload",
-            "register,set,ids,lock,sessions",
+            "register,set,ids,lock,sessions,watches",
             "--nemesis",
             "kill,partition",
             "--time",
@@ -72,7 +72,7 @@ fn short_runs_are_judged_and_a_stale_read_is_caught() {
         ],
     );
     assert_eq!(code, 0, "{text}");
-    for w in ["register", "set", "ids", "lock", "sessions"] {
+    for w in ["register", "set", "ids", "lock", "sessions", "watches"] {
         assert!(text.contains(&format!("{w}: valid")), "{text}");
         assert_eq!(recheck(w, &good).0, 0, "{w}");
     }

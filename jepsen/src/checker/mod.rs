@@ -7,6 +7,7 @@ pub mod ids;
 pub mod linear;
 pub mod sessions;
 pub mod set;
+pub mod watches;
 
 use std::fmt;
 
