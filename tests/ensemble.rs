@@ -467,3 +467,50 @@ fn a_sync_on_a_paused_old_leader_never_returns_a_stale_read() {
         }
     });
 }
+
+#[test]
+fn a_stalled_quorum_slows_a_pipelining_client_instead_of_queueing_its_writes() {
+    // Both followers stopped: the leader cannot commit. A client that pipelines 500 writes is
+    // read only up to its connection's budget (64 outstanding requests); the rest wait in the
+    // client and in socket buffers, not in the server. Once the followers resume, all commit.
+    let rt = runtime();
+    let mut e = Ensemble::new(3, 0);
+    e.start_all();
+    let leader = e.wait_for_roles();
+    let followers: Vec<usize> = (0..3).filter(|i| *i != leader).collect();
+    rt.block_on(async {
+        let c = Arc::new(connect(&e.members[leader].hostport(), &e).await);
+        c.create("/pipelined", Some(b"0"), None, 0, 0).await.expect("create");
+        for &f in &followers {
+            e.members[f].pause(true);
+        }
+        let writes: Vec<_> = (0..500)
+            .map(|i| {
+                let c = c.clone();
+                tokio::spawn(async move { c.set_data("/pipelined", Some(format!("{i}").as_bytes()), -1).await })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        let mntr = ensemble_support::four_letter(e.members[leader].addr(), "mntr").unwrap_or_default();
+        let outstanding: u64 = mntr
+            .lines()
+            .find_map(|l| l.strip_prefix("zk_outstanding_requests\t"))
+            .and_then(|v| v.trim().parse().ok())
+            .expect("mntr reports outstanding requests");
+        for &f in &followers {
+            e.members[f].pause(false);
+        }
+        assert!(outstanding > 0, "the writes should be waiting for the quorum\n{mntr}");
+        assert!(outstanding <= 64, "{outstanding} requests queued in the server for one connection\n{mntr}");
+        let mut ok = 0;
+        for w in writes {
+            match tokio::time::timeout(DEADLINE, w).await.expect("every write ends").expect("task") {
+                Ok(_) => ok += 1,
+                // If the leader gave up before the followers came back, the connection closed.
+                Err(ClientError::ConnectionLoss(_)) => {}
+                Err(other) => panic!("a write failed with {other}\n{}", e.logs()),
+            }
+        }
+        assert!(ok > 0, "nothing committed after the followers resumed\n{}", e.logs());
+    });
+}
