@@ -98,25 +98,23 @@ class Ensemble:
         log = open(os.path.join(self.dir, "member%d.log" % (i + 1)), "ab")
         self.procs[i] = subprocess.Popen(cmd, stdout=log, stderr=log, preexec_fn=compare.child_setup)
 
-    def mode(self, i):
+    def srvr(self, i, key):
+        """A field of member i's `srvr` answer (None if it does not answer)."""
         try:
             text = compare.four(self.client_port(i), "srvr")
         except OSError:
             return None
         for line in text.splitlines():
-            if line.startswith("Mode: "):
-                return line[6:].strip()
+            if line.startswith(key + ": "):
+                return line[len(key) + 2:].strip()
         return None
 
+    def mode(self, i):
+        return self.srvr(i, "Mode")
+
     def zxid(self, i):
-        try:
-            text = compare.four(self.client_port(i), "srvr")
-        except OSError:
-            return None
-        for line in text.splitlines():
-            if line.startswith("Zxid: "):
-                return int(line[6:], 16)
-        return None
+        z = self.srvr(i, "Zxid")
+        return None if z is None else int(z, 16)
 
     def wait_settled(self, members=(0, 1, 2), timeout=120):
         """Waits until the members all serve with one leader; returns the leader's index."""

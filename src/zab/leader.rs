@@ -563,12 +563,11 @@ impl Leader {
         #[cfg(not(test))]
         let skip = false;
         let committed = self.last_committed();
-        let (voters, me) = (&self.voters, self.my_id);
-        let quorum = |ids: &BTreeSet<i64>| {
-            (ids.iter().filter(|id| voters.contains(id)).count() + usize::from(voters.contains(&me))) * 2 > voters.len()
-        };
-        self.reads
-            .ready(committed, quorum, skip)
+        // Taken out for the call, so the quorum rule is this leader's own `is_quorum_with_me`.
+        let mut reads = std::mem::take(&mut self.reads);
+        let ready = reads.ready(committed, |ids| self.is_quorum_with_me(ids), skip);
+        self.reads = reads;
+        ready
             .into_iter()
             .map(|from| match from {
                 SyncFrom::Local => LeaderAction::SyncConfirmed,

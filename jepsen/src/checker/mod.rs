@@ -53,3 +53,19 @@ impl Verdict {
         s
     }
 }
+
+/// An operation of process 1 that completed `ok` with `result` (for the checkers' tests).
+#[cfg(test)]
+pub(crate) fn ok_op(f: &str, arg: serde_json::Value, result: serde_json::Value) -> crate::history::Op {
+    crate::history::Op {
+        process: 1,
+        f: f.into(),
+        key: None,
+        arg,
+        result,
+        invoked: 0,
+        completed: Some(1),
+        outcome: crate::history::Kind::Ok,
+        index: 0,
+    }
+}

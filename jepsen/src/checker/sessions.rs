@@ -51,17 +51,7 @@ mod tests {
     use serde_json::{json, Value};
 
     fn op(f: &str, result: Value) -> Op {
-        Op {
-            process: 1,
-            f: f.into(),
-            key: None,
-            arg: json!(7),
-            result,
-            invoked: 0,
-            completed: Some(1),
-            outcome: Kind::Ok,
-            index: 0,
-        }
+        super::super::ok_op(f, json!(7), result)
     }
 
     #[test]
