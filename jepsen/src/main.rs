@@ -61,6 +61,9 @@ enum Cmd {
         /// Client processes per workload.
         #[arg(long, default_value_t = 5)]
         concurrency: usize,
+        /// Extra register processes per member that only read.
+        #[arg(long, default_value_t = 0)]
+        readers: usize,
         /// Seconds between the starts of two faults, and how long each lasts.
         #[arg(long, default_value_t = 10)]
         interval: u64,
@@ -106,6 +109,7 @@ fn main() -> ExitCode {
             out,
             nodes,
             concurrency,
+            readers,
             interval,
             fault_for,
             read,
@@ -158,6 +162,7 @@ fn main() -> ExitCode {
                     out,
                     nodes,
                     concurrency,
+                    readers,
                     interval: Duration::from_secs(interval),
                     fault_for: Duration::from_secs(fault_for),
                     seed,

@@ -78,6 +78,9 @@ pub struct RunOpts {
     pub nodes: usize,
     /// Client processes per workload.
     pub concurrency: usize,
+    /// Extra register processes per member that only read (so a member cut off from the
+    /// others keeps being read while its writers wait on their writes).
+    pub readers: usize,
     /// A fault starts every `interval` and lasts `fault_for`.
     pub interval: Duration,
     pub fault_for: Duration,
@@ -162,34 +165,40 @@ async fn run_in(
     let recorder = Arc::new(Mutex::new(Recorder::default()));
     let deadline = Instant::now() + opts.time;
     let several = opts.workloads.len() > 1;
-    let total_workers = opts.concurrency * opts.workloads.len();
+    // (workload, home member, reads only) per process; a process's id is its place here.
+    let mut plan = Vec::new();
+    for w in &opts.workloads {
+        for t in 0..opts.concurrency {
+            plan.push((*w, t % addrs.len(), false));
+        }
+        if let Workload::Register { .. } = w {
+            for t in 0..opts.readers * addrs.len() {
+                plan.push((*w, t % addrs.len(), true));
+            }
+        }
+    }
+    let total_workers = plan.len();
     let next_id = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let mut workers = Vec::new();
-    for (wi, w) in opts.workloads.iter().enumerate() {
-        for t in 0..opts.concurrency {
-            let worker = wi * opts.concurrency + t;
-            let ctx = Worker {
-                workload: *w,
-                name: several.then(|| w.name().to_string()),
-                process: worker as u64,
-                stride: total_workers as u64,
-                addr: addrs[worker % addrs.len()].clone(),
-                copts: copts.clone(),
-                clock: clock.clone(),
-                recorder: recorder.clone(),
-                deadline,
-                think: opts.think,
-                rng: rand::rngs::StdRng::seed_from_u64(opts.seed.wrapping_add(worker as u64)),
-                next_id: next_id.clone(),
-                seen: Default::default(),
-                ctx: Ctx {
-                    addrs: addrs.clone(),
-                    home: worker % addrs.len(),
-                    session_timeout_ms: opts.session_timeout_ms,
-                },
-            };
-            workers.push(tokio::spawn(ctx.run()));
-        }
+    for (worker, (w, home, reader)) in plan.into_iter().enumerate() {
+        let ctx = Worker {
+            workload: w,
+            reader,
+            name: several.then(|| w.name().to_string()),
+            process: worker as u64,
+            stride: total_workers as u64,
+            addr: addrs[home].clone(),
+            copts: copts.clone(),
+            clock: clock.clone(),
+            recorder: recorder.clone(),
+            deadline,
+            think: opts.think,
+            rng: rand::rngs::StdRng::seed_from_u64(opts.seed.wrapping_add(worker as u64)),
+            next_id: next_id.clone(),
+            seen: Default::default(),
+            ctx: Ctx { addrs: addrs.clone(), home, session_timeout_ms: opts.session_timeout_ms },
+        };
+        workers.push(tokio::spawn(ctx.run()));
     }
     let nemesis = tokio::spawn(nemesis_loop(
         cluster.clone(),
@@ -287,6 +296,8 @@ const OP_TIMEOUT: Duration = Duration::from_secs(3);
 
 struct Worker {
     workload: Workload,
+    /// Only reads (a register reader).
+    reader: bool,
     name: Option<String>,
     process: u64,
     stride: u64,
@@ -322,7 +333,10 @@ impl Worker {
             }
             let c = client.as_ref().expect("connected");
             let n = self.next_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let (f, key, value) = self.workload.generate(&mut self.rng, n, &self.seen);
+            let (f, key, value) = match self.reader {
+                true => self.workload.generate_read(&mut self.rng),
+                false => self.workload.generate(&mut self.rng, n, &self.seen),
+            };
             self.record(Kind::Invoke, f, key.clone(), value.clone());
             let limit = self.workload.op_timeout(&self.ctx);
             let (kind, result) =

@@ -157,6 +157,15 @@ impl Workload {
         }
     }
 
+    /// A read of a random register (for the processes that only read).
+    pub fn generate_read(&self, rng: &mut impl rand::RngExt) -> (&'static str, Option<Value>, Value) {
+        let keys = match self {
+            Workload::Register { keys, .. } => *keys,
+            _ => 1,
+        };
+        ("read", Some(json!(rng.random_range(0..u64::from(keys)))), Value::Null)
+    }
+
     /// How long one operation may take before it counts as unknown.
     pub fn op_timeout(&self, ctx: &Ctx) -> std::time::Duration {
         match self {

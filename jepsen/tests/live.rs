@@ -80,7 +80,9 @@ fn short_runs_are_judged_and_a_stale_read_is_caught() {
     assert!(text.contains("Kill: killed member") && text.contains("Partition: partition"), "{text}");
     nothing_left_behind("zkj");
 
-    // Plain reads on a follower cut off from the others: stale, and flagged.
+    // Plain reads on a follower cut off from the others: stale, and flagged. A reader per
+    // member keeps reading there while that member's writers wait on their writes (without
+    // one, every process on the cut-off member can be stuck in a write for the whole window).
     let stale = dir.path().join("stale");
     let (code, text) = run(
         &stale,
@@ -97,6 +99,8 @@ fn short_runs_are_judged_and_a_stale_read_is_caught() {
             "5",
             "--read",
             "plain",
+            "--readers",
+            "1",
         ],
     );
     assert_eq!(code, 1, "{text}");
