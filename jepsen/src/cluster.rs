@@ -1,9 +1,10 @@
 //! The ensemble under test: one network namespace per member (a veth pair into a bridge on
 //! the host, where the clients run), its server process started inside it, and the faults
 //! the nemesis applies: SIGKILL and restart, SIGSTOP / SIGCONT, partitions and packet loss
-//! (nftables rules inside a member's namespace), all undone by `heal` and by `Drop` — which
-//! also stops every process it started (by PID) and removes every namespace, link and rule
-//! it made, on success, on failure and on Ctrl-C alike.
+//! (nftables rules inside a member's namespace), a throttled link (tbf), a stepped wall clock
+//! (libfaketime) and a crash that loses unsynced writes (lazy disks), all undone by `heal`
+//! and by `Drop` — which also stops every process it started (by PID) and removes every
+//! namespace, link, rule and mount it made, on success, on failure and on Ctrl-C alike.
 //! Must never: touch a process, namespace or link it did not create.
 
 use std::net::{Ipv4Addr, SocketAddr};
@@ -52,7 +53,27 @@ struct Member {
     paused: bool,
     /// Its nftables table exists.
     rules: bool,
+    /// Its link is throttled (a tbf qdisc on its eth0).
+    throttled: bool,
+    /// Its wall clock is stepped away from the host's.
+    clock_stepped: bool,
+    /// Its data directory as a lazy disk (`lazyfs`), when crashes lose unsynced writes.
+    disk: Option<crate::lazyfs::LazyDisk>,
 }
+
+/// How the members are set up beyond the defaults.
+#[derive(Debug, Clone, Default)]
+pub struct Setup {
+    /// Data directories on lazy disks (for the crash nemeses).
+    pub lazy_disks: bool,
+    /// Servers started under libfaketime, so their wall clocks can be stepped.
+    pub fake_clock: bool,
+    /// Extra lines for every member's zoo.cfg.
+    pub server_config: Vec<String>,
+}
+
+/// Debian's libfaketime (package `faketime`).
+const LIBFAKETIME: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
 
 pub struct Cluster {
     pub target: Target,
@@ -63,6 +84,7 @@ pub struct Cluster {
     /// The third byte of the members' 10.77.k.0/24.
     subnet: u8,
     pub tick_ms: u64,
+    setup: Setup,
 }
 
 pub const CLIENT_PORT: u16 = 2181;
@@ -70,7 +92,10 @@ pub const CLIENT_PORT: u16 = 2181;
 impl Cluster {
     /// Makes `n` namespaces on a new bridge with addresses 10.77.<k>.(11..) and writes each
     /// member's config under `dir`. Nothing is started yet.
-    pub fn create(n: usize, target: Target, dir: &Path) -> Result<Cluster> {
+    pub fn create(n: usize, target: Target, dir: &Path, setup: Setup) -> Result<Cluster> {
+        if setup.fake_clock && !Path::new(LIBFAKETIME).is_file() {
+            return Err(ClusterError(format!("{LIBFAKETIME} is missing (apt-get install faketime)")));
+        }
         let pid = std::process::id();
         let tag = format!("zkj{}", pid % 10_000_000);
         let k = (pid % 250) as u8;
@@ -82,6 +107,7 @@ impl Cluster {
             bridge_made: false,
             subnet: k,
             tick_ms: 500,
+            setup,
         };
         run("ip", &["link", "add", &c.bridge, "type", "bridge"])?;
         c.bridge_made = true;
@@ -96,6 +122,9 @@ impl Cluster {
                 child: None,
                 paused: false,
                 rules: false,
+                throttled: false,
+                clock_stepped: false,
+                disk: None,
             };
             run("ip", &["netns", "add", &m.ns])?;
             c.members.push(m);
@@ -114,6 +143,18 @@ impl Cluster {
             std::fs::create_dir_all(m.dir.join("data")).map_err(|e| ClusterError(e.to_string()))?;
         }
         c.write_configs()?;
+        if c.setup.lazy_disks {
+            for m in &mut c.members {
+                // myid and the rest written so far are durable: they are in the backing
+                // directory before the lazy disk is mounted over `data`.
+                let backing = m.dir.join("disk");
+                std::fs::rename(m.dir.join("data"), &backing).map_err(|e| ClusterError(e.to_string()))?;
+                std::fs::create_dir_all(m.dir.join("data")).map_err(|e| ClusterError(e.to_string()))?;
+                let disk = crate::lazyfs::LazyDisk::mount(&backing, &m.dir.join("data"))
+                    .map_err(|e| ClusterError(format!("mounting a lazy disk (FUSE, needs /dev/fuse): {e}")))?;
+                m.disk = Some(disk);
+            }
+        }
         Ok(c)
     }
 
@@ -129,10 +170,11 @@ impl Cluster {
             let cfg = format!(
                 "tickTime={}\ninitLimit=10\nsyncLimit=5\ndataDir={}\nclientPort={CLIENT_PORT}\n\
                  clientPortAddress={}\nmaxClientCnxns=0\n4lw.commands.whitelist=*\n\
-                 admin.enableServer=false\nautopurge.purgeInterval=0\n{servers}",
+                 admin.enableServer=false\nautopurge.purgeInterval=0\n{servers}{}",
                 self.tick_ms,
                 data.display(),
-                m.ip
+                m.ip,
+                self.setup.server_config.iter().map(|l| format!("{l}\n")).collect::<String>()
             );
             std::fs::write(m.dir.join("zoo.cfg"), cfg).map_err(|e| ClusterError(e.to_string()))?;
             std::fs::write(data.join("myid"), format!("{}\n", i + 1)).map_err(|e| ClusterError(e.to_string()))?;
@@ -182,6 +224,17 @@ impl Cluster {
                 ])
                 .arg(&cfg);
             }
+        }
+        if self.setup.fake_clock {
+            let offset = m.dir.join("clock");
+            if !offset.exists() {
+                std::fs::write(&offset, "+0\n").map_err(|e| ClusterError(e.to_string()))?;
+            }
+            // Only the wall clock moves; libfaketime rereads the offset at most once a second.
+            cmd.env("LD_PRELOAD", LIBFAKETIME)
+                .env("FAKETIME_TIMESTAMP_FILE", &offset)
+                .env("FAKETIME_DONT_FAKE_MONOTONIC", "1")
+                .env("FAKETIME_CACHE_DURATION", "1");
         }
         let err = log.try_clone().map_err(|e| ClusterError(e.to_string()))?;
         cmd.stdin(Stdio::null()).stdout(log).stderr(err);
@@ -282,8 +335,81 @@ impl Cluster {
         Ok(())
     }
 
-    /// Removes every network fault and resumes every paused member.
+    /// Throttles every member's link: `kbit` kbit/s, packets queued up to `latency_ms`, the
+    /// rest dropped (a token bucket: the only shaping this kernel has, no netem).
+    pub fn throttle(&mut self, kbit: u32, latency_ms: u32) -> Result<()> {
+        for i in 0..self.len() {
+            let ns = self.members[i].ns.clone();
+            run(
+                "ip",
+                &[
+                    "netns",
+                    "exec",
+                    &ns,
+                    "tc",
+                    "qdisc",
+                    "add",
+                    "dev",
+                    "eth0",
+                    "root",
+                    "tbf",
+                    "rate",
+                    &format!("{kbit}kbit"),
+                    "burst",
+                    "4kb",
+                    "latency",
+                    &format!("{latency_ms}ms"),
+                ],
+            )?;
+            self.members[i].throttled = true;
+        }
+        Ok(())
+    }
+
+    /// Steps member `i`'s wall clock `secs` away from the host's (the server runs under
+    /// libfaketime; its monotonic clock is left alone).
+    pub fn step_clock(&mut self, i: usize, secs: i64) -> Result<()> {
+        if !self.setup.fake_clock {
+            return Err(ClusterError("the members were not started under libfaketime".into()));
+        }
+        let m = &mut self.members[i];
+        std::fs::write(m.dir.join("clock"), format!("{secs:+}\n")).map_err(|e| ClusterError(e.to_string()))?;
+        m.clock_stepped = true;
+        Ok(())
+    }
+
+    /// SIGKILLs member `i` and loses every write its disk had not fsynced (`torn`: a random
+    /// prefix of them survives). Says what was lost.
+    pub fn crash(&mut self, i: usize, torn: Option<u64>) -> Result<String> {
+        self.kill(i);
+        let Some(disk) = &self.members[i].disk else {
+            return Err(ClusterError("the members' data directories are not lazy disks".into()));
+        };
+        let lost = disk.lose_unsynced(torn).map_err(|e| ClusterError(format!("losing unsynced writes: {e}")))?;
+        Ok(format!("{} unsynced bytes lost in {} files", lost.bytes, lost.files))
+    }
+
+    /// Ends every fault: the network healed, links unthrottled, clocks back, every member
+    /// resumed and running.
+    pub fn heal(&mut self) -> Result<()> {
+        self.heal_network();
+        self.resume_all();
+        self.start_all()
+    }
+
+    /// Removes every network fault, link throttle and clock step.
     pub fn heal_network(&mut self) {
+        for i in 0..self.len() {
+            if self.members[i].throttled {
+                let ns = self.members[i].ns.clone();
+                let _ = run("ip", &["netns", "exec", &ns, "tc", "qdisc", "del", "dev", "eth0", "root"]);
+                self.members[i].throttled = false;
+            }
+            if self.members[i].clock_stepped {
+                let _ = std::fs::write(self.members[i].dir.join("clock"), "+0\n");
+                self.members[i].clock_stepped = false;
+            }
+        }
         for i in 0..self.len() {
             if self.members[i].rules {
                 let ns = self.members[i].ns.clone();
@@ -370,7 +496,9 @@ impl Cluster {
             self.kill(i);
         }
         self.heal_network();
-        for m in &self.members {
+        for m in &mut self.members {
+            // Unmounted only once its server is gone.
+            m.disk = None;
             let _ = run("ip", &["netns", "del", &m.ns]);
             // The host end goes with its peer; this only matters if the namespace went first.
             let _ = run("ip", &["link", "del", &m.veth]);

@@ -1,11 +1,13 @@
 //! zkjepsen: a Jepsen-style harness for ZooKeeper-compatible ensembles. Histories in
 //! Jepsen's form (`history`), the checkers that judge them (`checker`), the ensemble in
-//! network namespaces with its faults (`cluster`), what clients do (`workload`), and a whole
+//! network namespaces with its faults (`cluster`, `nemesis`, and `lazyfs`: a disk that loses unsynced writes), what clients do (`workload`), and a whole
 //! run (`run`).
 
 pub mod checker;
 pub mod cluster;
 pub mod history;
+pub mod lazyfs;
+pub mod nemesis;
 pub mod plot;
 pub mod run;
 pub mod sessions;
@@ -20,7 +22,7 @@ pub const WORKLOADS: &[&str] = &["register", "set", "ids", "lock", "sessions", "
 
 /// Checks a history as workload `w`.
 pub fn check(w: &str, events: &[Event]) -> Result<Verdict, HistoryError> {
-    let mine: Vec<Event> = events.iter().filter(|e| e.workload.as_deref().map_or(true, |x| x == w)).cloned().collect();
+    let mine: Vec<Event> = events.iter().filter(|e| e.workload.as_deref().is_none_or(|x| x == w)).cloned().collect();
     let ops = history::pair(&mine)?;
     Ok(match w {
         "register" => checker::linear::check(w, &ops, checker::linear::DEFAULT_BUDGET),

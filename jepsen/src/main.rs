@@ -8,7 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use zkjepsen::checker::Validity;
 use zkjepsen::cluster::Target;
-use zkjepsen::run::{self, Nemesis, RunOpts};
+use zkjepsen::nemesis::{Nemesis, Schedule};
+use zkjepsen::run::{self, RunOpts};
 use zkjepsen::workload::{ReadMode, Workload};
 
 /// Debian's ZooKeeper jar and a logging binding for it.
@@ -47,9 +48,17 @@ enum Cmd {
         #[arg(long, default_value = "register")]
         workload: String,
         /// Comma-separated: kill, kill-leader, kill-majority, pause, pause-leader, partition,
-        /// partition-leader, partition-follower, bridge, loss; "none" for no faults.
+        /// partition-leader, partition-follower, bridge, loss, slow, clock, crash, crash-all;
+        /// "none" for no faults.
         #[arg(long, default_value = "kill,partition")]
         nemesis: String,
+        /// Faults applied together in each window (1: they take turns; 2 or more: that many
+        /// different ones drawn at random each time).
+        #[arg(long, default_value_t = 1)]
+        mix: usize,
+        /// An extra line for every member's zoo.cfg (repeatable), e.g. `forceSync=no`.
+        #[arg(long = "server-config")]
+        server_config: Vec<String>,
         /// Seconds of workload.
         #[arg(long, default_value_t = 60)]
         time: u64,
@@ -105,6 +114,8 @@ fn main() -> ExitCode {
             target,
             workload,
             nemesis,
+            mix,
+            server_config,
             time,
             out,
             nodes,
@@ -157,15 +168,20 @@ fn main() -> ExitCode {
                 Ok(RunOpts {
                     target,
                     workloads,
-                    nemeses,
+                    schedule: Schedule {
+                        nemeses,
+                        interval: Duration::from_secs(interval),
+                        fault_for: Duration::from_secs(fault_for),
+                        mix,
+                        seed,
+                    },
                     time: Duration::from_secs(time),
                     out,
                     nodes,
                     concurrency,
                     readers,
-                    interval: Duration::from_secs(interval),
-                    fault_for: Duration::from_secs(fault_for),
                     seed,
+                    server_config,
                     think: Duration::from_millis(think_ms),
                     session_timeout_ms,
                 })

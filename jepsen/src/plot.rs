@@ -5,7 +5,7 @@
 //! Must never: fail a run — a plot that cannot be drawn is reported, not fatal.
 
 use crate::history::{Kind, Op};
-use crate::run::Fault;
+use crate::nemesis::Fault;
 use plotters::prelude::*;
 use std::path::Path;
 
@@ -64,7 +64,7 @@ pub fn plot(path: &Path, title: &str, ops: &[Op], faults: &[Fault]) -> Result<()
         chart
             .draw_series(std::iter::once(Rectangle::new([(a, 0.01), (b, y_max)], RGBColor(255, 215, 200).filled())))
             .map_err(e)?;
-        let label = format!("{:?}", f.kind);
+        let label = f.label();
         chart
             .draw_series(std::iter::once(Text::new(label, (a, y_max / 1.6), ("sans-serif", 13).into_font())))
             .map_err(e)?;
@@ -99,7 +99,7 @@ pub fn plot(path: &Path, title: &str, ops: &[Op], faults: &[Fault]) -> Result<()
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::run::Nemesis;
+    use crate::nemesis::Nemesis;
     use serde_json::json;
 
     #[test]
@@ -122,11 +122,12 @@ mod tests {
             op("read", 4_000_000_000, Some(3_000_000_000), Kind::Fail),
         ];
         let faults = vec![Fault {
-            kind: Nemesis::Kill,
+            kinds: vec![Nemesis::Kill],
             what: "killed member 1".into(),
             start: 1_500_000_000,
             end: 3_500_000_000,
             recovered_after: None,
+            write_gap: None,
         }];
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("latency.png");

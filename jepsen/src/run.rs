@@ -11,68 +11,22 @@
 //! way out), or run an operation without recording its invocation first.
 
 use crate::checker::{Validity, Verdict};
-use crate::cluster::{Cluster, Target};
+use crate::cluster::{Cluster, Setup, Target};
 use crate::history::{self, Kind, Recorder};
+use crate::nemesis::{self, Fault, Nemesis, Schedule};
 use crate::workload::{Ctx, Workload};
-use rand::{RngExt, SeedableRng};
+use rand::SeedableRng;
 use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use zabkeeper::client::{Client, ConnectOptions};
 
-/// One kind of fault.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Nemesis {
-    /// SIGKILL a random member, restart it when the fault ends.
-    Kill,
-    KillLeader,
-    /// SIGKILL a majority at once.
-    KillMajority,
-    /// SIGSTOP a random member for longer than the session timeout.
-    Pause,
-    PauseLeader,
-    /// Random halves.
-    Partition,
-    /// The leader alone on one side.
-    PartitionLeader,
-    /// A follower alone on one side (it serves plain reads from its stale state until it
-    /// notices, after syncLimit).
-    PartitionFollower,
-    /// One pair cut: each of the two sees a different majority.
-    Bridge,
-    /// 20% of the packets between members dropped.
-    Loss,
-}
-
-impl std::str::FromStr for Nemesis {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Nemesis, String> {
-        Ok(match s {
-            "kill" => Nemesis::Kill,
-            "kill-leader" => Nemesis::KillLeader,
-            "kill-majority" => Nemesis::KillMajority,
-            "pause" => Nemesis::Pause,
-            "pause-leader" => Nemesis::PauseLeader,
-            "partition" => Nemesis::Partition,
-            "partition-leader" => Nemesis::PartitionLeader,
-            "partition-follower" => Nemesis::PartitionFollower,
-            "bridge" => Nemesis::Bridge,
-            "loss" => Nemesis::Loss,
-            _ => {
-                return Err(format!(
-                    "unknown nemesis {s:?} (kill, kill-leader, kill-majority, pause, pause-leader, \
-                     partition, partition-leader, partition-follower, bridge, loss)"
-                ))
-            }
-        })
-    }
-}
-
 pub struct RunOpts {
     pub target: Target,
     pub workloads: Vec<Workload>,
-    pub nemeses: Vec<Nemesis>,
+    /// The faults and when they happen.
+    pub schedule: Schedule,
     pub time: Duration,
     pub out: PathBuf,
     pub nodes: usize,
@@ -81,10 +35,9 @@ pub struct RunOpts {
     /// Extra register processes per member that only read (so a member cut off from the
     /// others keeps being read while its writers wait on their writes).
     pub readers: usize,
-    /// A fault starts every `interval` and lasts `fault_for`.
-    pub interval: Duration,
-    pub fault_for: Duration,
     pub seed: u64,
+    /// Extra lines for every member's zoo.cfg (`forceSync=no`, say).
+    pub server_config: Vec<String>,
     /// Pause between one process's operations.
     pub think: Duration,
     pub session_timeout_ms: i32,
@@ -98,16 +51,6 @@ impl Clock {
     fn ns(&self) -> u64 {
         self.0.elapsed().as_nanos() as u64
     }
-}
-
-#[derive(Debug, Clone)]
-pub struct Fault {
-    pub kind: Nemesis,
-    pub what: String,
-    pub start: u64,
-    pub end: u64,
-    /// From the end of the fault until a write succeeded again (None: not within 60 s).
-    pub recovered_after: Option<Duration>,
 }
 
 pub struct Outcome {
@@ -125,7 +68,13 @@ impl Outcome {
 /// Runs the whole thing; the cluster is torn down before this returns, whatever happens.
 pub async fn run(opts: RunOpts, stop: Arc<tokio::sync::Notify>) -> Result<Outcome, String> {
     std::fs::create_dir_all(&opts.out).map_err(|e| format!("{}: {e}", opts.out.display()))?;
-    let cluster = Cluster::create(opts.nodes, opts.target.clone(), &opts.out).map_err(|e| e.to_string())?;
+    let nemeses = &opts.schedule.nemeses;
+    let setup = Setup {
+        lazy_disks: nemeses.iter().any(|n| n.needs_lazy_disks()),
+        fake_clock: nemeses.contains(&Nemesis::Clock),
+        server_config: opts.server_config.clone(),
+    };
+    let cluster = Cluster::create(opts.nodes, opts.target.clone(), &opts.out, setup).map_err(|e| e.to_string())?;
     let cluster = Arc::new(Mutex::new(cluster));
     let result = run_in(&opts, cluster.clone(), stop).await;
     let mut c = cluster.lock().expect("cluster");
@@ -200,16 +149,14 @@ async fn run_in(
         };
         workers.push(tokio::spawn(ctx.run()));
     }
-    let nemesis = tokio::spawn(nemesis_loop(
+    let now = clock.clone();
+    let nemesis = tokio::spawn(nemesis::nemesis_loop(
         cluster.clone(),
-        opts.nemeses.clone(),
-        opts.interval,
-        opts.fault_for,
+        opts.schedule.clone(),
         deadline,
-        clock.clone(),
+        move || now.ns(),
         addrs.clone(),
         copts.clone(),
-        opts.seed,
     ));
     let interrupted = tokio::select! {
         _ = async { for w in workers.iter_mut() { let _ = w.await; } } => false,
@@ -219,15 +166,13 @@ async fn run_in(
         nemesis.abort();
         return Err("interrupted".into());
     }
-    let faults = nemesis.await.map_err(|e| e.to_string())?;
+    let mut faults = nemesis.await.map_err(|e| e.to_string())?;
 
     // Heal everything, bring every member back, and run the final operations.
     let heal = cluster.clone();
     tokio::task::spawn_blocking(move || {
         let mut c = heal.lock().expect("cluster");
-        c.heal_network();
-        c.resume_all();
-        c.start_all()?;
+        c.heal()?;
         c.wait_settled(Duration::from_secs(120))
     })
     .await
@@ -244,12 +189,15 @@ async fn run_in(
     let events = std::mem::take(&mut *recorder.lock().expect("recorder")).into_events();
     let mut file = std::fs::File::create(opts.out.join("history.jsonl")).map_err(|e| e.to_string())?;
     history::write_jsonl(&mut file, &events).map_err(|e| e.to_string())?;
+    let ops = history::pair(&events).unwrap_or_default();
+    nemesis::fill_write_gaps(&mut faults, &ops);
     let mut nf = String::new();
     for f in &faults {
         nf.push_str(
             &json!({
-                "nemesis": format!("{:?}", f.kind), "what": f.what, "start": f.start, "end": f.end,
+                "nemesis": f.label(), "what": f.what, "start": f.start, "end": f.end,
                 "recovered_after_ms": f.recovered_after.map(|d| d.as_millis() as u64),
+                "write_gap_ms": f.write_gap.map(|d| d.as_millis() as u64),
             })
             .to_string(),
         );
@@ -267,10 +215,9 @@ async fn run_in(
         "{} · {} · {}",
         opts.target.name(),
         opts.workloads.iter().map(Workload::name).collect::<Vec<_>>().join(","),
-        opts.nemeses.iter().map(|n| format!("{n:?}")).collect::<Vec<_>>().join(",")
+        opts.schedule.nemeses.iter().map(|n| format!("{n:?}")).collect::<Vec<_>>().join(",")
     );
-    match crate::plot::plot(&opts.out.join("latency.png"), &title, &history::pair(&events).unwrap_or_default(), &faults)
-    {
+    match crate::plot::plot(&opts.out.join("latency.png"), &title, &ops, &faults) {
         Ok(()) => summary.push_str("plot: latency.png\n"),
         Err(e) => summary.push_str(&format!("plot not drawn: {e}\n")),
     }
@@ -318,7 +265,7 @@ impl Worker {
     async fn run(mut self) {
         let mut client: Option<Client> = None;
         while Instant::now() < self.deadline {
-            if client.as_ref().map_or(true, Client::is_closed) {
+            if client.as_ref().is_none_or(Client::is_closed) {
                 client = match tokio::time::timeout(OP_TIMEOUT, Client::connect(&self.addr, self.copts.clone())).await {
                     Ok(Ok((c, _))) => match self.workload.on_connect(&c).await {
                         Ok(()) => Some(c),
@@ -404,158 +351,16 @@ async fn final_op(
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn nemesis_loop(
-    cluster: Arc<Mutex<Cluster>>,
-    nemeses: Vec<Nemesis>,
-    interval: Duration,
-    fault_for: Duration,
-    deadline: Instant,
-    clock: Clock,
-    addrs: Vec<String>,
-    copts: ConnectOptions,
-    seed: u64,
-) -> Vec<Fault> {
-    let mut faults = Vec::new();
-    if nemeses.is_empty() {
-        tokio::time::sleep_until(deadline.into()).await;
-        return faults;
-    }
-    let mut rng = rand::rngs::StdRng::seed_from_u64(seed ^ 0x6e656d65);
-    let mut k = 0;
-    // A quiet start, then a fault every interval, none running past the end.
-    tokio::time::sleep(interval / 2).await;
-    while Instant::now() + fault_for < deadline {
-        let kind = nemeses[k % nemeses.len()];
-        k += 1;
-        let pick = rng.random_range(0..u64::MAX);
-        let c = cluster.clone();
-        let start = clock.ns();
-        let what = tokio::task::spawn_blocking(move || apply(&mut c.lock().expect("cluster"), kind, pick))
-            .await
-            .unwrap_or_else(|e| Err(e.to_string()));
-        let what = match what {
-            Ok(w) => w,
-            Err(e) => format!("not applied: {e}"),
-        };
-        tokio::time::sleep(fault_for).await;
-        let c = cluster.clone();
-        let _ = tokio::task::spawn_blocking(move || {
-            let mut c = c.lock().expect("cluster");
-            c.heal_network();
-            c.resume_all();
-            c.start_all()
-        })
-        .await;
-        let end = clock.ns();
-        let recovered_after = probe_write(&addrs, &copts, Duration::from_secs(60)).await;
-        faults.push(Fault { kind, what, start, end, recovered_after });
-        let next = Instant::now() + interval.saturating_sub(fault_for);
-        if next >= deadline {
-            break;
-        }
-        tokio::time::sleep_until(next.into()).await;
-    }
-    faults
-}
-
-/// Applies one fault; says what it hit.
-fn apply(c: &mut Cluster, kind: Nemesis, pick: u64) -> Result<String, String> {
-    let n = c.len();
-    let random = (pick % n as u64) as usize;
-    let leader = || c.leader().unwrap_or(random);
-    let e = |e: crate::cluster::ClusterError| e.to_string();
-    Ok(match kind {
-        Nemesis::Kill => {
-            c.kill(random);
-            format!("killed member {}", random + 1)
-        }
-        Nemesis::KillLeader => {
-            let l = leader();
-            c.kill(l);
-            format!("killed member {} (leader)", l + 1)
-        }
-        Nemesis::KillMajority => {
-            let victims: Vec<usize> = (0..n / 2 + 1).map(|j| (random + j) % n).collect();
-            for &v in &victims {
-                c.kill(v);
-            }
-            format!("killed members {:?}", victims.iter().map(|v| v + 1).collect::<Vec<_>>())
-        }
-        Nemesis::Pause => {
-            c.pause(random);
-            format!("paused member {}", random + 1)
-        }
-        Nemesis::PauseLeader => {
-            let l = leader();
-            c.pause(l);
-            format!("paused member {} (leader)", l + 1)
-        }
-        Nemesis::Partition => {
-            let mut ids: Vec<usize> = (0..n).collect();
-            ids.rotate_left(random);
-            let (a, b) = ids.split_at(n / 2);
-            c.partition(&[a.to_vec(), b.to_vec()]).map_err(e)?;
-            format!("partition {:?} | {:?}", plus1(a), plus1(b))
-        }
-        Nemesis::PartitionLeader => {
-            let l = leader();
-            let rest: Vec<usize> = (0..n).filter(|&i| i != l).collect();
-            c.partition(&[vec![l], rest.clone()]).map_err(e)?;
-            format!("partition [{}] (leader) | {:?}", l + 1, plus1(&rest))
-        }
-        Nemesis::PartitionFollower => {
-            let l = leader();
-            let f = if random == l { (random + 1) % n } else { random };
-            let rest: Vec<usize> = (0..n).filter(|&i| i != f).collect();
-            c.partition(&[vec![f], rest.clone()]).map_err(e)?;
-            format!("partition [{}] (a follower) | {:?}", f + 1, plus1(&rest))
-        }
-        Nemesis::Bridge => {
-            let a = random;
-            let b = (random + 1 + (pick as usize / n) % (n - 1)) % n;
-            c.cut_pairs(&[(a, b)]).map_err(e)?;
-            format!("bridge: {} and {} cut from each other", a + 1, b + 1)
-        }
-        Nemesis::Loss => {
-            c.lose(20).map_err(e)?;
-            "20% packet loss between members".into()
-        }
-    })
-}
-
-fn plus1(ids: &[usize]) -> Vec<usize> {
-    ids.iter().map(|i| i + 1).collect()
-}
-
-/// How long until a write succeeds through any member.
-async fn probe_write(addrs: &[String], copts: &ConnectOptions, within: Duration) -> Option<Duration> {
-    let t0 = Instant::now();
-    let mut i = 0;
-    while t0.elapsed() < within {
-        let addr = &addrs[i % addrs.len()];
-        i += 1;
-        let attempt = async {
-            let (c, _) = Client::connect(addr, copts.clone()).await.ok()?;
-            c.set_data("/jepsen", None, -1).await.ok()
-        };
-        if tokio::time::timeout(Duration::from_secs(2), attempt).await.ok().flatten().is_some() {
-            return Some(t0.elapsed());
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    None
-}
-
 /// The verdicts, operation counts and latency percentiles per operation, and the faults.
 fn summarize(events: &[history::Event], faults: &[Fault], verdicts: &[Verdict], opts: &RunOpts) -> String {
     let mut s = format!(
-        "target {}, {} members, {} s, workloads {}, nemeses {:?}\n",
+        "target {}, {} members, {} s, workloads {}, nemeses {:?}{}\n",
         opts.target.name(),
         opts.nodes,
         opts.time.as_secs(),
         opts.workloads.iter().map(Workload::name).collect::<Vec<_>>().join(","),
-        opts.nemeses
+        opts.schedule.nemeses,
+        if opts.schedule.mix > 1 { format!(", {} at once", opts.schedule.mix) } else { String::new() }
     );
     for v in verdicts {
         s.push_str(&v.report());
@@ -582,15 +387,19 @@ fn summarize(events: &[history::Event], faults: &[Fault], verdicts: &[Verdict], 
             s.push_str(&format!("  {f} {outcome}: {}\n", lats.len()));
         }
     }
-    s.push_str("faults (recovery: from the fault's end to the next successful write):\n");
+    s.push_str(
+        "faults (recovered: from the fault's end to the next successful write; writes stalled: the \
+         longest time from its start to its recovery in which no write of the workloads completed):\n",
+    );
     for f in faults {
         s.push_str(&format!(
-            "  {:>7.1}-{:>7.1} s {:?}: {}; recovered in {}\n",
+            "  {:>7.1}-{:>7.1} s {}: {}; recovered in {}; writes stalled up to {}\n",
             f.start as f64 / 1e9,
             f.end as f64 / 1e9,
-            f.kind,
+            f.label(),
             f.what,
-            f.recovered_after.map_or("never (60 s)".into(), |d| format!("{} ms", d.as_millis()))
+            f.recovered_after.map_or("never (60 s)".into(), |d| format!("{} ms", d.as_millis())),
+            f.write_gap.map_or("?".into(), |d| format!("{} ms", d.as_millis()))
         ));
     }
     s

@@ -117,7 +117,7 @@ pub async fn moved(v: &Value, ctx: &Ctx) -> (Kind, Value) {
     let later = look(&t, &path).await;
     let r = match (first, later) {
         (Ok(a), Ok(b)) => {
-            let owner_ok = [&a, &b].iter().all(|s| s.as_ref().map_or(true, |s| s.ephemeral_owner == id));
+            let owner_ok = [&a, &b].iter().all(|s| s.as_ref().is_none_or(|s| s.ephemeral_owner == id));
             (Kind::Ok, json!({"kept": a.is_some() && b.is_some(), "owner_ok": owner_ok}))
         }
         // The moved session could not be asked (a fault): nothing is claimed.

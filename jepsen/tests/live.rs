@@ -5,6 +5,8 @@
 //! `sync` while a follower is partitioned away must be judged INVALID (stale reads that
 //! ZooKeeper's guarantees allow) — which shows the checker catches a real anomaly, with no
 //! fault switch in the server. Both runs' histories are re-checked with `zkjepsen check`.
+//! The crash nemesis (members on lazy disks that lose unsynced writes) must leave a correctly
+//! configured ensemble valid, and catch `forceSync=no` losing acknowledged writes.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -16,10 +18,13 @@ fn zkjepsen() -> PathBuf {
 fn require_tools() {
     let root = unsafe { libc::geteuid() } == 0;
     assert!(root, "the live harness test needs root (network namespaces); CI runs as root");
-    for tool in ["ip", "nft"] {
+    for tool in ["ip", "nft", "tc"] {
         let found = Command::new("sh").arg("-c").arg(format!("command -v {tool}")).output().map(|o| o.status.success());
         assert_eq!(found.ok(), Some(true), "{tool} is missing (.ci/run installs iproute2 and nftables)");
     }
+    assert!(Path::new("/dev/fuse").exists(), "/dev/fuse is missing (lazy disks are FUSE file systems)");
+    let faketime = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
+    assert!(Path::new(faketime).is_file(), "{faketime} is missing (.ci/run installs faketime)");
     let server = zkjepsen().with_file_name("zabkeeper");
     assert!(server.is_file(), "{} is missing: build the workspace first (scripts/test.sh does)", server.display());
 }
@@ -60,7 +65,7 @@ fn short_runs_are_judged_and_a_stale_read_is_caught() {
             "--workload",
             "register,set,ids,lock,sessions,watches",
             "--nemesis",
-            "kill,partition",
+            "kill,partition,crash",
             "--time",
             "30",
             "--interval",
@@ -78,6 +83,7 @@ fn short_runs_are_judged_and_a_stale_read_is_caught() {
     }
     assert!(good.join("latency.png").is_file(), "{text}");
     assert!(text.contains("Kill: killed member") && text.contains("Partition: partition"), "{text}");
+    assert!(text.contains("Crash: crashed member"), "{text}");
     nothing_left_behind("zkj");
 
     // Plain reads on a follower cut off from the others: stale, and flagged. A reader per
@@ -110,4 +116,35 @@ fn short_runs_are_judged_and_a_stale_read_is_caught() {
     assert_eq!(code, 1, "{again}");
     assert!(again.contains("register: INVALID"), "{again}");
     nothing_left_behind("zkj");
+
+    // forceSync=no (ZooKeeper's option, which we honour) and whole-ensemble crashes on lazy
+    // disks, together with wall-clock steps: acknowledged adds vanish, and the set checker
+    // says so. This proves the crash nemesis really drops unsynced writes.
+    let unsynced = dir.path().join("unsynced");
+    let (code, text) = run(
+        &unsynced,
+        &[
+            "--workload",
+            "set",
+            "--nemesis",
+            "crash-all,clock",
+            "--mix",
+            "2",
+            "--time",
+            "20",
+            "--interval",
+            "8",
+            "--fault-for",
+            "3",
+            "--server-config",
+            "forceSync=no",
+        ],
+    );
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("set: INVALID") && text.contains("acknowledged adds lost"), "{text}");
+    assert!(text.contains("CrashAll+Clock") || text.contains("Clock+CrashAll"), "{text}");
+    assert!(text.contains("wall clock stepped"), "{text}");
+    nothing_left_behind("zkj");
+    let mounts = std::fs::read_to_string("/proc/self/mounts").expect("mounts");
+    assert!(!mounts.contains("zkj-lazyfs"), "lazy disks left mounted:\n{mounts}");
 }

@@ -107,7 +107,11 @@ pub fn core_config(cfg: &Config) -> CoreConfig {
 /// Recovers the data directory and starts serving; returns once the port is bound.
 pub async fn start(cfg: Config) -> Result<ServerHandle, ServerError> {
     let started = Instant::now();
-    let log_opts = LogOptions { pre_alloc_size: cfg.pre_alloc_size_bytes(), ..LogOptions::default() };
+    let log_opts =
+        LogOptions { pre_alloc_size: cfg.pre_alloc_size_bytes(), force_sync: cfg.force_sync, ..LogOptions::default() };
+    if !cfg.force_sync {
+        tracing::warn!("forceSync=no: the txn log is not fsynced; a power failure can lose acknowledged writes");
+    }
     let (data_dir, log_dir) = (cfg.data_dir.clone(), cfg.data_log_dir.clone());
     let rec = tokio::task::spawn_blocking(move || recovery::recover(&data_dir, &log_dir, log_opts))
         .await

@@ -3,7 +3,8 @@
 //!
 //! Owns: the set of segment files (creating, preallocating, rolling, purging, truncating) and
 //! the write buffer; the byte format and per-segment validation live in `segment`.
-//! Must never: report a record durable before `sync` has fdatasync'ed it, silently skip a
+//! Must never: report a record durable before `sync` has fdatasync'ed it (unless told not to
+//! sync: `forceSync=no`), silently skip a
 //! damaged record that is followed by valid data, or be used from more than one thread at a
 //! time (it is synchronous and single-owner; `committer::LogWriter` puts it on a thread).
 //!
@@ -34,11 +35,15 @@ pub struct LogOptions {
     pub pre_alloc_size: u64,
     /// Largest accepted payload (default 32 MiB); larger lengths on disk are treated as damage.
     pub max_payload: u32,
+    /// fdatasync each batch before it counts as durable (default). `false` is ZooKeeper's
+    /// `forceSync=no`, for test rigs only: batches are written but not synced, so a power
+    /// failure can take acknowledged writes with it.
+    pub force_sync: bool,
 }
 
 impl Default for LogOptions {
     fn default() -> Self {
-        LogOptions { pre_alloc_size: 64 << 20, max_payload: 32 << 20 }
+        LogOptions { pre_alloc_size: 64 << 20, max_payload: 32 << 20, force_sync: true }
     }
 }
 
@@ -220,7 +225,9 @@ impl TxnLog {
             active.alloc = alloc;
         }
         active.file.write_all_at(&self.buf, seg.end).map_err(io)?;
-        active.file.sync_data().map_err(io)?;
+        if self.opts.force_sync {
+            active.file.sync_data().map_err(io)?;
+        }
         seg.end = need;
         seg.last_zxid = self.last_appended;
         self.buf.clear();

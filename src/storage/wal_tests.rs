@@ -4,7 +4,7 @@ use super::*;
 use proptest::prelude::*;
 
 fn opts() -> LogOptions {
-    LogOptions { pre_alloc_size: 256, max_payload: 1 << 16 }
+    LogOptions { pre_alloc_size: 256, max_payload: 1 << 16, force_sync: true }
 }
 
 fn payload(z: i64) -> Vec<u8> {
@@ -352,7 +352,7 @@ fn has_hole(path: &Path) -> bool {
 #[test]
 fn later_segments_use_a_zero_filled_file_made_ready_in_the_background() {
     let dir = tempfile::tempdir().unwrap();
-    let big = LogOptions { pre_alloc_size: 1 << 20, max_payload: 1 << 16 };
+    let big = LogOptions { pre_alloc_size: 1 << 20, max_payload: 1 << 16, force_sync: true };
     let mut log = TxnLog::open(dir.path(), big.clone()).unwrap();
     append_all(&mut log, 1..=10);
     let next = log.dir.join(crate::storage::prealloc::NEXT_NAME);

@@ -53,7 +53,7 @@ pub fn check(workload: &str, ops: &[Op]) -> Verdict {
     for (invoked, n, p) in by_invocation {
         while i < by_completion.len() && by_completion[i].0 < invoked {
             let (_, m, q) = by_completion[i];
-            if max_before.map_or(true, |(x, _)| m > x) {
+            if max_before.is_none_or(|(x, _)| m > x) {
                 max_before = Some((m, q));
             }
             i += 1;
