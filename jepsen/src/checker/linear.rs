@@ -62,10 +62,15 @@ pub enum KeyResult {
     Unknown,
 }
 
-/// Checks one key's operations (all of one register).
+/// Checks one key's operations (all of one register), which starts as `null`.
 pub fn check_key(ops: &[Op], budget: u64) -> KeyResult {
+    check_key_from(ops, budget, &Value::Null)
+}
+
+/// Checks one key's operations with the register starting as `initial`.
+pub fn check_key_from(ops: &[Op], budget: u64, initial: &Value) -> KeyResult {
     let mut values = Values::default();
-    let init = values.id(&Value::Null);
+    let init = values.id(initial);
     // The operations that take part, as register operations.
     let mut parts: Vec<(usize, RegOp)> = Vec::new();
     for (i, op) in ops.iter().enumerate() {
@@ -191,10 +196,18 @@ pub fn check(workload: &str, ops: &[Op], budget: u64) -> Verdict {
             KeyResult::Unknown => unknown.push(key.clone()),
             KeyResult::Not { stuck } => {
                 v.validity = Validity::Invalid;
-                v.anomalies.push(format!(
-                    "key {key}: not linearizable; no order of the operations explains this one:\n{}",
-                    excerpt(kops, stuck)
-                ));
+                v.anomalies.push(match super::witness::witness(kops, stuck) {
+                    Some(w) => format!(
+                        "key {key}: not linearizable; a minimal witness (no order of just these \
+                         operations works, whatever the value before them; every write or cas \
+                         overlapping them is among them):\n{}",
+                        lines(kops, &w, stuck)
+                    ),
+                    None => format!(
+                        "key {key}: not linearizable; no order of the operations explains this one:\n{}",
+                        excerpt(kops, stuck)
+                    ),
+                });
             }
         }
     }
@@ -228,9 +241,14 @@ pub fn excerpt(ops: &[Op], stuck: usize) -> String {
     picked.extend(before.iter().rev().take(3));
     picked.sort_unstable();
     picked.dedup();
+    lines(ops, &picked, stuck)
+}
+
+/// One line per operation picked, the stuck one marked.
+pub fn lines(ops: &[Op], picked: &[usize], stuck: usize) -> String {
     picked
-        .into_iter()
-        .map(|i| {
+        .iter()
+        .map(|&i| {
             let o = &ops[i];
             let what = if o.f == "read" { o.result.to_string() } else { o.arg.to_string() };
             let done = o.completed.map_or("never (info)".into(), |t| format!("{:.3} ms", t as f64 / 1e6));

@@ -8,6 +8,7 @@ pub mod linear;
 pub mod sessions;
 pub mod set;
 pub mod watches;
+pub mod witness;
 
 use std::fmt;
 
