@@ -244,6 +244,22 @@ impl Cluster {
         Ok(())
     }
 
+    /// The members whose server exited by itself (not killed by us), with how it ended; they
+    /// count as stopped from here on, so the next `start` starts them again.
+    pub fn reap(&mut self) -> Vec<(usize, String)> {
+        let mut gone = Vec::new();
+        for (i, m) in self.members.iter_mut().enumerate() {
+            if let Some(c) = m.child.as_mut() {
+                if let Ok(Some(status)) = c.try_wait() {
+                    gone.push((i, status.to_string()));
+                    m.child = None;
+                    m.paused = false;
+                }
+            }
+        }
+        gone
+    }
+
     pub fn start_all(&mut self) -> Result<()> {
         (0..self.len()).try_for_each(|i| self.start(i))
     }

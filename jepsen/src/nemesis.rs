@@ -170,7 +170,15 @@ pub async fn nemesis_loop(
         .unwrap_or_else(|e| format!("not applied: {e}"));
         tokio::time::sleep(fault_for).await;
         let c = cluster.clone();
-        let _ = tokio::task::spawn_blocking(move || c.lock().expect("cluster").heal()).await;
+        let gone = tokio::task::spawn_blocking(move || {
+            let mut c = c.lock().expect("cluster");
+            let gone = c.reap();
+            let _ = c.heal();
+            gone
+        })
+        .await
+        .unwrap_or_default();
+        let what = format!("{what}{}", exited(&gone));
         let end = now_ns();
         let recovered_after = probe_write(&addrs, &copts, Duration::from_secs(60)).await;
         faults.push(Fault { kinds, what, start, end, recovered_after, write_gap: None });
@@ -271,6 +279,11 @@ fn apply(c: &mut Cluster, kind: Nemesis, pick: u64) -> Result<String, String> {
             format!("crashed every member ({})", said.join(", "))
         }
     })
+}
+
+/// "; member 2 exited by itself (exit status: 1)" for each member that did.
+pub fn exited(gone: &[(usize, String)]) -> String {
+    gone.iter().map(|(i, how)| format!("; member {} exited by itself ({how})", i + 1)).collect()
 }
 
 fn plus1(ids: &[usize]) -> Vec<usize> {

@@ -168,16 +168,20 @@ async fn run_in(
     }
     let mut faults = nemesis.await.map_err(|e| e.to_string())?;
 
-    // Heal everything, bring every member back, and run the final operations.
+    // Heal everything and bring every member back. A member that cannot rejoin is a finding
+    // of its own (the `recovery` verdict), not a reason to skip checking what happened: the
+    // final operations go to whichever members answer.
     let heal = cluster.clone();
-    tokio::task::spawn_blocking(move || {
+    let recovery = tokio::task::spawn_blocking(move || {
         let mut c = heal.lock().expect("cluster");
-        c.heal()?;
-        c.wait_settled(Duration::from_secs(120))
+        let mut gone = c.reap();
+        let settled = c.heal().and_then(|_| c.wait_settled(Duration::from_secs(120)));
+        gone.extend(c.reap());
+        (settled.map(|_| ()).map_err(|e| e.to_string()), gone)
     })
     .await
-    .map_err(|e| e.to_string())?
-    .map_err(|e| format!("after the faults: {e}"))?;
+    .map_err(|e| e.to_string())?;
+    let recovery = recovery_verdict(recovery, &faults);
     for w in &opts.workloads {
         for (f, key, value) in w.final_ops() {
             let process = next_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1_000_000;
@@ -210,6 +214,7 @@ async fn run_in(
             events.iter().filter(|e| !several || e.workload.as_deref() == Some(w.name())).cloned().collect();
         verdicts.push(crate::check(w.name(), &mine).map_err(|e| e.to_string())?);
     }
+    verdicts.push(recovery);
     let mut summary = summarize(&events, &faults, &verdicts, opts);
     let title = format!(
         "{} · {} · {}",
@@ -222,6 +227,8 @@ async fn run_in(
         Err(e) => summary.push_str(&format!("plot not drawn: {e}\n")),
     }
     std::fs::write(opts.out.join("summary.txt"), &summary).map_err(|e| e.to_string())?;
+    let numbers = summary_json(&ops, &faults, &verdicts, opts);
+    std::fs::write(opts.out.join("summary.json"), format!("{numbers:#}\n")).map_err(|e| e.to_string())?;
     Ok(Outcome { verdicts, faults, summary })
 }
 
@@ -349,6 +356,61 @@ async fn final_op(
         p += 1_000;
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+}
+
+/// Whether every member was serving again, with one leader, once the faults were healed —
+/// and which ones had exited by themselves during the run or at the end.
+fn recovery_verdict(end: (Result<(), String>, Vec<(usize, String)>), faults: &[Fault]) -> Verdict {
+    let (settled, gone) = end;
+    let mut v = Verdict::new("recovery");
+    let during: Vec<&str> =
+        faults.iter().filter(|f| f.what.contains("exited by itself")).map(|f| f.what.as_str()).collect();
+    v.summary = match (&settled, during.len()) {
+        (Ok(()), 0) => "every member serving again after the faults, none exited by itself".into(),
+        (Ok(()), n) => format!("every member serving again at the end; {n} fault windows saw a member exit by itself"),
+        (Err(_), _) => "the ensemble did not recover after the faults were healed".into(),
+    };
+    if let Err(e) = settled {
+        v.validity = Validity::Invalid;
+        v.anomalies.push(format!("{e}{} (see n<i>/server.log)", nemesis::exited(&gone)));
+    }
+    for w in during {
+        v.validity = Validity::Invalid;
+        v.anomalies.push(format!("during the run: {w}"));
+    }
+    v
+}
+
+/// The run in numbers, for tables across runs (`jepsen/long-runs.py`): verdicts, operation
+/// counts, latency percentiles of ok reads and of ok changes, and each fault window.
+fn summary_json(ops: &[history::Op], faults: &[Fault], verdicts: &[Verdict], opts: &RunOpts) -> Value {
+    let pct = |mut lats: Vec<u64>| {
+        lats.sort_unstable();
+        let q = |p: f64| lats.get(((lats.len() as f64 - 1.0).max(0.0) * p) as usize).map(|&l| l as f64 / 1e6);
+        json!({"count": lats.len(), "p50_ms": q(0.5), "p99_ms": q(0.99), "max_ms": q(1.0)})
+    };
+    let lat = |o: &&history::Op| o.completed.map_or(0, |c| c.saturating_sub(o.invoked));
+    let ok = |read: bool| -> Vec<u64> {
+        ops.iter().filter(|o| o.outcome == Kind::Ok && (o.f == "read") == read).map(|o| lat(&o)).collect()
+    };
+    let count = |k: Kind| ops.iter().filter(|o| o.outcome == k).count();
+    json!({
+        "target": opts.target.name(),
+        "seconds": opts.time.as_secs(),
+        "nemeses": opts.schedule.nemeses.iter().map(|n| format!("{n:?}")).collect::<Vec<_>>(),
+        "mix": opts.schedule.mix,
+        "verdicts": verdicts.iter().map(|v| json!({
+            "workload": v.workload, "validity": format!("{:?}", v.validity), "summary": v.summary,
+        })).collect::<Vec<_>>(),
+        "operations": {"total": ops.len(), "ok": count(Kind::Ok), "fail": count(Kind::Fail), "info": count(Kind::Info)},
+        "reads": pct(ok(true)),
+        "changes": pct(ok(false)),
+        "faults": faults.iter().map(|f| json!({
+            "nemesis": f.label(), "what": f.what,
+            "recovered_ms": f.recovered_after.map(|d| d.as_millis() as u64),
+            "write_gap_ms": f.write_gap.map(|d| d.as_millis() as u64),
+        })).collect::<Vec<_>>(),
+    })
 }
 
 /// The verdicts, operation counts and latency percentiles per operation, and the faults.
