@@ -93,31 +93,35 @@ impl State {
         let ino = self.ino_for(path);
         Ok(to_attr(ino, &m))
     }
+}
 
-    /// Saves the original bytes of the blocks in `[from, to)` that lie below the file's
-    /// length at its last fsync and are not saved yet; opens the file's undo entry.
-    fn save(&mut self, ino: u64, file: &File, from: u64, to: u64) -> io::Result<()> {
-        let len = file.metadata()?.len();
-        let undo = self.undo.entry(ino).or_insert_with(|| Undo { len, ..Undo::default() });
-        if to <= from {
-            return Ok(());
+/// Saves the original bytes of the blocks in `[from, to)` that lie below the file's length
+/// at its last fsync and are not saved yet; opens the file's undo entry.
+fn save(undo: &mut HashMap<u64, Undo>, ino: u64, file: &File, from: u64, to: u64) -> io::Result<()> {
+    let undo = match undo.entry(ino) {
+        std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+        std::collections::hash_map::Entry::Vacant(e) => {
+            e.insert(Undo { len: file.metadata()?.len(), ..Undo::default() })
         }
-        for b in from / BLOCK..=(to - 1) / BLOCK {
-            if b * BLOCK >= undo.len {
-                undo.grown.insert(b);
-                continue;
-            }
-            if undo.blocks.contains_key(&b) {
-                continue;
-            }
-            let end = ((b + 1) * BLOCK).min(undo.len);
-            let mut buf = vec![0u8; (end - b * BLOCK) as usize];
-            let n = file.read_at(&mut buf, b * BLOCK)?;
-            buf.truncate(n);
-            undo.blocks.insert(b, buf);
-        }
-        Ok(())
+    };
+    if to <= from {
+        return Ok(());
     }
+    for b in from / BLOCK..=(to - 1) / BLOCK {
+        if b * BLOCK >= undo.len {
+            undo.grown.insert(b);
+            continue;
+        }
+        if undo.blocks.contains_key(&b) {
+            continue;
+        }
+        let end = ((b + 1) * BLOCK).min(undo.len);
+        let mut buf = vec![0u8; (end - b * BLOCK) as usize];
+        let n = file.read_at(&mut buf, b * BLOCK)?;
+        buf.truncate(n);
+        undo.blocks.insert(b, buf);
+    }
+    Ok(())
 }
 
 fn to_attr(ino: u64, m: &std::fs::Metadata) -> FileAttr {
@@ -250,7 +254,7 @@ impl Filesystem for LazyFs {
             if let Some(size) = size {
                 let f = OpenOptions::new().write(true).read(true).open(&path)?;
                 let now = f.metadata()?.len();
-                st.save(ino.0, &f, size.min(now), now)?;
+                save(&mut st.undo, ino.0, &f, size.min(now), now)?;
                 f.set_len(size)?;
             }
             st.attr(&path)
@@ -380,7 +384,7 @@ impl Filesystem for LazyFs {
             let attr = st.attr(&path)?;
             // A new file's data is no more durable than any other: a crash before its
             // fsync leaves it empty.
-            st.save(attr.ino.0, &f, 0, 0)?;
+            save(&mut st.undo, attr.ino.0, &f, 0, 0)?;
             st.next_fh += 1;
             let fh = st.next_fh;
             st.files.insert(fh, (attr.ino.0, f));
@@ -431,9 +435,9 @@ impl Filesystem for LazyFs {
     ) {
         let mut st = self.st();
         let r = (|| -> Result<(), Errno> {
-            let (ino, f) = st.files.get(&fh.0).ok_or(Errno::EBADF)?;
-            let (ino, f) = (*ino, f.try_clone()?);
-            st.save(ino, &f, offset, offset + data.len() as u64)?;
+            let State { files, undo, .. } = &mut *st;
+            let (ino, f) = files.get(&fh.0).ok_or(Errno::EBADF)?;
+            save(undo, *ino, f, offset, offset + data.len() as u64)?;
             f.write_all_at(data, offset)?;
             Ok(())
         })();
@@ -533,9 +537,9 @@ impl Filesystem for LazyFs {
     ) {
         let mut st = self.st();
         let r = (|| -> Result<(), Errno> {
-            let (ino, f) = st.files.get(&fh.0).ok_or(Errno::EBADF)?;
-            let (ino, f) = (*ino, f.try_clone()?);
-            st.save(ino, &f, offset, offset + length)?;
+            let State { files, undo, .. } = &mut *st;
+            let (ino, f) = files.get(&fh.0).ok_or(Errno::EBADF)?;
+            save(undo, *ino, f, offset, offset + length)?;
             // SAFETY: an open file descriptor this filesystem owns.
             if unsafe { libc::fallocate(f.as_raw_fd(), mode, offset as i64, length as i64) } != 0 {
                 return Err(io::Error::last_os_error().into());
