@@ -21,3 +21,4 @@ pub mod txn;
 pub mod watch;
 pub mod zab;
 pub mod zkcli;
+pub mod zkfmt;
