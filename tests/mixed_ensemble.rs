@@ -3,7 +3,8 @@
 //! leading when it has the largest id, one of ours when it has the smallest), every member
 //! takes a role, and writes through every member — creates, an ephemeral whose session then
 //! closes, a sync — are read the same on every member; a session opened on one member
-//! resumes on the next (of either kind) with its ephemeral.
+//! resumes on the next (of either kind) with its ephemeral. A wiped member catches up by SNAP
+//! from a leader of the other kind (ZooKeeper's serialized DataTree both ways).
 
 mod ensemble_support;
 mod zk_support;
@@ -118,14 +119,84 @@ fn writes_through_every_member_are_read_on_every_member(zookeeper_id: u64) -> (u
     (leader, e)
 }
 
+/// Every znode under `/` as seen through `c`: path, data, Stat, ACL.
+async fn tree_through(c: &Client) -> Vec<(String, Option<Vec<u8>>, zabkeeper::proto::records::Stat, String)> {
+    let mut out = Vec::new();
+    let mut todo = vec!["/".to_string()];
+    while let Some(p) = todo.pop() {
+        let (data, stat) = c.get_data(&p, false).await.expect("getData");
+        let (acl, _) = c.get_acl(&p).await.expect("getACL");
+        let (children, _) = c.get_children(&p, false).await.expect("getChildren");
+        for ch in children {
+            todo.push(if p == "/" { format!("/{ch}") } else { format!("{p}/{ch}") });
+        }
+        out.push((p, data.map(|d| d.to_vec()), stat, format!("{acl:?}")));
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+/// Member `i` (not the leader) is stopped and wiped while writes go on, then restarted: with
+/// nothing logged it must be sent a SNAP by the leader of the other kind, in ZooKeeper's own
+/// snapshot format, and then hold exactly the leader's tree (data, Stat, ACL, a live
+/// session's ephemeral).
+fn a_wiped_member_catches_up_by_snap_from_the_other_kind(e: &mut Ensemble, leader: usize, i: usize) {
+    assert_ne!(e.members[leader].spec.zookeeper, e.members[i].spec.zookeeper);
+    e.members[i].kill();
+    e.wipe(i);
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    rt.block_on(async {
+        let c = connect(e, leader).await;
+        let digest = zabkeeper::proto::records::Acl::new(31, "digest", "bob:8x3tVnW3xxYB4ARrVxnGF5chgNg=");
+        c.create("/snap", Some(b"s"), None, 0, 0).await.expect("create");
+        for k in 0..200 {
+            let readable = zabkeeper::proto::records::Acl::new(1, "world", "anyone");
+            let acl = if k % 3 == 0 { Some(vec![readable, digest.clone()]) } else { None };
+            c.create(&format!("/snap/n{k:03}"), Some(format!("v{k}").as_bytes()), acl, 0, 0).await.expect("create");
+        }
+        for k in 0..50 {
+            c.set_data(&format!("/snap/n{:03}", k * 3 + 1), Some(b"changed"), -1).await.expect("setData");
+        }
+        c.create("/snap/live", Some(b"eph"), None, 1, 0).await.expect("ephemeral");
+        e.start(i);
+        e.wait_for_roles();
+        let wiped = connect(e, i).await;
+        wiped.sync("/").await.expect("sync");
+        c.sync("/").await.expect("sync");
+        // /zookeeper/config is each member's own: a ZooKeeper member without reconfig writes
+        // its local config there after a SNAP, as it does at every start.
+        let member_local = |t: &mut Vec<(String, Option<Vec<u8>>, zabkeeper::proto::records::Stat, String)>| {
+            t.retain(|n| n.0 != "/zookeeper/config")
+        };
+        let mut want = tree_through(&c).await;
+        let mut got = tree_through(&wiped).await;
+        member_local(&mut want);
+        member_local(&mut got);
+        assert_eq!(got.len(), want.len(), "{}", e.logs());
+        for (g, w) in got.iter().zip(&want) {
+            assert_eq!(g, w, "member {} after SNAP\n{}", i + 1, e.logs());
+        }
+        let _ = wiped.close().await;
+        let _ = c.close().await;
+    });
+    let log = e.members[i].log();
+    if e.members[i].spec.zookeeper {
+        assert!(log.contains("Getting a snapshot from leader"), "ZooKeeper was not sent a SNAP\n{log}");
+    } else {
+        assert!(log.contains("the ZooKeeper leader's snapshot"), "ours was not sent a SNAP\n{log}");
+    }
+}
+
 #[test]
 fn zookeeper_leading_two_of_ours() {
-    let (leader, e) = writes_through_every_member_are_read_on_every_member(3);
+    let (leader, mut e) = writes_through_every_member_are_read_on_every_member(3);
     assert!(e.members[leader].spec.zookeeper, "with the largest id and equal logs ZooKeeper leads");
+    a_wiped_member_catches_up_by_snap_from_the_other_kind(&mut e, leader, 0);
 }
 
 #[test]
 fn one_of_ours_leading_zookeeper() {
-    let (leader, e) = writes_through_every_member_are_read_on_every_member(1);
+    let (leader, mut e) = writes_through_every_member_are_read_on_every_member(1);
     assert!(!e.members[leader].spec.zookeeper, "with the smallest id ZooKeeper follows");
+    a_wiped_member_catches_up_by_snap_from_the_other_kind(&mut e, leader, 0);
 }

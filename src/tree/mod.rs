@@ -541,10 +541,6 @@ impl DataTree {
         }
     }
 
-    pub(crate) fn acl_table(&self) -> &AclTable {
-        &self.acls
-    }
-
     pub(crate) fn acl_table_mut(&mut self) -> &mut AclTable {
         &mut self.acls
     }

@@ -20,7 +20,9 @@
 use super::broadcast::Proposals;
 use super::read_index::{ReadIndex, SyncFrom};
 use super::sync::{plan, LogIndex, SyncPlan};
-use super::wire::{packet, ForwardedRequest, LearnerInfo, QuorumPacket, LEARNER_PROTOCOL_VERSION};
+use super::wire::{
+    packet, ForwardedRequest, LearnerInfo, QuorumPacket, LEARNER_PROTOCOL_VERSION, ZABKEEPER_PROTOCOL_VERSION,
+};
 use super::Limits;
 use crate::proto::codes::op;
 use crate::proto::jute::{from_bytes, Jute, Reader};
@@ -261,7 +263,7 @@ impl Leader {
     }
 
     fn leader_info(&self, sid: i64, epoch: i64) -> LeaderAction {
-        let data = Bytes::copy_from_slice(&LEARNER_PROTOCOL_VERSION.to_be_bytes());
+        let data = Bytes::copy_from_slice(&ZABKEEPER_PROTOCOL_VERSION.to_be_bytes());
         LeaderAction::Send(sid, QuorumPacket::new(packet::LEADERINFO, epoch << 32, Some(data)))
     }
 

@@ -15,7 +15,7 @@
 //! a txn out of zxid order.
 
 use super::broadcast::Pending;
-use super::wire::{packet, LearnerInfo, QuorumPacket, LEARNER_PROTOCOL_VERSION};
+use super::wire::{packet, LearnerInfo, QuorumPacket, ZABKEEPER_PROTOCOL_VERSION};
 use super::Limits;
 use crate::proto::jute::to_bytes;
 use bytes::Bytes;
@@ -121,7 +121,7 @@ impl Learner {
             clock: 0,
             last_heard: 0,
         };
-        let info = LearnerInfo { server_id: my_id, protocol_version: LEARNER_PROTOCOL_VERSION, config_version: 0 };
+        let info = LearnerInfo { server_id: my_id, protocol_version: ZABKEEPER_PROTOCOL_VERSION, config_version: 0 };
         let ty = if observer { packet::OBSERVERINFO } else { packet::FOLLOWERINFO };
         let hello = QuorumPacket::new(ty, accepted_epoch << 32, Some(to_bytes(&info).freeze()));
         (l, vec![LearnerAction::Send(hello)])

@@ -21,6 +21,11 @@ pub const MAX_ELECTION_MESSAGE: usize = 512 * 1024;
 pub const NOTIFICATION_VERSION: i32 = 2;
 /// `LearnerInfo.protocolVersion` and LEADERINFO's payload.
 pub const LEARNER_PROTOCOL_VERSION: i32 = 0x10000;
+/// The protocol version our members send in LEARNERINFO / LEADERINFO: ZooKeeper's 0x10000 with
+/// a mark in the low bits. ZooKeeper only checks that a version is at least 0x10000, and our
+/// links recognise one of ours by it: between two of ours a SNAP carries our own snapshot
+/// encoding, towards or from a ZooKeeper member ZooKeeper's serialized DataTree.
+pub const ZABKEEPER_PROTOCOL_VERSION: i32 = 0x10000 | 0x5a42;
 
 /// `QuorumPacket` types (`Leader`).
 pub mod packet {

@@ -11,7 +11,8 @@
 use super::{digest, read_string, write_string, zk_hex, ZkFormatError};
 use crate::proto::jute::{DecodeError, Jute, Reader};
 use crate::proto::records::Acl;
-use crate::tree::{DataTree, Restoring, Znode};
+use crate::tree::snapshot::PIECE;
+use crate::tree::{DataTree, Restoring, TreeImage, Znode};
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -26,105 +27,205 @@ fn open_acl() -> Vec<Acl> {
     vec![Acl::new(31, "world", "anyone")]
 }
 
-/// Reads a snapshot body (as a SNAP carries it, or a file's after its header) into a tree
-/// whose last zxid is `zxid`.
-pub fn read_body(r: &mut Reader<'_>, zxid: i64) -> Result<DataTree, DecodeError> {
-    let n_sessions = i32::read(r)?;
-    let mut sessions = HashMap::new();
-    for _ in 0..n_sessions.max(0) {
-        let id = i64::read(r)?;
-        sessions.insert(id, i32::read(r)?);
-    }
-    let mut tree = DataTree::empty();
-    // ZooKeeper's ACL index -> ours; each entry holds one reference until the znodes are in.
-    let mut acls: HashMap<i64, u32> = HashMap::new();
-    let n_acls = i32::read(r)?;
-    for _ in 0..n_acls.max(0) {
-        let index = i64::read(r)?;
-        let list = Vec::<Acl>::read(r)?;
-        let ours = tree.acl_table_mut().intern(&list);
-        if let Some(old) = acls.insert(index, ours) {
-            tree.acl_table_mut().release(old);
-        }
-    }
-    let open = tree.acl_table_mut().intern(&open_acl());
-    acls.entry(OPEN_ACL_INDEX).or_insert(open);
-    let hasher = tree.path_hasher();
-    let mut restoring = Restoring::default();
-    loop {
-        let path = read_string(r)?;
-        if path == "/" {
-            break;
-        }
-        let path = if path.is_empty() { "/".to_string() } else { path };
-        if !path.starts_with('/') {
-            return Err(DecodeError::BadValue { what: "znode path (not absolute)", value: path.len() as i64 });
-        }
-        let data = Option::<bytes::Bytes>::read(r)?;
-        let index = i64::read(r)?;
-        let mut node = Znode::new(&path, data.as_deref());
-        node.czxid = i64::read(r)?;
-        node.mzxid = i64::read(r)?;
-        node.ctime = i64::read(r)?;
-        node.mtime = i64::read(r)?;
-        node.version = i32::read(r)?;
-        node.cversion = i32::read(r)?;
-        node.aversion = i32::read(r)?;
-        node.ephemeral_owner = i64::read(r)?;
-        node.pzxid = i64::read(r)?;
-        let ours =
-            *acls.get(&index).ok_or(DecodeError::BadValue { what: "ACL index not in the cache", value: index })?;
-        tree.acl_table_mut().add_ref(ours);
-        node.acl = ours;
-        let h = hasher.hash_bytes(node.path_bytes());
-        restoring.insert(&mut tree, node, h).map_err(|what| DecodeError::BadValue { what, value: 0 })?;
-    }
-    restoring.finish(&mut tree).map_err(|what| DecodeError::BadValue { what, value: 0 })?;
-    for id in acls.into_values() {
-        tree.acl_table_mut().release(id);
-    }
-    tree.restore_meta(zxid, sessions);
-    Ok(tree)
+/// Where a body being read stands.
+enum Stage {
+    SessionCount,
+    Sessions(i32),
+    AclCount,
+    Acls(i32),
+    Nodes,
+    Done,
 }
 
-/// Writes a tree as a snapshot body: sessions, the ACL cache, the znodes parents first, "/".
-pub fn write_body(tree: &DataTree, w: &mut Vec<u8>) {
-    let mut sessions: Vec<(i64, i32)> = tree.sessions().iter().map(|(&id, &to)| (id, to)).collect();
-    sessions.sort_unstable();
-    w.extend_from_slice(&(sessions.len() as i32).to_be_bytes());
-    for (id, to) in sessions {
+/// Reads a snapshot body incrementally, from the bytes as they come (a SNAP on a socket) or
+/// all at once (a file): `feed` takes whole records from what it is given and says how much it
+/// used; the body ends with the path "/".
+pub struct BodyReader {
+    stage: Stage,
+    sessions: HashMap<i64, i32>,
+    tree: DataTree,
+    /// ZooKeeper's ACL index -> ours; each entry holds one reference until the znodes are in.
+    acls: HashMap<i64, u32>,
+    restoring: Restoring,
+    /// Bytes of whole records taken so far.
+    taken: usize,
+}
+
+impl Default for BodyReader {
+    fn default() -> Self {
+        BodyReader {
+            stage: Stage::SessionCount,
+            sessions: HashMap::new(),
+            tree: DataTree::empty(),
+            acls: HashMap::new(),
+            restoring: Restoring::default(),
+            taken: 0,
+        }
+    }
+}
+
+impl BodyReader {
+    /// Parses whole records from `buf`; returns the bytes used (the rest is an incomplete
+    /// record, or what follows the body).
+    pub fn feed(&mut self, buf: &[u8]) -> Result<usize, DecodeError> {
+        let mut used = 0;
+        while !self.is_done() {
+            let mut r = Reader::new(&buf[used..]);
+            match self.step(&mut r) {
+                Ok(()) => {
+                    used += r.position();
+                    self.taken += r.position();
+                }
+                Err(DecodeError::Truncated { .. }) => break,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(used)
+    }
+
+    /// Bytes of whole records taken so far (where a damaged record starts).
+    pub fn taken(&self) -> usize {
+        self.taken
+    }
+
+    pub fn is_done(&self) -> bool {
+        matches!(self.stage, Stage::Done)
+    }
+
+    /// One record; changes nothing unless it was whole.
+    fn step(&mut self, r: &mut Reader<'_>) -> Result<(), DecodeError> {
+        match self.stage {
+            Stage::SessionCount => self.stage = Stage::Sessions(i32::read(r)?.max(0)),
+            Stage::Sessions(0) => self.stage = Stage::AclCount,
+            Stage::Sessions(n) => {
+                let id = i64::read(r)?;
+                let timeout = i32::read(r)?;
+                self.sessions.insert(id, timeout);
+                self.stage = Stage::Sessions(n - 1);
+            }
+            Stage::AclCount => self.stage = Stage::Acls(i32::read(r)?.max(0)),
+            Stage::Acls(0) => {
+                let open = self.tree.acl_table_mut().intern(&open_acl());
+                if let Some(old) = self.acls.insert(OPEN_ACL_INDEX, open) {
+                    self.tree.acl_table_mut().release(old);
+                }
+                self.stage = Stage::Nodes;
+            }
+            Stage::Acls(n) => {
+                let index = i64::read(r)?;
+                let list = Vec::<Acl>::read(r)?;
+                let ours = self.tree.acl_table_mut().intern(&list);
+                if let Some(old) = self.acls.insert(index, ours) {
+                    self.tree.acl_table_mut().release(old);
+                }
+                self.stage = Stage::Acls(n - 1);
+            }
+            Stage::Nodes => {
+                let path = read_string(r)?;
+                if path == "/" {
+                    self.stage = Stage::Done;
+                    return Ok(());
+                }
+                let data = Option::<bytes::Bytes>::read(r)?;
+                let index = i64::read(r)?;
+                let mut c = [0i64; 9];
+                for (k, v) in c.iter_mut().enumerate() {
+                    *v = if (4..7).contains(&k) { i64::from(i32::read(r)?) } else { i64::read(r)? };
+                }
+                let path = if path.is_empty() { "/".to_string() } else { path };
+                if !path.starts_with('/') {
+                    return Err(DecodeError::BadValue { what: "znode path (not absolute)", value: path.len() as i64 });
+                }
+                let ours = *self
+                    .acls
+                    .get(&index)
+                    .ok_or(DecodeError::BadValue { what: "ACL index not in the cache", value: index })?;
+                let mut node = Znode::new(&path, data.as_deref());
+                (node.czxid, node.mzxid, node.ctime, node.mtime) = (c[0], c[1], c[2], c[3]);
+                (node.version, node.cversion, node.aversion) = (c[4] as i32, c[5] as i32, c[6] as i32);
+                (node.ephemeral_owner, node.pzxid) = (c[7], c[8]);
+                self.tree.acl_table_mut().add_ref(ours);
+                node.acl = ours;
+                let h = self.tree.path_hasher().hash_bytes(node.path_bytes());
+                self.restoring
+                    .insert(&mut self.tree, node, h)
+                    .map_err(|what| DecodeError::BadValue { what, value: 0 })?;
+            }
+            Stage::Done => {}
+        }
+        Ok(())
+    }
+
+    /// The tree, once the body ended; its last zxid is `zxid`.
+    pub fn finish(self, zxid: i64) -> Result<DataTree, DecodeError> {
+        let BodyReader { stage, sessions, mut tree, acls, restoring, .. } = self;
+        if !matches!(stage, Stage::Done) {
+            return Err(DecodeError::Truncated { wanted: 1, left: 0 });
+        }
+        restoring.finish(&mut tree).map_err(|what| DecodeError::BadValue { what, value: 0 })?;
+        for id in acls.into_values() {
+            tree.acl_table_mut().release(id);
+        }
+        tree.restore_meta(zxid, sessions);
+        Ok(tree)
+    }
+}
+
+/// Reads a whole snapshot body from `bytes` into a tree at `zxid`; also says how many bytes
+/// the body took. An error comes with the offset of the record it is in.
+pub fn read_body(bytes: &[u8], zxid: i64) -> Result<(DataTree, usize), (DecodeError, usize)> {
+    let mut b = BodyReader::default();
+    let used = b.feed(bytes).map_err(|e| (e, b.taken()))?;
+    if !b.is_done() {
+        return Err((DecodeError::Truncated { wanted: 1, left: bytes.len() - used }, used));
+    }
+    let tree = b.finish(zxid).map_err(|e| (e, used))?;
+    Ok((tree, used))
+}
+
+/// Writes a tree image as a snapshot body, handing it to `sink` in pieces of about `PIECE`:
+/// sessions, the ACL cache, the znodes parents first (ZooKeeper's reader needs each parent
+/// before its children), "/".
+pub fn write_image_body<E>(img: &TreeImage, mut sink: impl FnMut(Vec<u8>) -> Result<(), E>) -> Result<(), E> {
+    let mut w = Vec::with_capacity(PIECE + 4096);
+    w.extend_from_slice(&(img.sessions.len() as i32).to_be_bytes());
+    for (id, to) in &img.sessions {
         w.extend_from_slice(&id.to_be_bytes());
         w.extend_from_slice(&to.to_be_bytes());
     }
-    // Our ACL ids become ZooKeeper's indexes, but world:anyone/all is -1 and stays out.
+    // Parents first: by depth (the root is 0, "/a" 1, "/a/b" 2).
+    let depth =
+        |n: &Znode| if n.path_bytes() == b"/" { 0 } else { n.path_bytes().iter().filter(|&&b| b == b'/').count() };
+    let mut nodes: Vec<&Znode> = img.znodes().collect();
+    nodes.sort_by_key(|n| depth(n));
+    // Our ACL ids become ZooKeeper's indexes, except world:anyone/all, which is -1 and not
+    // listed; id 0 (an empty list) is listed only if a znode has it.
     let open = open_acl();
-    let table = tree.acl_table();
-    let listed: Vec<(u32, std::sync::Arc<[Acl]>)> =
-        table.iter().into_iter().filter(|(_, list)| **list != *open.as_slice()).collect();
-    let mut index_of: HashMap<u32, i64> = listed.iter().map(|(id, _)| (*id, i64::from(*id))).collect();
-    let mut entries: Vec<(i64, Vec<Acl>)> = listed.iter().map(|(id, l)| (i64::from(*id), l.to_vec())).collect();
-    for (id, list) in table.iter() {
-        if *list == *open.as_slice() {
-            index_of.insert(id, OPEN_ACL_INDEX);
+    let mut index_of: HashMap<u32, i64> = HashMap::new();
+    let mut entries: Vec<(i64, &[Acl])> = Vec::new();
+    for (id, list) in &img.acls {
+        if **list == *open.as_slice() {
+            index_of.insert(*id, OPEN_ACL_INDEX);
+        } else {
+            index_of.insert(*id, i64::from(*id));
+            entries.push((i64::from(*id), list));
         }
     }
-    // Id 0 (an empty list) only if some znode has it.
-    let mut empty_used = false;
-    tree.walk(|_, n| empty_used |= n.acl == 0);
-    if empty_used {
+    if nodes.iter().any(|n| n.acl == 0) {
         index_of.insert(0, 0);
-        entries.push((0, Vec::new()));
+        entries.push((0, &[]));
     }
     entries.sort_by_key(|(i, _)| *i);
     w.extend_from_slice(&(entries.len() as i32).to_be_bytes());
-    for (index, list) in &entries {
+    for (index, list) in entries {
         w.extend_from_slice(&index.to_be_bytes());
         let mut b = bytes::BytesMut::new();
-        list.write(&mut b);
+        list.to_vec().write(&mut b);
         w.extend_from_slice(&b);
     }
-    tree.walk(|path, n| {
-        write_string(w, if path == "/" { "" } else { path });
+    for n in nodes {
+        let path = n.path();
+        write_string(&mut w, if path == "/" { "" } else { path });
         match n.data() {
             Some(d) => {
                 w.extend_from_slice(&(d.len() as i32).to_be_bytes());
@@ -141,8 +242,12 @@ pub fn write_body(tree: &DataTree, w: &mut Vec<u8>) {
         }
         w.extend_from_slice(&n.ephemeral_owner.to_be_bytes());
         w.extend_from_slice(&n.pzxid.to_be_bytes());
-    });
-    write_string(w, "/");
+        if w.len() >= PIECE {
+            sink(std::mem::replace(&mut w, Vec::with_capacity(PIECE + 4096)))?;
+        }
+    }
+    write_string(&mut w, "/");
+    sink(w)
 }
 
 /// A whole snapshot file's bytes for `tree` (named `snapshot.<its last zxid>`): header, body,
@@ -152,7 +257,11 @@ pub fn encode_file(tree: &DataTree) -> Vec<u8> {
     w.extend_from_slice(SNAP_MAGIC);
     w.extend_from_slice(&SNAP_VERSION.to_be_bytes());
     w.extend_from_slice(&(-1i64).to_be_bytes());
-    write_body(tree, &mut w);
+    write_image_body(&tree.image(), |piece| {
+        w.extend_from_slice(&piece);
+        Ok::<(), std::convert::Infallible>(())
+    })
+    .unwrap_or_else(|never| match never {});
     seal(&mut w);
     w.extend_from_slice(&tree.last_zxid().to_be_bytes());
     w.extend_from_slice(&digest::DIGEST_VERSION.to_be_bytes());
@@ -202,7 +311,9 @@ pub fn decode_file(file: &Path, bytes: &[u8], zxid: i64) -> Result<DataTree, ZkF
         return Err(ZkFormatError::damaged(file, 0, "not a ZooKeeper snapshot (magic is not ZKSN)"));
     }
     r.take(12).map_err(|e| bad(&r, e))?;
-    let tree = read_body(&mut r, zxid).map_err(|e| bad(&r, e))?;
+    let (tree, used) = read_body(&bytes[16..], zxid)
+        .map_err(|(e, at)| ZkFormatError::damaged(file, 16 + at, format!("snapshot body: {e}")))?;
+    r.take(used).map_err(|e| bad(&r, e))?;
     let sealed_at = at(&r);
     let sum = i64::read(&mut r).map_err(|e| bad(&r, e))?;
     if sum != i64::from(adler2::adler32_slice(&bytes[..sealed_at])) {
@@ -264,6 +375,36 @@ mod tests {
         assert_eq!(back.sessions(), t.sessions());
         assert_eq!(back.ephemerals_of(5), vec!["/e".to_string()]);
         assert_eq!(back.last_zxid(), t.last_zxid());
+    }
+
+    #[test]
+    fn a_body_fed_in_small_pieces_as_a_socket_delivers_it_reads_the_same() {
+        let t = sample();
+        let mut body = Vec::new();
+        write_image_body(&t.image(), |p| {
+            body.extend_from_slice(&p);
+            Ok::<(), ()>(())
+        })
+        .unwrap();
+        body.extend_from_slice(b"trailing");
+        for piece in [1usize, 7, 64] {
+            let mut b = BodyReader::default();
+            let mut pending: Vec<u8> = Vec::new();
+            let mut fed = 0;
+            while !b.is_done() {
+                let end = (fed + piece).min(body.len());
+                pending.extend_from_slice(&body[fed..end]);
+                fed = end;
+                let used = b.feed(&pending).unwrap();
+                pending.drain(..used);
+            }
+            // What follows the body is left alone.
+            pending.extend_from_slice(&body[fed..]);
+            assert_eq!(pending, b"trailing");
+            let back = b.finish(t.last_zxid()).unwrap();
+            assert_eq!(back.fingerprint(), t.fingerprint());
+            assert_eq!(back.sessions(), t.sessions());
+        }
     }
 
     #[test]

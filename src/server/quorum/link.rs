@@ -5,10 +5,13 @@
 //! A read that waits longer than the current timeout, a broken stream or a close ends the
 //! link, and the node loop hears `Closed` once.
 //!
-//! Snapshot stream (our member to our member; ZooKeeper's own snapshot format after SNAP is
-//! the migration issue's): after the SNAP packet, chunks of `int length` + bytes of our
-//! snapshot encoding, ended by a zero length. A learner decodes it, and writes it to its
-//! snapshot file, while it arrives (a blocking thread fed chunk by chunk).
+//! Snapshot stream after a SNAP packet. Between two of our members (each knows the other by
+//! the protocol version in LEARNERINFO / LEADERINFO, `ZABKEEPER_PROTOCOL_VERSION`): chunks of
+//! `int length` + bytes of our snapshot encoding, ended by a zero length; a learner decodes
+//! it, and writes it to its snapshot file, while it arrives (a blocking thread fed chunk by
+//! chunk). With an Apache ZooKeeper peer: ZooKeeper's serialized DataTree (`zkfmt::snapshot`
+//! body: sessions, ACL cache, znodes parents first, "/") and the string "BenWasHere", as
+//! ZooKeeper's LearnerHandler writes it and its Learner reads it.
 //! Must never: interpret a packet (the zab machines do), or block the node loop.
 
 use super::QuorumMsg;
@@ -18,10 +21,10 @@ use crate::storage::snapfile::FileSnapshotStore;
 use crate::storage::snapshot::SnapshotStore;
 use crate::tree::DataTree;
 use crate::tree::TreeImage;
-use crate::zab::wire::{packet, QuorumPacket};
+use crate::zab::wire::{packet, LearnerInfo, QuorumPacket, ZABKEEPER_PROTOCOL_VERSION};
 use bytes::{Buf, Bytes, BytesMut};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -33,6 +36,8 @@ pub type LinkId = u64;
 
 /// Largest snapshot chunk accepted.
 const MAX_SNAPSHOT_CHUNK: usize = 16 << 20;
+/// What ZooKeeper's leader writes after a SNAP's snapshot, and its learner checks.
+const SNAP_SIGNATURE: &str = "BenWasHere";
 
 /// What the writer sends, in order.
 pub enum Out {
@@ -99,15 +104,19 @@ pub fn spawn(
     let read_timeout_ms = Arc::new(AtomicU64::new(read_timeout.as_millis() as u64));
     let timeout = read_timeout_ms.clone();
     let ev = events.clone();
+    // Whether the peer is one of ours (learned from its LEARNERINFO or LEADERINFO, which
+    // always come before a SNAP): it picks the snapshot format both ways.
+    let peer_is_ours = Arc::new(AtomicBool::new(false));
+    let ours_for_writer = peer_is_ours.clone();
     tokio::spawn(async move {
-        let why = match read_loop(rd, id, &ev, &timeout, learner_side.as_ref(), max_packet).await {
+        let why = match read_loop(rd, id, &ev, &timeout, learner_side.as_ref(), max_packet, &peer_is_ours).await {
             Ok(()) => "closed by the peer".to_string(),
             Err(e) => e,
         };
         let _ = ev.send(CoreMsg::Quorum(QuorumMsg::Link(LinkEvent::Closed { link: id, why })));
     });
     tokio::spawn(async move {
-        if let Err(e) = write_loop(wr, rx).await {
+        if let Err(e) = write_loop(wr, rx, &ours_for_writer).await {
             tracing::debug!("quorum link {id}: write failed: {e}");
         }
     });
@@ -135,14 +144,34 @@ async fn read_loop(
     timeout: &AtomicU64,
     learner_side: Option<&PathBuf>,
     max_packet: usize,
+    peer_is_ours: &AtomicBool,
 ) -> Result<(), String> {
     let mut buf = BytesMut::with_capacity(64 * 1024);
     loop {
         while let Some((packet, n)) = QuorumPacket::decode(&buf, max_packet).map_err(|e| format!("bad packet: {e}"))? {
             buf.advance(n);
+            let version = match packet.type_ {
+                packet::LEADERINFO => packet
+                    .data
+                    .as_deref()
+                    .and_then(|d| d.get(..4))
+                    .map(|d| i32::from_be_bytes(d.try_into().expect("4 bytes"))),
+                packet::FOLLOWERINFO | packet::OBSERVERINFO => packet
+                    .data
+                    .as_deref()
+                    .and_then(|d| crate::proto::jute::from_bytes::<LearnerInfo>(d).ok())
+                    .map(|li| li.protocol_version),
+                _ => None,
+            };
+            if let Some(v) = version {
+                peer_is_ours.store(v == ZABKEEPER_PROTOCOL_VERSION, Ordering::Relaxed);
+            }
             let snapshot = match learner_side {
-                Some(dir) if packet.type_ == packet::SNAP => {
+                Some(dir) if packet.type_ == packet::SNAP && peer_is_ours.load(Ordering::Relaxed) => {
                     Some(read_snapshot(&mut rd, &mut buf, timeout, dir.clone(), packet.zxid).await?)
+                }
+                Some(dir) if packet.type_ == packet::SNAP => {
+                    Some(read_zk_snapshot(&mut rd, &mut buf, timeout, dir.clone(), packet.zxid).await?)
                 }
                 _ => None,
             };
@@ -228,6 +257,74 @@ fn decode_stream(
     })
 }
 
+/// Reads a ZooKeeper leader's snapshot (its serialized DataTree, then "BenWasHere") as it
+/// arrives, building the tree record by record; then makes it durable as our snapshot file
+/// `zxid` (on a blocking thread). What follows the signature stays in `buf`.
+async fn read_zk_snapshot(
+    rd: &mut tokio::net::tcp::OwnedReadHalf,
+    buf: &mut BytesMut,
+    timeout: &AtomicU64,
+    dir: PathBuf,
+    zxid: i64,
+) -> Result<Result<(Box<DataTree>, usize), String>, String> {
+    let t0 = std::time::Instant::now();
+    let mut body = crate::zkfmt::snapshot::BodyReader::default();
+    let mut total = 0;
+    while !body.is_done() {
+        match body.feed(buf) {
+            Ok(n) => {
+                buf.advance(n);
+                total += n;
+            }
+            Err(e) => return Ok(Err(format!("the leader's snapshot, {} bytes in: {e}", body.taken()))),
+        }
+        if !body.is_done() {
+            if buf.capacity() - buf.len() < 64 * 1024 {
+                buf.reserve(256 * 1024);
+            }
+            read_some(rd, buf, timeout).await?;
+        }
+    }
+    let signature = loop {
+        let mut r = crate::proto::jute::Reader::new(buf);
+        match crate::zkfmt::read_string(&mut r) {
+            Ok(s) => {
+                let n = r.position();
+                buf.advance(n);
+                break s;
+            }
+            Err(crate::proto::jute::DecodeError::Truncated { .. }) => read_some(rd, buf, timeout).await?,
+            Err(e) => return Ok(Err(format!("the leader's snapshot signature: {e}"))),
+        }
+    };
+    if signature != SNAP_SIGNATURE {
+        return Ok(Err(format!("missing snapshot signature: got {signature:?}")));
+    }
+    let tree = match body.finish(zxid) {
+        Ok(t) => t,
+        Err(e) => return Ok(Err(format!("the leader's snapshot: {e}"))),
+    };
+    let decoded = t0.elapsed();
+    let written = tokio::task::spawn_blocking(move || -> Result<DataTree, String> {
+        let mut store =
+            FileSnapshotStore::open(&dir).map_err(|e| format!("cannot open snapshots in {}: {e}", dir.display()))?;
+        let mut sink = store.begin(zxid).map_err(|e| e.to_string())?;
+        crate::tree::snapshot::encode_image(&tree.image(), |piece| sink.write(&piece)).map_err(|e| e.to_string())?;
+        sink.finish().map_err(|e| e.to_string())?;
+        Ok(tree)
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    Ok(written.map(|tree| {
+        tracing::info!(
+            "the ZooKeeper leader's snapshot 0x{zxid:x}: {total} bytes received and decoded in {decoded:?}, \
+             durable in {:?}",
+            t0.elapsed()
+        );
+        (Box::new(tree), total)
+    }))
+}
+
 /// Reads chunks as they arrive, passing each on to the snapshot file's writer.
 struct ChunkReader {
     rx: mpsc::Receiver<Bytes>,
@@ -262,6 +359,7 @@ impl std::io::Read for ChunkReader {
 async fn write_loop(
     mut wr: tokio::net::tcp::OwnedWriteHalf,
     mut rx: mpsc::UnboundedReceiver<Out>,
+    peer_is_ours: &AtomicBool,
 ) -> std::io::Result<()> {
     let mut buf = BytesMut::with_capacity(64 * 1024);
     while let Some(first) = rx.recv().await {
@@ -272,7 +370,11 @@ async fn write_loop(
                 Out::Snapshot(image) => {
                     wr.write_all(&buf).await?;
                     buf.clear();
-                    write_snapshot(&mut wr, image).await?;
+                    if peer_is_ours.load(Ordering::Relaxed) {
+                        write_snapshot(&mut wr, image).await?;
+                    } else {
+                        write_zk_snapshot(&mut wr, image).await?;
+                    }
                 }
                 Out::Close => {
                     wr.write_all(&buf).await?;
@@ -288,6 +390,24 @@ async fn write_loop(
         buf.clear();
     }
     Ok(())
+}
+
+/// ZooKeeper's SNAP payload for a ZooKeeper learner: the image as ZooKeeper's serialized
+/// DataTree, encoded on a blocking thread a piece at a time, then "BenWasHere".
+async fn write_zk_snapshot(wr: &mut tokio::net::tcp::OwnedWriteHalf, image: Box<TreeImage>) -> std::io::Result<()> {
+    let (tx, mut rx) = mpsc::channel::<Vec<u8>>(4);
+    let encoder = tokio::task::spawn_blocking(move || {
+        crate::zkfmt::snapshot::write_image_body(&image, |piece| {
+            tx.blocking_send(piece).map_err(|_| std::io::Error::other("link closed"))
+        })
+    });
+    while let Some(piece) = rx.recv().await {
+        wr.write_all(&piece).await?;
+    }
+    encoder.await.map_err(std::io::Error::other)??;
+    let mut sig = Vec::new();
+    crate::zkfmt::write_string(&mut sig, SNAP_SIGNATURE);
+    wr.write_all(&sig).await
 }
 
 /// Encodes the image on a blocking thread a piece at a time; each piece is written as a
