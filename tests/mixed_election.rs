@@ -89,6 +89,7 @@ fn start_ours(
         config: Bytes::from(config.to_owned()),
         last_zxid: 0,
         current_epoch: 0,
+        vote_epoch: std::sync::Arc::new(std::sync::atomic::AtomicI64::new(-1)),
     };
     rt.spawn(async move {
         let listener = tokio::net::TcpListener::bind(me).await.expect("bind our election port");

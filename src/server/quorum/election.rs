@@ -22,6 +22,12 @@ pub struct ElectionSetup {
     pub config: Bytes,
     pub last_zxid: i64,
     pub current_epoch: i64,
+    /// Once the member is established in the decided leader's epoch (leading, or synced and
+    /// serving), that epoch: from then on the vote it answers looking members with carries it
+    /// as its peer epoch, as ZooKeeper's `updateElectionVote` does (ZOOKEEPER-1732) — so that
+    /// every member of an established ensemble reports the same vote and a member that
+    /// starts later (of either kind) can join. -1 until then.
+    pub vote_epoch: Arc<std::sync::atomic::AtomicI64>,
 }
 
 /// Looks for a leader until decided; `logical_clock` is the previous round's.
@@ -94,6 +100,11 @@ pub async fn answer_while_settled(
 ) {
     while let Some((from, body)) = inbound.recv().await {
         if let Ok(Some(n)) = Notification::decode(&body) {
+            let mut decision = decision;
+            let epoch = setup.vote_epoch.load(std::sync::atomic::Ordering::Relaxed);
+            if epoch >= 0 {
+                decision.vote.peer_epoch = epoch;
+            }
             if let Some(reply) = settled_reply(&decision, &setup.config, setup.voters.contains(&from), &n) {
                 cnx.send(from, reply.encode().freeze());
             }

@@ -112,6 +112,9 @@ pub struct Ensemble {
     accepted_epoch: i64,
     current_epoch: i64,
     look_tx: mpsc::UnboundedSender<ElectionSetup>,
+    /// The epoch this member is established in, for the election task's answers (see
+    /// `ElectionSetup::vote_epoch`).
+    vote_epoch: std::sync::Arc<std::sync::atomic::AtomicI64>,
     events: mpsc::UnboundedSender<CoreMsg>,
     state: State,
     window: LogWindow,
@@ -173,6 +176,7 @@ impl Ensemble {
             accepted_epoch,
             current_epoch,
             look_tx,
+            vote_epoch: std::sync::Arc::new(std::sync::atomic::AtomicI64::new(-1)),
             events,
             state: State::Looking,
             window,
@@ -191,12 +195,14 @@ impl Ensemble {
     }
 
     fn look(&self, core: &Core) {
+        self.vote_epoch.store(-1, std::sync::atomic::Ordering::Relaxed);
         let _ = self.look_tx.send(ElectionSetup {
             my_id: self.setup.my_id,
             voters: self.setup.voters.clone(),
             config: self.setup.config_text.clone(),
             last_zxid: core.tree().last_zxid(),
             current_epoch: self.current_epoch,
+            vote_epoch: self.vote_epoch.clone(),
         });
     }
 
@@ -647,6 +653,7 @@ impl Ensemble {
                 LeaderAction::Established => {
                     let epoch = l.leader.epoch().unwrap_or(self.current_epoch);
                     tracing::info!("established as leader of epoch {epoch}; serving clients");
+                    self.vote_epoch.store(epoch, std::sync::atomic::Ordering::Relaxed);
                     core.become_leader(epoch);
                 }
                 LeaderAction::SessionTouches(_, data) => {

@@ -82,6 +82,7 @@ impl Ensemble {
                 }
                 LearnerAction::Serving => {
                     tracing::info!("synchronised with leader {}; serving clients", f.leader_sid);
+                    self.vote_epoch.store(self.current_epoch, std::sync::atomic::Ordering::Relaxed);
                     if let Some(h) = &f.link {
                         h.set_read_timeout(self.setup.tick * self.setup.sync_limit.max(1));
                     }
