@@ -29,28 +29,7 @@ async fn connect(e: &Ensemble, i: usize) -> Client {
 
 fn writes_through_every_member_are_read_on_every_member(zookeeper_id: u64) -> (usize, Ensemble) {
     let mut e = Ensemble::mixed(3, 0, &[zookeeper_id]);
-    // ZooKeeper first (its JVM starts slowly): all three then take part in one election.
-    let zk = zookeeper_id as usize - 1;
-    e.start(zk);
-    let election = std::net::SocketAddr::from(([127, 0, 0, 1], e.members[zk].spec.election));
-    let until = Instant::now() + DEADLINE;
-    while std::net::TcpStream::connect_timeout(&election, Duration::from_secs(2)).is_err() {
-        assert!(Instant::now() < until, "ZooKeeper's election port never listened\n{}", e.logs());
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    // And until it is looking (when it logs: Debian ships an slf4j binding), so that its
-    // vote reaches ours within the election's finalize wait.
-    let logs_anything = Instant::now() + Duration::from_secs(5);
-    while !e.members[zk].log().contains("New election") {
-        if Instant::now() > logs_anything && e.members[zk].log().is_empty() {
-            break;
-        }
-        assert!(Instant::now() < until, "ZooKeeper never started its election\n{}", e.logs());
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    for i in (0..3).filter(|i| *i != zk) {
-        e.start(i);
-    }
+    e.start_zookeeper_first();
     let leader = e.wait_for_roles();
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     rt.block_on(async {

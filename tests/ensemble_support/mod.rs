@@ -166,6 +166,36 @@ impl Ensemble {
         m.child = Some(child);
     }
 
+    /// Starts the ZooKeeper members first (their JVMs start slowly) and waits until each
+    /// listens on its election port and is looking, then ours: all take part in one election.
+    pub fn start_zookeeper_first(&mut self) {
+        let zk: Vec<usize> = (0..self.members.len()).filter(|&i| self.members[i].spec.zookeeper).collect();
+        for &i in &zk {
+            self.start(i);
+        }
+        let until = Instant::now() + DEADLINE;
+        for &i in &zk {
+            let election = std::net::SocketAddr::from(([127, 0, 0, 1], self.members[i].spec.election));
+            while std::net::TcpStream::connect_timeout(&election, Duration::from_secs(2)).is_err() {
+                assert!(Instant::now() < until, "ZooKeeper's election port never listened\n{}", self.logs());
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            // And until it is looking (when it logs: Debian ships an slf4j binding), so that
+            // its vote reaches ours within the election's finalize wait.
+            let logs_anything = Instant::now() + Duration::from_secs(5);
+            while !self.members[i].log().contains("New election") {
+                if Instant::now() > logs_anything && self.members[i].log().is_empty() {
+                    break;
+                }
+                assert!(Instant::now() < until, "ZooKeeper never started its election\n{}", self.logs());
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        for i in (0..self.members.len()).filter(|i| !zk.contains(i)) {
+            self.start(i);
+        }
+    }
+
     pub fn start_all(&mut self) {
         for i in 0..self.members.len() {
             self.start(i);

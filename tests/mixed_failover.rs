@@ -1,0 +1,135 @@
+//! Mixed ensembles under leader kills: two of ours with one Apache ZooKeeper 3.8 member (it
+//! has the largest id), and one of ours with two ZooKeeper members (ours has the largest id),
+//! so leadership passes between the kinds as leaders die. A client writes without pause through whichever
+//! member answers while the leader — of whichever kind — is SIGKILLed and restarted, again and
+//! again; at the end every acknowledged write is on every member and the members' trees are
+//! identical (every znode's data, Stat and ACL, read through a client on each member).
+
+mod ensemble_support;
+mod zk_support;
+
+use ensemble_support::{Ensemble, DEADLINE};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use zabkeeper::client::{Client, ConnectOptions};
+use zabkeeper::proto::records::Stat;
+
+type Tree = Vec<(String, Option<Vec<u8>>, Stat, String)>;
+
+fn opts() -> ConnectOptions {
+    ConnectOptions { timeout_ms: 20_000, connect_timeout: Duration::from_secs(2), ..Default::default() }
+}
+
+async fn tree_through(c: &Client) -> Tree {
+    let mut out = Vec::new();
+    let mut todo = vec!["/".to_string()];
+    while let Some(p) = todo.pop() {
+        let (data, stat) = c.get_data(&p, false).await.expect("getData");
+        let (acl, _) = c.get_acl(&p).await.expect("getACL");
+        let (children, _) = c.get_children(&p, false).await.expect("getChildren");
+        for ch in children {
+            todo.push(if p == "/" { format!("/{ch}") } else { format!("{p}/{ch}") });
+        }
+        // /zookeeper/config is each member's own (a ZooKeeper member writes its local config).
+        if p != "/zookeeper/config" {
+            out.push((p, data.map(|d| d.to_vec()), stat, format!("{acl:?}")));
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+/// Writes /load/<n> through any member that answers until `stop`; returns what was
+/// acknowledged.
+async fn write_load(hosts: Vec<String>, stop: Arc<AtomicBool>, acked: Arc<Mutex<Vec<u64>>>) {
+    let mut n = 0u64;
+    let mut at = 0;
+    while !stop.load(Ordering::Relaxed) {
+        at += 1;
+        let Ok(Ok((c, _))) =
+            tokio::time::timeout(Duration::from_secs(3), Client::connect(&hosts[at % hosts.len()], opts())).await
+        else {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            continue;
+        };
+        while !stop.load(Ordering::Relaxed) {
+            n += 1;
+            match tokio::time::timeout(Duration::from_secs(5), c.create(&format!("/load/{n:08}"), Some(b"v"), None, 0, 0))
+                .await
+            {
+                Ok(Ok(_)) => acked.lock().unwrap().push(n),
+                _ => break,
+            }
+        }
+    }
+}
+
+fn leader_kills_under_load(zookeeper: &[u64]) {
+    let mut e = Ensemble::mixed(3, 0, zookeeper);
+    e.start_zookeeper_first();
+    e.wait_for_roles();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let hosts: Vec<String> = e.members.iter().map(|m| m.hostport()).collect();
+    rt.block_on(async {
+        let c = Client::connect(&hosts[0], opts()).await.expect("connect").0;
+        c.create("/load", None, None, 0, 0).await.expect("create /load");
+    });
+    let stop = Arc::new(AtomicBool::new(false));
+    let acked = Arc::new(Mutex::new(Vec::new()));
+    let writer = rt.spawn(write_load(hosts.clone(), stop.clone(), acked.clone()));
+    let mut killed_kinds = Vec::new();
+    for _ in 0..4 {
+        let before = acked.lock().unwrap().len();
+        let until = Instant::now() + DEADLINE;
+        while acked.lock().unwrap().len() < before + 50 {
+            assert!(Instant::now() < until, "no writes get through\n{}", e.logs());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let leader = e.wait_for_roles();
+        killed_kinds.push(if e.members[leader].spec.zookeeper { "zookeeper" } else { "zabkeeper" });
+        e.members[leader].kill();
+        e.wait_for_roles_without(&[leader]);
+        e.start(leader);
+        e.wait_for_roles();
+    }
+    let before = acked.lock().unwrap().len();
+    let until = Instant::now() + DEADLINE;
+    while acked.lock().unwrap().len() < before + 50 {
+        assert!(Instant::now() < until, "no writes after the last restart\n{}", e.logs());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    stop.store(true, Ordering::Relaxed);
+    rt.block_on(writer).expect("writer");
+    let acked = acked.lock().unwrap().clone();
+    assert!(acked.len() >= 250, "{}", acked.len());
+    rt.block_on(async {
+        let mut trees = Vec::new();
+        for (i, h) in hosts.iter().enumerate() {
+            let c = Client::connect(h, opts()).await.expect("connect").0;
+            c.sync("/").await.expect("sync");
+            let (names, _) = c.get_children("/load", false).await.expect("children");
+            let present: std::collections::HashSet<u64> = names.iter().filter_map(|s| s.parse().ok()).collect();
+            let lost: Vec<u64> = acked.iter().copied().filter(|n| !present.contains(n)).take(10).collect();
+            assert!(lost.is_empty(), "member {} lost acknowledged writes {lost:?}\n{}", i + 1, e.logs());
+            trees.push(tree_through(&c).await);
+        }
+        for (i, t) in trees.iter().enumerate().skip(1) {
+            assert_eq!(t.len(), trees[0].len(), "member {} and member 1 differ", i + 1);
+            for (a, b) in t.iter().zip(&trees[0]) {
+                assert_eq!(a, b, "member {} and member 1 differ", i + 1);
+            }
+        }
+    });
+    eprintln!("leaders killed: {killed_kinds:?}; {} writes acknowledged", acked.len());
+}
+
+#[test]
+fn two_of_ours_and_zookeeper_survive_leader_kills() {
+    leader_kills_under_load(&[3]);
+}
+
+#[test]
+fn one_of_ours_and_two_zookeepers_survive_leader_kills() {
+    leader_kills_under_load(&[1, 2]);
+}
