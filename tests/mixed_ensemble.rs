@@ -179,3 +179,55 @@ fn one_of_ours_leading_zookeeper() {
     assert!(!e.members[leader].spec.zookeeper, "with the smallest id ZooKeeper follows");
     a_wiped_member_catches_up_by_snap_from_the_other_kind(&mut e, leader, 0);
 }
+
+/// An observer of one kind follows a leader of the other: it serves what the ensemble
+/// commits (INFORM), and wiped, it catches up by SNAP in ZooKeeper's format.
+#[test]
+fn observers_of_either_kind_follow_a_leader_of_the_other() {
+    for zookeeper in [&[3u64][..], &[4u64][..]] {
+        let mut e = Ensemble::mixed(3, 1, zookeeper);
+        e.start_zookeeper_first();
+        let leader = e.wait_for_roles();
+        let observer = 3;
+        assert_ne!(e.members[leader].spec.zookeeper, e.members[observer].spec.zookeeper, "{zookeeper:?}");
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        for round in 0..2 {
+            if round == 1 {
+                e.members[observer].kill();
+                e.wipe(observer);
+            }
+            rt.block_on(async {
+                let c = connect(&e, leader).await;
+                for k in 0..100 {
+                    c.create(&format!("/obs{round}-{k}"), Some(b"o"), None, 0, 0).await.expect("create");
+                }
+            });
+            if round == 1 {
+                e.start(observer);
+                e.wait_for_roles();
+            }
+            rt.block_on(async {
+                let c = connect(&e, leader).await;
+                let o = connect(&e, observer).await;
+                o.sync("/").await.expect("sync through the observer");
+                c.sync("/").await.expect("sync");
+                let mut want = tree_through(&c).await;
+                let mut got = tree_through(&o).await;
+                want.retain(|n| n.0 != "/zookeeper/config");
+                got.retain(|n| n.0 != "/zookeeper/config");
+                assert_eq!(got.len(), want.len(), "{zookeeper:?} round {round}\n{}", e.logs());
+                for (g, w) in got.iter().zip(&want) {
+                    assert_eq!(g, w, "{zookeeper:?} round {round}\n{}", e.logs());
+                }
+            });
+        }
+        assert_eq!(e.mode(observer).as_deref(), Some("observer"));
+        let log = e.members[observer].log();
+        let snap_taken = if e.members[observer].spec.zookeeper {
+            "Getting a snapshot from leader"
+        } else {
+            "the ZooKeeper leader's snapshot"
+        };
+        assert!(log.contains(snap_taken), "the wiped observer was not sent a SNAP\n{log}");
+    }
+}
