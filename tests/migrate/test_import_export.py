@@ -229,3 +229,47 @@ def test_damaged_files_are_refused_with_name_and_offset(workdir):
     r = zabkeeper("export", str(workdir / "nothing"), str(busy))
     assert r.returncode != 0 and "not a dataDir" in r.stderr, r.stderr
     assert (busy / "keep").read_text() == "x"
+
+
+class ZooKeeperWithLogDir(zkservers.Server):
+    """ZooKeeper with its txn logs in a separate dataLogDir."""
+
+    def _write_cfg(self):
+        path = super()._write_cfg()
+        with open(path, "a") as f:
+            f.write("dataLogDir=%s\n" % self.log_dir)
+        return path
+
+
+def test_gzip_snapshots_and_a_separate_log_dir_import(workdir):
+    zkdir, logdir = workdir / "zk", workdir / "zklogs"
+    s = ZooKeeperWithLogDir("zookeeper", prefix="migrate",
+                            jvm_args=["-Dzookeeper.snapCount=20", "-Dzookeeper.snapshot.compression.method=gz"])
+    s.data_dir, s.log_dir = str(zkdir), str(logdir)
+    SERVER_HOLDER.append(s)
+    s.start()
+    zk = s.client()
+    for i in range(60):
+        zk.create("/g%02d" % i, b"v" * i, acl=[make_digest_acl("bob", "pw", all=True)] if i % 7 == 0 else None)
+    zkservers.stop_client(zk)
+    s.proc.kill()
+    s.proc.wait()
+    s.proc = None
+    snaps = [n for n in os.listdir(zkdir / "version-2") if n.startswith("snapshot.")]
+    assert snaps and all(n.endswith(".gz") for n in snaps), snaps
+    assert any(n.startswith("log.") for n in os.listdir(logdir / "version-2"))
+    s.start()
+    c = s.client(super_user=True)
+    ref = walk(c)
+    zkservers.stop_client(c)
+    s.stop()
+    ours_dir = workdir / "ours"
+    r = zabkeeper("import", str(zkdir), str(ours_dir), "--zookeeper-log-dir", str(logdir))
+    assert r.returncode == 0, r.stderr
+    assert ".gz" in r.stdout, r.stdout
+    ours = our_server(ours_dir).start()
+    c = ours.client(super_user=True)
+    got = walk(c)
+    zkservers.stop_client(c)
+    ours.stop()
+    assert got == ref
