@@ -2,8 +2,9 @@
 //! has the largest id), and one of ours with two ZooKeeper members (ours has the largest id),
 //! so leadership passes between the kinds as leaders die. A client writes without pause through whichever
 //! member answers while the leader — of whichever kind — is SIGKILLed and restarted, again and
-//! again; at the end every acknowledged write is on every member and the members' trees are
-//! identical (every znode's data, Stat and ACL, read through a client on each member).
+//! again; at the end every member takes a write and reads everyone's, every acknowledged
+//! write is on every member and the members' trees are identical (every znode's data, Stat and
+//! ACL, read through a client on each member).
 
 mod ensemble_support;
 mod zk_support;
@@ -55,8 +56,11 @@ async fn write_load(hosts: Vec<String>, stop: Arc<AtomicBool>, acked: Arc<Mutex<
         };
         while !stop.load(Ordering::Relaxed) {
             n += 1;
-            match tokio::time::timeout(Duration::from_secs(5), c.create(&format!("/load/{n:08}"), Some(b"v"), None, 0, 0))
-                .await
+            match tokio::time::timeout(
+                Duration::from_secs(5),
+                c.create(&format!("/load/{n:08}"), Some(b"v"), None, 0, 0),
+            )
+            .await
             {
                 Ok(Ok(_)) => acked.lock().unwrap().push(n),
                 _ => break,
@@ -104,6 +108,11 @@ fn leader_kills_under_load(zookeeper: &[u64]) {
     let acked = acked.lock().unwrap().clone();
     assert!(acked.len() >= 250, "{}", acked.len());
     rt.block_on(async {
+        // Every member, of either kind, takes writes and serves reads.
+        for (i, h) in hosts.iter().enumerate() {
+            let c = Client::connect(h, opts()).await.expect("connect").0;
+            c.create(&format!("/through{}", i + 1), Some(h.as_bytes()), None, 0, 0).await.expect("write through");
+        }
         let mut trees = Vec::new();
         for (i, h) in hosts.iter().enumerate() {
             let c = Client::connect(h, opts()).await.expect("connect").0;
@@ -112,6 +121,10 @@ fn leader_kills_under_load(zookeeper: &[u64]) {
             let present: std::collections::HashSet<u64> = names.iter().filter_map(|s| s.parse().ok()).collect();
             let lost: Vec<u64> = acked.iter().copied().filter(|n| !present.contains(n)).take(10).collect();
             assert!(lost.is_empty(), "member {} lost acknowledged writes {lost:?}\n{}", i + 1, e.logs());
+            for (j, hj) in hosts.iter().enumerate() {
+                let (data, _) = c.get_data(&format!("/through{}", j + 1), false).await.expect("read");
+                assert_eq!(data.as_deref(), Some(hj.as_bytes()));
+            }
             trees.push(tree_through(&c).await);
         }
         for (i, t) in trees.iter().enumerate().skip(1) {
