@@ -243,6 +243,9 @@ impl Learner {
         self.last_logged = zxid;
         self.durable = zxid;
         self.acked = zxid;
+        // What NEWLEADER's ACK waits for starts here too: a TRUNC may have cut the very txn
+        // it pointed at (found against ZooKeeper, whose TRUNC is followed by NEWLEADER alone).
+        self.newleader_after = zxid;
         self.pending = Pending::new(zxid);
     }
 

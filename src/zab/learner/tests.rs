@@ -91,6 +91,19 @@ fn trunc_drops_what_no_quorum_committed() {
 }
 
 #[test]
+fn a_trunc_followed_by_newleader_alone_is_acked_at_once() {
+    // ZooKeeper's leader, after TRUNC to its last committed zxid, sends NEWLEADER with no
+    // proposals: the ACK must not wait for the truncated txn (2:5) to be durable.
+    let mut l = registered();
+    assert_eq!(l.packet(pkt(packet::TRUNC, (2 << 32) | 4)), vec![LearnerAction::Truncate((2 << 32) | 4)]);
+    let out = l.packet(pkt(packet::NEWLEADER, E << 32));
+    assert_eq!(out[0], LearnerAction::PersistCurrentEpoch(E), "{out:?}");
+    assert_eq!(sent(&out), vec![(packet::ACK, E << 32)]);
+    let out = l.packet(pkt(packet::UPTODATE, -1));
+    assert!(out.contains(&LearnerAction::Serving));
+}
+
+#[test]
 fn an_older_or_equal_epoch_is_handled_as_zookeeper_does() {
     let (mut l, _) = Learner::start(2, false, 5, 5, 5 << 32);
     let out = l.packet(pkt(packet::LEADERINFO, 5 << 32));
