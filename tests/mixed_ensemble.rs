@@ -9,7 +9,7 @@
 mod ensemble_support;
 mod zk_support;
 
-use ensemble_support::{Ensemble, DEADLINE};
+use ensemble_support::{tree_through, Ensemble, DEADLINE};
 use std::time::{Duration, Instant};
 use zabkeeper::client::{Client, ConnectOptions};
 
@@ -98,23 +98,6 @@ fn writes_through_every_member_are_read_on_every_member(zookeeper_id: u64) -> (u
     (leader, e)
 }
 
-/// Every znode under `/` as seen through `c`: path, data, Stat, ACL.
-async fn tree_through(c: &Client) -> Vec<(String, Option<Vec<u8>>, zabkeeper::proto::records::Stat, String)> {
-    let mut out = Vec::new();
-    let mut todo = vec!["/".to_string()];
-    while let Some(p) = todo.pop() {
-        let (data, stat) = c.get_data(&p, false).await.expect("getData");
-        let (acl, _) = c.get_acl(&p).await.expect("getACL");
-        let (children, _) = c.get_children(&p, false).await.expect("getChildren");
-        for ch in children {
-            todo.push(if p == "/" { format!("/{ch}") } else { format!("{p}/{ch}") });
-        }
-        out.push((p, data.map(|d| d.to_vec()), stat, format!("{acl:?}")));
-    }
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    out
-}
-
 /// Member `i` (not the leader) is stopped and wiped while writes go on, then restarted: with
 /// nothing logged it must be sent a SNAP by the leader of the other kind, in ZooKeeper's own
 /// snapshot format, and then hold exactly the leader's tree (data, Stat, ACL, a live
@@ -142,15 +125,8 @@ fn a_wiped_member_catches_up_by_snap_from_the_other_kind(e: &mut Ensemble, leade
         let wiped = connect(e, i).await;
         wiped.sync("/").await.expect("sync");
         c.sync("/").await.expect("sync");
-        // /zookeeper/config is each member's own: a ZooKeeper member without reconfig writes
-        // its local config there after a SNAP, as it does at every start.
-        let member_local = |t: &mut Vec<(String, Option<Vec<u8>>, zabkeeper::proto::records::Stat, String)>| {
-            t.retain(|n| n.0 != "/zookeeper/config")
-        };
-        let mut want = tree_through(&c).await;
-        let mut got = tree_through(&wiped).await;
-        member_local(&mut want);
-        member_local(&mut got);
+        let want = tree_through(&c).await;
+        let got = tree_through(&wiped).await;
         assert_eq!(got.len(), want.len(), "{}", e.logs());
         for (g, w) in got.iter().zip(&want) {
             assert_eq!(g, w, "member {} after SNAP\n{}", i + 1, e.logs());
@@ -211,10 +187,8 @@ fn observers_of_either_kind_follow_a_leader_of_the_other() {
                 let o = connect(&e, observer).await;
                 o.sync("/").await.expect("sync through the observer");
                 c.sync("/").await.expect("sync");
-                let mut want = tree_through(&c).await;
-                let mut got = tree_through(&o).await;
-                want.retain(|n| n.0 != "/zookeeper/config");
-                got.retain(|n| n.0 != "/zookeeper/config");
+                let want = tree_through(&c).await;
+                let got = tree_through(&o).await;
                 assert_eq!(got.len(), want.len(), "{zookeeper:?} round {round}\n{}", e.logs());
                 for (g, w) in got.iter().zip(&want) {
                     assert_eq!(g, w, "{zookeeper:?} round {round}\n{}", e.logs());

@@ -9,36 +9,14 @@
 mod ensemble_support;
 mod zk_support;
 
-use ensemble_support::{Ensemble, DEADLINE};
+use ensemble_support::{tree_through, Ensemble, DEADLINE};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use zabkeeper::client::{Client, ConnectOptions};
-use zabkeeper::proto::records::Stat;
-
-type Tree = Vec<(String, Option<Vec<u8>>, Stat, String)>;
 
 fn opts() -> ConnectOptions {
     ConnectOptions { timeout_ms: 20_000, connect_timeout: Duration::from_secs(2), ..Default::default() }
-}
-
-async fn tree_through(c: &Client) -> Tree {
-    let mut out = Vec::new();
-    let mut todo = vec!["/".to_string()];
-    while let Some(p) = todo.pop() {
-        let (data, stat) = c.get_data(&p, false).await.expect("getData");
-        let (acl, _) = c.get_acl(&p).await.expect("getACL");
-        let (children, _) = c.get_children(&p, false).await.expect("getChildren");
-        for ch in children {
-            todo.push(if p == "/" { format!("/{ch}") } else { format!("{p}/{ch}") });
-        }
-        // /zookeeper/config is each member's own (a ZooKeeper member writes its local config).
-        if p != "/zookeeper/config" {
-            out.push((p, data.map(|d| d.to_vec()), stat, format!("{acl:?}")));
-        }
-    }
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    out
 }
 
 /// Writes /load/<n> through any member that answers until `stop`; returns what was

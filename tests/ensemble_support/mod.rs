@@ -283,3 +283,27 @@ pub fn data_dir(m: &Member) -> PathBuf {
 pub fn exists(p: &Path) -> bool {
     p.exists()
 }
+
+/// Every znode as read through one client: path, data, Stat and ACL.
+pub type Tree = Vec<(String, Option<Vec<u8>>, zabkeeper::proto::records::Stat, String)>;
+
+/// Every znode seen through `c`, sorted by path, except `/zookeeper/config`: that one is each
+/// member's own (a ZooKeeper member without reconfig writes its local config there, at start
+/// and after a SNAP), so members of different kinds rightly differ on it.
+pub async fn tree_through(c: &zabkeeper::client::Client) -> Tree {
+    let mut out = Vec::new();
+    let mut todo = vec!["/".to_string()];
+    while let Some(p) = todo.pop() {
+        let (data, stat) = c.get_data(&p, false).await.expect("getData");
+        let (acl, _) = c.get_acl(&p).await.expect("getACL");
+        let (children, _) = c.get_children(&p, false).await.expect("getChildren");
+        for ch in children {
+            todo.push(if p == "/" { format!("/{ch}") } else { format!("{p}/{ch}") });
+        }
+        if p != "/zookeeper/config" {
+            out.push((p, data.map(|d| d.to_vec()), stat, format!("{acl:?}")));
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
