@@ -125,8 +125,8 @@ fn a_wiped_member_catches_up_by_snap_from_the_other_kind(e: &mut Ensemble, leade
         let wiped = connect(e, i).await;
         wiped.sync("/").await.expect("sync");
         c.sync("/").await.expect("sync");
-        let want = tree_through(&c).await;
-        let got = tree_through(&wiped).await;
+        let want = tree_through(&c).await.unwrap_or_else(|err| panic!("{err}\n{}", e.logs()));
+        let got = tree_through(&wiped).await.unwrap_or_else(|err| panic!("member {}: {err}\n{}", i + 1, e.logs()));
         assert_eq!(got.len(), want.len(), "{}", e.logs());
         for (g, w) in got.iter().zip(&want) {
             assert_eq!(g, w, "member {} after SNAP\n{}", i + 1, e.logs());
@@ -187,8 +187,8 @@ fn observers_of_either_kind_follow_a_leader_of_the_other() {
                 let o = connect(&e, observer).await;
                 o.sync("/").await.expect("sync through the observer");
                 c.sync("/").await.expect("sync");
-                let want = tree_through(&c).await;
-                let got = tree_through(&o).await;
+                let want = tree_through(&c).await.unwrap_or_else(|err| panic!("{err}\n{}", e.logs()));
+                let got = tree_through(&o).await.unwrap_or_else(|err| panic!("observer: {err}\n{}", e.logs()));
                 assert_eq!(got.len(), want.len(), "{zookeeper:?} round {round}\n{}", e.logs());
                 for (g, w) in got.iter().zip(&want) {
                     assert_eq!(g, w, "{zookeeper:?} round {round}\n{}", e.logs());

@@ -103,7 +103,7 @@ fn leader_kills_under_load(zookeeper: &[u64]) {
                 let (data, _) = c.get_data(&format!("/through{}", j + 1), false).await.expect("read");
                 assert_eq!(data.as_deref(), Some(hj.as_bytes()));
             }
-            trees.push(tree_through(&c).await);
+            trees.push(tree_through(&c).await.unwrap_or_else(|err| panic!("member {}: {err}\n{}", i + 1, e.logs())));
         }
         for (i, t) in trees.iter().enumerate().skip(1) {
             assert_eq!(t.len(), trees[0].len(), "member {} and member 1 differ", i + 1);
@@ -192,7 +192,7 @@ fn an_uncommitted_txn_is_truncated_by_a_leader_of_the_other_kind(zookeeper: &[u6
             c.sync("/").await.expect("sync");
             assert!(c.exists("/lost", false).await.expect("exists").is_none(), "{h} kept an uncommitted txn");
             assert!(c.exists("/after19", false).await.expect("exists").is_some());
-            trees.push(tree_through(&c).await);
+            trees.push(tree_through(&c).await.unwrap_or_else(|err| panic!("{h}: {err}\n{}", e.logs())));
         }
         for t in &trees[1..] {
             assert_eq!(t, &trees[0]);

@@ -19,6 +19,7 @@ use super::wire::{packet, LearnerInfo, QuorumPacket, ZABKEEPER_PROTOCOL_VERSION}
 use super::Limits;
 use crate::proto::jute::to_bytes;
 use bytes::Bytes;
+use std::collections::VecDeque;
 
 /// What the shell must do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,9 +84,14 @@ pub struct Learner {
     pending: Pending<Bytes>,
     /// Commits received during sync, applied after UPTODATE.
     committed_in_sync: Vec<i64>,
-    /// Highest zxid the log has made durable, and the highest ACKed.
+    /// Highest zxid the log has made durable.
     durable: i64,
-    acked: i64,
+    /// Proposals handed to the log whose ACK has not gone out, in zxid order (followers
+    /// only). Kept apart from `pending` because a COMMIT may overtake the local fsync (the
+    /// leader and another follower made the quorum): that proposal is still ACKed once
+    /// durable, as ZooKeeper's leader expects an ACK for every proposal and drops a learner
+    /// that leaves one out for syncLimit ("transaction timeout").
+    unacked: VecDeque<i64>,
     /// During sync: the NEWLEADER ACK waits until this zxid is durable.
     newleader_after: i64,
     limits: Limits,
@@ -115,7 +121,7 @@ impl Learner {
             pending: Pending::new(last_logged),
             committed_in_sync: Vec::new(),
             durable: last_logged,
-            acked: last_logged,
+            unacked: VecDeque::new(),
             newleader_after: last_logged,
             limits: Limits::default(),
             clock: 0,
@@ -220,6 +226,8 @@ impl Learner {
                 }
                 if ty == packet::INFORM {
                     self.committed_in_sync.push(p.zxid);
+                } else {
+                    self.await_ack(p.zxid);
                 }
                 self.last_logged = p.zxid;
                 vec![LearnerAction::Append(vec![(p.zxid, d)])]
@@ -242,7 +250,7 @@ impl Learner {
         self.phase = Phase::Syncing;
         self.last_logged = zxid;
         self.durable = zxid;
-        self.acked = zxid;
+        self.unacked.clear();
         // What NEWLEADER's ACK waits for starts here too: a TRUNC may have cut the very txn
         // it pointed at (found against ZooKeeper, whose TRUNC is followed by NEWLEADER alone).
         self.newleader_after = zxid;
@@ -278,6 +286,9 @@ impl Learner {
         self.phase = Phase::AckingNewLeader;
         let mut out = Vec::new();
         let entries: Vec<(i64, Bytes)> = self.pending.iter().map(|(z, d)| (*z, d.clone())).collect();
+        for (z, _) in &entries {
+            self.await_ack(*z);
+        }
         if let Some((last, _)) = entries.last() {
             self.newleader_after = *last;
             self.last_logged = *last;
@@ -323,6 +334,7 @@ impl Learner {
                     return self.fail(e.to_string());
                 }
                 self.last_logged = p.zxid;
+                self.await_ack(p.zxid);
                 vec![LearnerAction::Append(vec![(p.zxid, d)])]
             }
             packet::COMMIT if !self.observer => match self.pending.committed(p.zxid) {
@@ -361,18 +373,23 @@ impl Learner {
         }
     }
 
-    /// ACKs for every pending proposal now durable (followers only).
+    /// A proposal handed to the log: its ACK goes out once it is durable (followers only).
+    fn await_ack(&mut self, zxid: i64) {
+        if !self.observer {
+            self.unacked.push_back(zxid);
+        }
+    }
+
+    /// ACKs, in zxid order, for every logged proposal now durable — committed or not.
     fn send_acks(&mut self) -> Vec<LearnerAction> {
-        if self.observer {
-            return Vec::new();
-        }
         let mut out = Vec::new();
-        for (z, _) in self.pending.iter() {
-            if *z > self.acked && *z <= self.durable {
-                out.push(LearnerAction::Send(QuorumPacket::new(packet::ACK, *z, None)));
+        while let Some(&z) = self.unacked.front() {
+            if z > self.durable {
+                break;
             }
+            self.unacked.pop_front();
+            out.push(LearnerAction::Send(QuorumPacket::new(packet::ACK, z, None)));
         }
-        self.acked = self.acked.max(self.durable.min(self.last_logged));
         out
     }
 }

@@ -602,12 +602,13 @@ impl Sim {
     }
 
     fn deliver(&mut self, f: Flight) -> Result<(), String> {
-        let Flight { from, to, msg, .. } = f;
+        let Flight { from, to, msg, seq, .. } = f;
         let paused_until = self.members[&to].paused_until;
         if paused_until > self.now {
-            // A paused process takes nothing in; it all waits, in order, for the resume.
-            self.seq += 1;
-            self.flights.push(Flight { at: paused_until, seq: self.seq, from, to, msg });
+            // A paused process takes nothing in; it all waits, in order, for the resume. The
+            // flight keeps its sequence number: one posted later but due exactly at the resume
+            // must not overtake it (that broke TCP's order; caught when a COMMIT overtook a DIFF).
+            self.flights.push(Flight { at: paused_until, seq, from, to, msg });
             return Ok(());
         }
         if let Msg::ClientSync { acked } = msg {

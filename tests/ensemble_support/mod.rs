@@ -56,6 +56,9 @@ impl Member {
             let sig = if stop { libc::SIGSTOP } else { libc::SIGCONT };
             // SAFETY: signalling our own child by its pid.
             unsafe { libc::kill(c.id() as i32, sig) };
+            if stop {
+                wait_stopped(c.id());
+            }
         }
     }
 
@@ -262,6 +265,32 @@ impl Ensemble {
     }
 }
 
+/// Waits until every thread of process `pid` is stopped: SIGSTOP is delivered asynchronously,
+/// and a JVM thread still running after `kill` returned can take one more packet (a test
+/// then saw a follower ACK the proposal it was paused to miss).
+fn wait_stopped(pid: u32) {
+    let until = Instant::now() + DEADLINE;
+    loop {
+        let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).map(|d| {
+            d.filter_map(|t| t.ok())
+                .map(|t| std::fs::read_to_string(t.path().join("stat")).unwrap_or_default())
+                .collect::<Vec<_>>()
+        });
+        let Ok(tasks) = tasks else { return };
+        // The state follows the parenthesised command name: T (stopped), t (traced), Z or X (gone).
+        let running = tasks.iter().any(|st| {
+            st.rsplit_once(") ")
+                .and_then(|(_, rest)| rest.chars().next())
+                .is_some_and(|c| !matches!(c, 'T' | 't' | 'Z' | 'X'))
+        });
+        if !running {
+            return;
+        }
+        assert!(Instant::now() < until, "process {pid} did not stop");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 /// A four-letter word's answer, or None if the member does not answer or does not serve.
 pub fn four_letter(addr: SocketAddr, word: &str) -> Option<String> {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).ok()?;
@@ -290,13 +319,14 @@ pub type Tree = Vec<(String, Option<Vec<u8>>, zabkeeper::proto::records::Stat, S
 /// Every znode seen through `c`, sorted by path, except `/zookeeper/config`: that one is each
 /// member's own (a ZooKeeper member without reconfig writes its local config there, at start
 /// and after a SNAP), so members of different kinds rightly differ on it.
-pub async fn tree_through(c: &zabkeeper::client::Client) -> Tree {
+/// An error names the request and path that failed, for the caller to report with the logs.
+pub async fn tree_through(c: &zabkeeper::client::Client) -> Result<Tree, String> {
     let mut out = Vec::new();
     let mut todo = vec!["/".to_string()];
     while let Some(p) = todo.pop() {
-        let (data, stat) = c.get_data(&p, false).await.expect("getData");
-        let (acl, _) = c.get_acl(&p).await.expect("getACL");
-        let (children, _) = c.get_children(&p, false).await.expect("getChildren");
+        let (data, stat) = c.get_data(&p, false).await.map_err(|e| format!("getData {p}: {e:?}"))?;
+        let (acl, _) = c.get_acl(&p).await.map_err(|e| format!("getACL {p}: {e:?}"))?;
+        let (children, _) = c.get_children(&p, false).await.map_err(|e| format!("getChildren {p}: {e:?}"))?;
         for ch in children {
             todo.push(if p == "/" { format!("/{ch}") } else { format!("{p}/{ch}") });
         }
@@ -305,5 +335,5 @@ pub async fn tree_through(c: &zabkeeper::client::Client) -> Tree {
         }
     }
     out.sort_by(|a, b| a.0.cmp(&b.0));
-    out
+    Ok(out)
 }

@@ -81,6 +81,28 @@ fn broadcast_acks_only_what_is_durable_and_commits_in_order() {
 }
 
 #[test]
+fn a_commit_that_overtakes_the_fsync_still_gets_its_ack() {
+    // The leader and another follower made the quorum before this follower's fsync: the
+    // COMMIT arrives first, and the ACK must still follow once the txn is durable (found
+    // against ZooKeeper's leader, which drops a learner that leaves a proposal unacked).
+    let mut l = registered();
+    l.packet(pkt(packet::DIFF, (2 << 32) | 5));
+    l.packet(pkt(packet::NEWLEADER, E << 32));
+    let z1 = (E << 32) | 1;
+    assert!(matches!(&l.packet(prop(z1))[..], [LearnerAction::Append(_)]), "a proposal before UPTODATE");
+    let out = l.packet(pkt(packet::UPTODATE, -1));
+    assert_eq!(sent(&out), vec![(packet::ACK, E << 32)], "not durable yet: no ACK");
+    let (a, b) = ((E << 32) | 2, (E << 32) | 3);
+    l.packet(prop(a));
+    l.packet(prop(b));
+    assert!(matches!(&l.packet(pkt(packet::COMMIT, z1))[..], [LearnerAction::Commit(z, _)] if *z == z1));
+    assert!(matches!(&l.packet(pkt(packet::COMMIT, a))[..], [LearnerAction::Commit(z, _)] if *z == a));
+    assert_eq!(sent(&l.logged(a)), vec![(packet::ACK, z1), (packet::ACK, a)]);
+    assert_eq!(sent(&l.logged(b)), vec![(packet::ACK, b)]);
+    assert!(sent(&l.logged(b)).is_empty(), "acked once");
+}
+
+#[test]
 fn trunc_drops_what_no_quorum_committed() {
     let mut l = registered();
     let out = l.packet(pkt(packet::TRUNC, (2 << 32) | 3));
