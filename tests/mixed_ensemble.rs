@@ -27,10 +27,11 @@ async fn connect(e: &Ensemble, i: usize) -> Client {
     }
 }
 
-fn writes_through_every_member_are_read_on_every_member(zookeeper_id: u64) -> (usize, Ensemble) {
+/// `zookeeper_leads`: whether the ZooKeeper member is made to lead before the writes.
+fn writes_through_every_member_are_read_on_every_member(zookeeper_id: u64, zookeeper_leads: bool) -> (usize, Ensemble) {
     let mut e = Ensemble::mixed(3, 0, &[zookeeper_id]);
     e.start_zookeeper_first();
-    let leader = e.wait_for_roles();
+    let leader = e.lead_by_kind(zookeeper_leads);
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     rt.block_on(async {
         for i in 0..3 {
@@ -144,15 +145,15 @@ fn a_wiped_member_catches_up_by_snap_from_the_other_kind(e: &mut Ensemble, leade
 
 #[test]
 fn zookeeper_leading_two_of_ours() {
-    let (leader, mut e) = writes_through_every_member_are_read_on_every_member(3);
-    assert!(e.members[leader].spec.zookeeper, "with the largest id and equal logs ZooKeeper leads");
+    let (leader, mut e) = writes_through_every_member_are_read_on_every_member(3, true);
+    assert!(e.members[leader].spec.zookeeper);
     a_wiped_member_catches_up_by_snap_from_the_other_kind(&mut e, leader, 0);
 }
 
 #[test]
 fn one_of_ours_leading_zookeeper() {
-    let (leader, mut e) = writes_through_every_member_are_read_on_every_member(1);
-    assert!(!e.members[leader].spec.zookeeper, "with the smallest id ZooKeeper follows");
+    let (leader, mut e) = writes_through_every_member_are_read_on_every_member(1, false);
+    assert!(!e.members[leader].spec.zookeeper);
     a_wiped_member_catches_up_by_snap_from_the_other_kind(&mut e, leader, 0);
 }
 

@@ -47,8 +47,9 @@ enum Cmd {
         /// Comma-separated: register, set, ids, lock, sessions, watches.
         #[arg(long, default_value = "register")]
         workload: String,
-        /// Comma-separated: kill, kill-leader, kill-majority, pause, pause-leader, partition,
-        /// partition-leader, partition-follower, bridge, loss, slow, clock, crash, crash-all;
+        /// Comma-separated: kill, kill-leader, kill-majority, pause, pause-leader,
+        /// pause-follower, partition, partition-leader, partition-follower, bridge, loss,
+        /// slow, clock, crash, crash-all;
         /// "none" for no faults.
         #[arg(long, default_value = "kill,partition")]
         nemesis: String,
@@ -92,6 +93,11 @@ enum Cmd {
         think_ms: u64,
         #[arg(long, default_value_t = 4000)]
         session_timeout_ms: i32,
+        /// Milliseconds a register read may take before it counts as failed and the process
+        /// reads again on the same connection (shorter than a pause, reads pile up on the
+        /// paused member and are answered when it resumes).
+        #[arg(long, default_value_t = 3000)]
+        read_timeout_ms: u64,
         /// The zabkeeper server binary (default: beside this one).
         #[arg(long)]
         bin: Option<PathBuf>,
@@ -128,6 +134,7 @@ fn main() -> ExitCode {
             seed,
             think_ms,
             session_timeout_ms,
+            read_timeout_ms,
             bin,
         } => {
             let parsed = (|| -> Result<RunOpts, String> {
@@ -184,6 +191,7 @@ fn main() -> ExitCode {
                     server_config,
                     think: Duration::from_millis(think_ms),
                     session_timeout_ms,
+                    read_timeout: Duration::from_millis(read_timeout_ms),
                 })
             })();
             let opts = match parsed {

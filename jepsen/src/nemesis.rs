@@ -22,6 +22,9 @@ pub enum Nemesis {
     /// SIGSTOP a random member for longer than the session timeout.
     Pause,
     PauseLeader,
+    /// SIGSTOP a follower: when it resumes it answers the reads queued on its connections
+    /// from the state it had when it stopped (plain reads go stale; sync reads must not).
+    PauseFollower,
     /// Random halves.
     Partition,
     /// The leader alone on one side.
@@ -65,6 +68,7 @@ impl std::str::FromStr for Nemesis {
             "kill-majority" => Nemesis::KillMajority,
             "pause" => Nemesis::Pause,
             "pause-leader" => Nemesis::PauseLeader,
+            "pause-follower" => Nemesis::PauseFollower,
             "partition" => Nemesis::Partition,
             "partition-leader" => Nemesis::PartitionLeader,
             "partition-follower" => Nemesis::PartitionFollower,
@@ -76,7 +80,7 @@ impl std::str::FromStr for Nemesis {
             "crash-all" => Nemesis::CrashAll,
             _ => {
                 return Err(format!(
-                    "unknown nemesis {s:?} (kill, kill-leader, kill-majority, pause, pause-leader, \
+                    "unknown nemesis {s:?} (kill, kill-leader, kill-majority, pause, pause-leader, pause-follower, \
                      partition, partition-leader, partition-follower, bridge, loss, slow, clock, crash, crash-all)"
                 ))
             }
@@ -223,6 +227,11 @@ fn apply(c: &mut Cluster, kind: Nemesis, pick: u64) -> Result<String, String> {
             c.pause(l);
             format!("paused member {} (leader)", l + 1)
         }
+        Nemesis::PauseFollower => {
+            let f = follower(c.leader(), random, n);
+            c.pause(f);
+            format!("paused member {} (a follower)", f + 1)
+        }
         Nemesis::Partition => {
             let mut ids: Vec<usize> = (0..n).collect();
             ids.rotate_left(random);
@@ -237,8 +246,7 @@ fn apply(c: &mut Cluster, kind: Nemesis, pick: u64) -> Result<String, String> {
             format!("partition [{}] (leader) | {:?}", l + 1, plus1(&rest))
         }
         Nemesis::PartitionFollower => {
-            let l = leader();
-            let f = if random == l { (random + 1) % n } else { random };
+            let f = follower(c.leader(), random, n);
             let rest: Vec<usize> = (0..n).filter(|&i| i != f).collect();
             c.partition(&[vec![f], rest.clone()]).map_err(e)?;
             format!("partition [{}] (a follower) | {:?}", f + 1, plus1(&rest))
@@ -284,6 +292,14 @@ fn apply(c: &mut Cluster, kind: Nemesis, pick: u64) -> Result<String, String> {
 /// "; member 2 exited by itself (exit status: 1)" for each member that did.
 pub fn exited(gone: &[(usize, String)]) -> String {
     gone.iter().map(|(i, how)| format!("; member {} exited by itself ({how})", i + 1)).collect()
+}
+
+/// A member other than the leader: `random`, or the next one if that leads.
+fn follower(leader: Option<usize>, random: usize, n: usize) -> usize {
+    match leader {
+        Some(l) if l == random => (random + 1) % n,
+        _ => random,
+    }
 }
 
 fn plus1(ids: &[usize]) -> Vec<usize> {

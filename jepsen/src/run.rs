@@ -41,6 +41,9 @@ pub struct RunOpts {
     /// Pause between one process's operations.
     pub think: Duration,
     pub session_timeout_ms: i32,
+    /// How long a register read may take before it counts as failed (a read changes
+    /// nothing, so a timed-out read is `fail`, and the process goes on on its connection).
+    pub read_timeout: Duration,
 }
 
 /// Nanoseconds since the run started.
@@ -142,6 +145,7 @@ async fn run_in(
             recorder: recorder.clone(),
             deadline,
             think: opts.think,
+            read_timeout: opts.read_timeout,
             rng: rand::rngs::StdRng::seed_from_u64(opts.seed.wrapping_add(worker as u64)),
             next_id: next_id.clone(),
             seen: Default::default(),
@@ -261,6 +265,7 @@ struct Worker {
     recorder: Arc<Mutex<Recorder>>,
     deadline: Instant,
     think: Duration,
+    read_timeout: Duration,
     rng: rand::rngs::StdRng,
     next_id: Arc<std::sync::atomic::AtomicU64>,
     /// The value this process last saw per register key (what its next cas expects).
@@ -292,7 +297,8 @@ impl Worker {
                 false => self.workload.generate(&mut self.rng, n, &self.seen),
             };
             self.record(Kind::Invoke, f, key.clone(), value.clone());
-            let limit = self.workload.op_timeout(&self.ctx);
+            let register_read = f == "read" && matches!(self.workload, Workload::Register { .. });
+            let limit = if register_read { self.read_timeout } else { self.workload.op_timeout(&self.ctx) };
             let (kind, result) =
                 match tokio::time::timeout(limit, self.workload.invoke(c, f, &key, &value, &self.ctx)).await {
                     Ok(r) => r,

@@ -13,8 +13,18 @@ use std::time::{Duration, Instant};
 /// How long an ensemble may take to elect and serve on a loaded machine.
 pub const DEADLINE: Duration = Duration::from_secs(60);
 
+/// A port the kernel calls free that no ensemble of this test process was given before: the
+/// tests of one binary run in parallel, and a port released by one test's probe was handed
+/// to another test's member too (a member then failed to bind, and its client port answered
+/// for the other test's ensemble).
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").expect("bind :0").local_addr().expect("addr").port()
+    static GIVEN: Mutex<Option<std::collections::HashSet<u16>>> = Mutex::new(None);
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0").expect("bind :0").local_addr().expect("addr").port();
+        if GIVEN.lock().expect("ports").get_or_insert_with(Default::default).insert(port) {
+            return port;
+        }
+    }
 }
 
 /// One member's fixed facts.
@@ -230,6 +240,23 @@ impl Ensemble {
     /// leader's index.
     pub fn wait_for_roles(&self) -> usize {
         self.wait_for_roles_without(&[])
+    }
+
+    /// Until a member of the wanted kind leads: the leader of the other kind is killed,
+    /// the rest elect, it is restarted. Which member wins the first election of a fresh mixed
+    /// ensemble is a race (two of one kind may form a quorum before the third's vote
+    /// arrives); afterwards the largest id among equal logs wins. Returns the leader.
+    pub fn lead_by_kind(&mut self, zookeeper: bool) -> usize {
+        for _ in 0..4 {
+            let l = self.wait_for_roles();
+            if self.members[l].spec.zookeeper == zookeeper {
+                return l;
+            }
+            self.members[l].kill();
+            self.wait_for_roles_without(&[l]);
+            self.start(l);
+        }
+        panic!("no member of the wanted kind came to lead\n{}", self.logs());
     }
 
     /// `wait_for_roles`, leaving the members in `skip` (paused ones) out.
