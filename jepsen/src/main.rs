@@ -36,6 +36,8 @@ struct Cli {
     cmd: Cmd,
 }
 
+// Parsed once per process: the size of `Run`'s options does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Cmd {
     /// Runs workloads against a fresh ensemble (one network namespace per member; needs root,
