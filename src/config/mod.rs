@@ -164,6 +164,11 @@ pub struct Config {
     pub quorum_listen_on_all_ips: bool,
     pub cnx_timeout_ms: u32,
     pub sync_enabled: bool,
+    /// The checkpoint registry (ours: `checkpoints.enabled`, `checkpoints.root`,
+    /// `checkpoints.maxCheckpointBytes`); see `prep::registry`.
+    pub checkpoints_enabled: bool,
+    pub checkpoints_root: String,
+    pub checkpoints_max_bytes: u32,
 }
 
 impl Default for Config {
@@ -224,6 +229,9 @@ impl Config {
             quorum_listen_on_all_ips: false,
             cnx_timeout_ms: 5000,
             sync_enabled: true,
+            checkpoints_enabled: true,
+            checkpoints_root: "/checkpoints".into(),
+            checkpoints_max_bytes: 256 * 1024,
         }
     }
 
@@ -342,6 +350,16 @@ impl Config {
                 "quorumListenOnAllIPs" => cfg.quorum_listen_on_all_ips = boolean(&e)?,
                 "cnxTimeout" => cfg.cnx_timeout_ms = int(&e, 1, i32::MAX as i64, "must be > 0")? as u32,
                 "syncEnabled" => cfg.sync_enabled = boolean(&e)?,
+                "checkpoints.enabled" => cfg.checkpoints_enabled = boolean(&e)?,
+                "checkpoints.root" => {
+                    if e.value == "/" || crate::proto::path::validate(&e.value, false).is_err() {
+                        return Err(invalid(&e, "expected an absolute znode path other than /"));
+                    }
+                    cfg.checkpoints_root = e.value.clone();
+                }
+                "checkpoints.maxCheckpointBytes" => {
+                    cfg.checkpoints_max_bytes = int(&e, 1, i32::MAX as i64, "must be > 0 (bytes)")? as u32
+                }
                 k if k.starts_with("server.") => {
                     let spec =
                         ServerSpec::parse(&k["server.".len()..], &e.value).map_err(|reason| invalid(&e, &reason))?;
@@ -414,6 +432,14 @@ impl Config {
             }
         }
         SocketAddr::new(self.client_port_address, self.client_port)
+    }
+
+    /// The checkpoint registry's settings, or None when it is switched off.
+    pub fn registry(&self) -> Option<crate::prep::RegistryOptions> {
+        self.checkpoints_enabled.then(|| crate::prep::RegistryOptions {
+            root: self.checkpoints_root.clone(),
+            max_checkpoint_bytes: self.checkpoints_max_bytes as usize,
+        })
     }
 
     /// The `server.N` entry for `myid`, if both are known.

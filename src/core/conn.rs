@@ -28,7 +28,9 @@ pub enum Queued {
     /// A write handed on (to the log; in an ensemble, to the leader). Answered when a
     /// committed txn of this connection's session with this cxid is applied: the txn finds
     /// its waiter by (session, cxid), whoever prepared it.
-    Write { cxid: i32, op: i32, received_us: u64 },
+    /// `ops`: how many ops the client sent (a multi's count, else 1); the checkpoint registry
+    /// may add its own after them, and the client is answered for its own only.
+    Write { cxid: i32, op: i32, ops: u32, received_us: u64 },
     /// A new session's handshake, answered when its createSession txn is applied.
     Handshake,
     /// A read (or any non-txn request) to run once everything before it is answered.

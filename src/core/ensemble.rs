@@ -127,7 +127,7 @@ impl Core {
         let op_code = super::write_op_code(req);
         let c = self.conns.get_mut(&conn).expect("conn");
         let session = c.session_id;
-        c.queue.push_back(Queued::Write { cxid: xid, op: op_code, received_us });
+        c.queue.push_back(Queued::Write { cxid: xid, op: op_code, ops: super::client_ops(req), received_us });
         let body = match req {
             // A body that did not decode still goes to the leader, whose prep answers it.
             _ if !body.is_empty() || matches!(req, Request::Malformed { .. }) => body,

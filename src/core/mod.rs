@@ -45,6 +45,8 @@ pub struct CoreConfig {
     pub super_digest: Option<String>,
     pub server_id: i64,
     pub container_check_interval_ms: i64,
+    /// The checkpoint registry; None: off.
+    pub registry: Option<crate::prep::RegistryOptions>,
 }
 
 impl Default for CoreConfig {
@@ -60,6 +62,7 @@ impl Default for CoreConfig {
             super_digest: None,
             server_id: 0,
             container_check_interval_ms: 60_000,
+            registry: Some(crate::prep::RegistryOptions::default()),
         }
     }
 }
@@ -100,7 +103,7 @@ struct OutBuf {
 /// Who waits for a committed txn (see `Core::waiter`).
 enum Waiter {
     Handshake,
-    Write { cxid: i32, op: i32, received_us: u64 },
+    Write { cxid: i32, op: i32, ops: u32, received_us: u64 },
 }
 
 /// Server-wide counters for the admin words.
@@ -157,7 +160,11 @@ impl Core {
         for (&id, &timeout) in tree.sessions() {
             sessions.add(id, timeout, mono_ms);
         }
-        let prep = Prep::new(PrepOptions { skip_acl: cfg.skip_acl, ttl_enabled: cfg.ttl_enabled });
+        let prep = Prep::new(PrepOptions {
+            skip_acl: cfg.skip_acl,
+            ttl_enabled: cfg.ttl_enabled,
+            registry: cfg.registry.clone(),
+        });
         let next_zxid = tree.last_zxid().max(last_logged_zxid) + 1;
         Core {
             cfg,
@@ -359,7 +366,13 @@ impl Core {
         let ctx = WriteContext { session_id: c.session_id, cxid: xid, zxid, time: self.wall_ms, auth: &c.auth };
         let op_code = write_op_code(&req);
         let txn = self.prep.prepare(&self.tree, &ctx, &req);
-        self.conns.get_mut(&conn).expect("conn").queue.push_back(Queued::Write { cxid: xid, op: op_code, received_us });
+        let ops = client_ops(&req);
+        self.conns.get_mut(&conn).expect("conn").queue.push_back(Queued::Write {
+            cxid: xid,
+            op: op_code,
+            ops,
+            received_us,
+        });
         self.log(txn);
     }
 
@@ -447,7 +460,7 @@ impl Core {
         }
         match self.waiter(&txn) {
             Some((conn, Waiter::Handshake)) => self.session_created(conn, &txn),
-            Some((conn, Waiter::Write { cxid, op: op_code, received_us })) => {
+            Some((conn, Waiter::Write { cxid, op: op_code, ops, received_us })) => {
                 self.conns.get_mut(&conn).expect("waiter's conn").queue.pop_front();
                 self.record_latency(conn, cxid, op_name(op_code), received_us);
                 if op_code == op::CREATE_SESSION && matches!(outcome.result, OpResult::SessionCreated) {
@@ -457,7 +470,7 @@ impl Core {
                     self.drain_queue(conn);
                     return;
                 }
-                let result = self.write_response(op_code, &txn, outcome.result);
+                let result = self.write_response(op_code, ops, &txn, outcome.result);
                 self.reply(conn, cxid, zxid, result);
                 if op_code == op::CLOSE_SESSION {
                     self.after_close_apply(&txn);
@@ -479,16 +492,34 @@ impl Core {
         let ty = txn.header.type_;
         match c.queue.front()? {
             Queued::Handshake if ty == op::CREATE_SESSION => Some((conn, Waiter::Handshake)),
-            Queued::Write { cxid, op: o, received_us }
-                if *cxid == txn.header.cxid && (ty == *o || (ty == op::ERROR && *o != op::CLOSE_SESSION)) =>
+            // A single create, delete or setData that the checkpoint registry completed comes
+            // back as a multi.
+            Queued::Write { cxid, op: o, ops, received_us }
+                if *cxid == txn.header.cxid
+                    && (ty == *o
+                        || (ty == op::ERROR && *o != op::CLOSE_SESSION)
+                        || (ty == op::MULTI && registry_expandable(*o))) =>
             {
-                Some((conn, Waiter::Write { cxid: *cxid, op: *o, received_us: *received_us }))
+                Some((conn, Waiter::Write { cxid: *cxid, op: *o, ops: *ops, received_us: *received_us }))
             }
             _ => None,
         }
     }
 
-    fn write_response(&self, op_code: i32, txn: &Txn, result: OpResult) -> Result<Response, ErrorCode> {
+    /// The answer to a write of `ops` client ops (a multi's count, else 1) from its applied
+    /// txn, leaving out what the checkpoint registry added after them.
+    fn write_response(&self, op_code: i32, ops: u32, txn: &Txn, result: OpResult) -> Result<Response, ErrorCode> {
+        let result = match result {
+            OpResult::Multi(mut results) if op_code == op::MULTI => {
+                results.truncate(ops as usize);
+                OpResult::Multi(results)
+            }
+            // A single op the registry completed: answered from its own (first) result.
+            OpResult::Multi(results) if op_code != op::MULTI => {
+                results.into_iter().next().unwrap_or(OpResult::Error(ErrorCode::RuntimeInconsistency))
+            }
+            r => r,
+        };
         match result {
             OpResult::Error(e) => Err(e),
             OpResult::RolledBack => Err(ErrorCode::RuntimeInconsistency),
@@ -640,6 +671,19 @@ impl Core {
             }
         }
     }
+}
+
+/// How many ops a client's write carries: a multi's count, else 1.
+fn client_ops(req: &Request) -> u32 {
+    match req {
+        Request::Multi(v) => v.len() as u32,
+        _ => 1,
+    }
+}
+
+/// Single writes the checkpoint registry may complete with ops of its own (into a multi).
+fn registry_expandable(op_code: i32) -> bool {
+    matches!(op_code, op::CREATE | op::CREATE2)
 }
 
 fn write_op_code(req: &Request) -> i32 {

@@ -183,14 +183,19 @@ impl Core {
         let id = self.conns[&conn].session_id;
         let op = crate::proto::codes::op::CREATE_SESSION;
         if self.role == super::Role::Learner {
-            self.conns.get_mut(&conn).expect("conn").queue.push_back(Queued::Write { cxid: xid, op, received_us });
+            self.conns.get_mut(&conn).expect("conn").queue.push_back(Queued::Write {
+                cxid: xid,
+                op,
+                ops: 1,
+                received_us,
+            });
             self.forward(id, xid, op, Bytes::copy_from_slice(&timeout.to_be_bytes()), conn);
             return;
         }
         let zxid = self.take_zxid();
         let mut txn = Prep::prepare_create_session(id, timeout, zxid, self.wall_ms);
         txn.header.cxid = xid;
-        self.conns.get_mut(&conn).expect("conn").queue.push_back(Queued::Write { cxid: xid, op, received_us });
+        self.conns.get_mut(&conn).expect("conn").queue.push_back(Queued::Write { cxid: xid, op, ops: 1, received_us });
         self.log(txn);
     }
 
@@ -208,7 +213,7 @@ impl Core {
         c.state = ConnState::Closing;
         let op = crate::proto::codes::op::CLOSE_SESSION;
         if self.role == super::Role::Learner {
-            c.queue.push_back(Queued::Write { cxid: xid, op, received_us });
+            c.queue.push_back(Queued::Write { cxid: xid, op, ops: 1, received_us });
             self.forward(id, xid, op, Bytes::new(), conn);
             return;
         }
@@ -217,7 +222,7 @@ impl Core {
         let mut txn = self.prep.prepare_close_session(&self.tree, id, zxid, self.wall_ms);
         // As ZooKeeper's header does: the client's cxid, so the commit finds this request.
         txn.header.cxid = xid;
-        self.conns.get_mut(&conn).expect("conn").queue.push_back(Queued::Write { cxid: xid, op, received_us });
+        self.conns.get_mut(&conn).expect("conn").queue.push_back(Queued::Write { cxid: xid, op, ops: 1, received_us });
         self.log(txn);
     }
 

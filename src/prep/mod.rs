@@ -6,6 +6,10 @@
 //! takes a zxid, so replies leave the server in zxid order.
 //! Must never: change the tree, do I/O or read a clock (time and zxid come in the context).
 
+mod registry;
+
+pub use registry::{checkpoint_name, RegistryOptions};
+
 use crate::acl::{check_acl, fixup_acl};
 use crate::proto::codes::{op, perms, ttl_ephemeral_owner, CreateMode, ErrorCode, CONTAINER_EPHEMERAL_OWNER, MAX_TTL};
 use crate::proto::path;
@@ -13,6 +17,7 @@ use crate::proto::records::*;
 use crate::proto::request::{MultiOp, Request};
 use crate::tree::DataTree;
 use crate::txn::{Txn, TxnBody};
+use registry::Followups;
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -23,6 +28,8 @@ pub struct PrepOptions {
     pub skip_acl: bool,
     /// extendedTypesEnabled: TTL znodes are allowed.
     pub ttl_enabled: bool,
+    /// The checkpoint registry's root and limits; None: off.
+    pub registry: Option<RegistryOptions>,
 }
 
 /// Who asks and when: everything prep needs from outside the tree.
@@ -43,6 +50,17 @@ struct NodeView {
     ephemeral_owner: i64,
     num_children: i32,
     acl: Arc<[Acl]>,
+    czxid: i64,
+    data: NodeData,
+}
+
+/// A znode's data as prep sees it: only the checkpoint registry reads it.
+#[derive(Debug, Clone)]
+enum NodeData {
+    /// No prepared change set it: whatever the tree holds.
+    InTree,
+    /// Set by a prepared create or setData.
+    Is(Option<bytes::Bytes>),
 }
 
 /// A prepared change to one path: the zxid of the last txn touching it, and the znode as it
@@ -112,13 +130,30 @@ impl Prep {
         let mut scratch = std::mem::take(&mut self.scratch);
         let (ty, body) = match req {
             Request::Multi(ops) => (op::MULTI, self.prepare_multi(tree, ctx, ops, &mut scratch)),
-            _ => match self.prepare_one(tree, ctx, req, &mut scratch) {
-                Ok((ty, body)) => (ty, body),
-                Err(e) => {
-                    scratch.clear();
-                    (op::ERROR, TxnBody::Error(ErrorTxn { err: e.code() }))
+            _ => {
+                let mut follow = Followups::default();
+                let one = self.prepare_one(tree, ctx, req, &mut scratch).and_then(|t| {
+                    self.registry_rules(tree, ctx, req, &scratch, &mut follow)?;
+                    Ok(t)
+                });
+                // The registry may complete the op in the same txn: then it is a multi, the
+                // client's op first (answered from the first result).
+                let one = one.and_then(|t| {
+                    if follow.is_empty() {
+                        return Ok(t);
+                    }
+                    let mut all = vec![t];
+                    all.extend(self.prepare_followups(tree, ctx, &mut scratch, &follow)?);
+                    Ok((op::MULTI, TxnBody::Multi(all)))
+                });
+                match one {
+                    Ok((ty, body)) => (ty, body),
+                    Err(e) => {
+                        scratch.clear();
+                        (op::ERROR, TxnBody::Error(ErrorTxn { err: e.code() }))
+                    }
                 }
-            },
+            }
         };
         self.commit(&mut scratch);
         self.scratch = scratch;
@@ -194,6 +229,8 @@ impl Prep {
             ephemeral_owner: n.ephemeral_owner,
             num_children: n.num_children() as i32,
             acl: tree.acl_of(n),
+            czxid: n.czxid,
+            data: NodeData::InTree,
         })
     }
 
@@ -214,6 +251,7 @@ impl Prep {
     ) -> TxnBody {
         let mut out = Vec::with_capacity(ops.len());
         let mut failure: Option<(usize, ErrorCode)> = None;
+        let mut follow = Followups::default();
         for (i, m) in ops.iter().enumerate() {
             let req = match m {
                 MultiOp::Create { op, req } => Request::Create { op: *op, req: req.clone() },
@@ -225,12 +263,23 @@ impl Prep {
                     break;
                 }
             };
-            match self.prepare_one(tree, ctx, &req, scratch) {
+            let one = self.prepare_one(tree, ctx, &req, scratch).and_then(|t| {
+                self.registry_rules(tree, ctx, &req, scratch, &mut follow)?;
+                Ok(t)
+            });
+            match one {
                 Ok(t) => out.push(t),
                 Err(e) => {
                     failure = Some((i, e));
                     break;
                 }
+            }
+        }
+        // The registry's own ops go after the client's (whose results are all it is answered).
+        if failure.is_none() && !follow.is_empty() {
+            match self.prepare_followups(tree, ctx, scratch, &follow) {
+                Ok(more) => out.extend(more),
+                Err(e) => failure = Some((ops.len().saturating_sub(1), e)),
             }
         }
         match failure {
@@ -250,6 +299,22 @@ impl Prep {
                 TxnBody::Multi(errs)
             }
         }
+    }
+
+    /// Prepares the ops the checkpoint registry adds to a client's txn. They are the
+    /// consequences of ops already permitted, so no ACL is checked for them.
+    fn prepare_followups(
+        &mut self,
+        tree: &DataTree,
+        ctx: &WriteContext<'_>,
+        scratch: &mut Overlay,
+        follow: &Followups,
+    ) -> Result<Vec<(i32, TxnBody)>, ErrorCode> {
+        let reqs = self.registry_followups(tree, scratch, follow);
+        let skip_acl = std::mem::replace(&mut self.opts.skip_acl, true);
+        let out = reqs.iter().map(|r| self.prepare_one(tree, ctx, r, scratch)).collect();
+        self.opts.skip_acl = skip_acl;
+        out
     }
 
     fn prepare_one(
@@ -283,7 +348,9 @@ impl Prep {
                 self.check(&node.acl, perms::WRITE, ctx)?;
                 check_version(node.version, r.version)?;
                 let version = node.version.wrapping_add(1);
-                scratch.insert(r.path.clone(), Pending { zxid: ctx.zxid, node: Some(NodeView { version, ..node }) });
+                let data = NodeData::Is(r.data.clone());
+                scratch
+                    .insert(r.path.clone(), Pending { zxid: ctx.zxid, node: Some(NodeView { version, data, ..node }) });
                 Ok((op::SET_DATA, TxnBody::SetData(SetDataTxn { path: r.path.clone(), data: r.data.clone(), version })))
             }
             Request::SetAcl(r) => {
@@ -393,6 +460,8 @@ impl Prep {
                     ephemeral_owner: owner,
                     num_children: 0,
                     acl: self.shared_acl(&acl),
+                    czxid: ctx.zxid,
+                    data: NodeData::Is(req.data.clone()),
                 }),
             },
         );

@@ -81,7 +81,7 @@ fn create_errors() {
 
 #[test]
 fn ttl_rules_when_enabled() {
-    let mut p = Prep::new(PrepOptions { skip_acl: false, ttl_enabled: true });
+    let mut p = Prep::new(PrepOptions { skip_acl: false, ttl_enabled: true, registry: None });
     let mut t = DataTree::new();
     let ttl = |flags, ttl| Request::Create {
         op: op::CREATE_TTL,
@@ -196,7 +196,7 @@ fn digest_and_super_auth() {
     assert_eq!(err_of(&p.prepare(&t, &ctx(3, &me), &set)), 0);
     let sup = [Id { scheme: "super".into(), id: String::new() }];
     assert_eq!(err_of(&p.prepare(&t, &ctx(4, &sup), &set)), 0);
-    let mut skip = Prep::new(PrepOptions { skip_acl: true, ttl_enabled: false });
+    let mut skip = Prep::new(PrepOptions { skip_acl: true, ttl_enabled: false, registry: None });
     assert_eq!(err_of(&skip.prepare(&t, &ctx(5, &[]), &set)), 0);
 }
 

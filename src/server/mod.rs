@@ -101,6 +101,7 @@ pub fn core_config(cfg: &Config) -> CoreConfig {
         super_digest: cfg.super_digest.clone(),
         server_id: cfg.server_id() as i64,
         container_check_interval_ms: cfg.container_check_interval_ms as i64,
+        registry: cfg.registry(),
     }
 }
 
