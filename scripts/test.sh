@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The project's single test command: every Rust test, then the kazoo compatibility suite
 # (tests/compat), which runs the same tests against zabkeeper and Apache ZooKeeper 3.8, then
-# the migration suite (tests/migrate: zabkeeper import/export against ZooKeeper 3.8 files), then
+# the migration suite (tests/migrate: zabkeeper import/export against ZooKeeper 3.8 files), the
+# README's checkpoint-registry examples (tests/checkpoints: kazoo and Java, as written), then
 # the zkcli golden-output suite (tests/zkcli: zkCli.sh vs ZooKeeper 3.8 as the reference,
 # compared with zkcli vs zabkeeper and zkcli vs ZooKeeper). Fails if any part fails; every
 # part always runs.
@@ -40,6 +41,13 @@ echo "+ $PYTHON -m pytest -q tests/migrate ${PYTEST_ARGS:-}"
 # shellcheck disable=SC2086
 if ! "$PYTHON" -m pytest -q -p no:cacheprovider tests/migrate ${PYTEST_ARGS:-}; then
     echo "test.sh: migration suite FAILED" >&2
+    status=1
+fi
+
+echo "+ $PYTHON -m pytest -q tests/checkpoints ${PYTEST_ARGS:-}"
+# shellcheck disable=SC2086
+if ! "$PYTHON" -m pytest -q -p no:cacheprovider tests/checkpoints ${PYTEST_ARGS:-}; then
+    echo "test.sh: checkpoint registry examples FAILED" >&2
     status=1
 fi
 
