@@ -32,7 +32,7 @@ def nemeses_for(target, nemeses):
     if target == "zookeeper":
         return ",".join(n for n in nemeses.split(",") if n != "clock")
     return nemeses
-WORKLOADS = "register,set,ids,lock,sessions,watches"
+WORKLOADS = "register,set,ids,lock,sessions,watches,checkpoints"
 
 
 def run(bin_, target, group, nemeses, args, out):

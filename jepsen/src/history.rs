@@ -60,6 +60,8 @@ pub struct Op {
     pub outcome: Kind,
     /// The invocation's index in the history.
     pub index: u64,
+    /// The completion's value whatever its kind (a refusal's or an `info`'s detail too).
+    pub answer: Value,
 }
 
 impl Op {
@@ -128,6 +130,7 @@ pub fn pair(events: &[Event]) -> Result<Vec<Op>, HistoryError> {
                     completed: None,
                     outcome: Kind::Info,
                     index: e.index,
+                    answer: Value::Null,
                 });
             }
             Kind::Ok | Kind::Fail | Kind::Info => {
@@ -145,6 +148,7 @@ pub fn pair(events: &[Event]) -> Result<Vec<Op>, HistoryError> {
                     });
                 }
                 op.outcome = e.kind;
+                op.answer = e.value.clone();
                 if e.kind != Kind::Info {
                     op.completed = Some(e.time);
                 }

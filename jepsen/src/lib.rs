@@ -4,6 +4,7 @@
 //! run (`run`).
 
 pub mod checker;
+pub mod checkpoints;
 pub mod cluster;
 pub mod history;
 pub mod lazyfs;
@@ -18,7 +19,7 @@ use checker::{Validity, Verdict};
 use history::{Event, HistoryError};
 
 /// The workloads a history can be checked as.
-pub const WORKLOADS: &[&str] = &["register", "set", "ids", "lock", "sessions", "watches"];
+pub const WORKLOADS: &[&str] = &["register", "set", "ids", "lock", "sessions", "watches", "checkpoints"];
 
 /// Checks a history as workload `w`.
 pub fn check(w: &str, events: &[Event]) -> Result<Verdict, HistoryError> {
@@ -30,6 +31,7 @@ pub fn check(w: &str, events: &[Event]) -> Result<Verdict, HistoryError> {
         "ids" | "lock" => checker::ids::check(w, &ops),
         "sessions" => checker::sessions::check(w, &ops),
         "watches" => checker::watches::check(w, &ops),
+        "checkpoints" => checker::checkpoints::check(w, &ops),
         other => {
             let mut v = Verdict::new(other);
             v.validity = Validity::Unknown;

@@ -164,9 +164,10 @@ fn main() -> ExitCode {
                         "lock" => Ok(Workload::Lock),
                         "sessions" => Ok(Workload::Sessions),
                         "watches" => Ok(Workload::Watches),
-                        other => {
-                            Err(format!("unknown workload {other:?} (register, set, ids, lock, sessions, watches)"))
-                        }
+                        "checkpoints" => Ok(Workload::Checkpoints),
+                        other => Err(format!(
+                            "unknown workload {other:?} (register, set, ids, lock, sessions, watches, checkpoints)"
+                        )),
                     })
                     .collect::<Result<Vec<_>, _>>()?;
                 let nemeses = if nemesis == "none" {

@@ -365,6 +365,7 @@ mod tests {
             completed: Some(at_ms * 1_000_000),
             outcome: Kind::Ok,
             index: 0,
+            answer: json!(1),
         }
     }
 

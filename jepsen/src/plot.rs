@@ -114,6 +114,7 @@ mod tests {
             completed: d.map(|d| t + d),
             outcome,
             index: 0,
+            answer: json!(1),
         };
         let ops = vec![
             op("read", 1_000_000, Some(300_000), Kind::Ok),

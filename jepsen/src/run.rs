@@ -305,7 +305,10 @@ impl Worker {
                     Err(_) if f == "read" => (Kind::Fail, json!("timed out")),
                     Err(_) => (Kind::Info, json!("timed out")),
                 };
-            if let (Kind::Ok, Some(k)) = (kind, key.as_ref().and_then(Value::as_u64)) {
+            // What the process saw: a register's value after an ok; a JobManager's belief after
+            // any answered commit (a refusal changes what it believes too).
+            let remembered = kind == Kind::Ok || (kind == Kind::Fail && f == "commit");
+            if let (true, Some(k)) = (remembered, key.as_ref().and_then(Value::as_u64)) {
                 let now = match f {
                     "cas" => result.get(1).cloned().unwrap_or(Value::Null),
                     _ => result.clone(),

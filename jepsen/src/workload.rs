@@ -15,6 +15,8 @@
 //!   to another member must keep its ephemeral (`sessions.rs`).
 //! - `watches`: a persistent recursive watch sees every child creation in zxid order
 //!   (`watches.rs`).
+//! - `checkpoints`: JobManagers committing checkpoints to the registry, and zombies that lost
+//!   their session trying with their old epoch (`checkpoints.rs`).
 //!
 //! Must never: record an outcome it does not know as `ok` or `fail`.
 
@@ -56,6 +58,7 @@ pub enum Workload {
     Lock,
     Sessions,
     Watches,
+    Checkpoints,
 }
 
 /// Where a process runs: every member's address, its own, and the session timeout.
@@ -84,6 +87,7 @@ impl Workload {
             Workload::Lock => "lock",
             Workload::Sessions => "sessions",
             Workload::Watches => "watches",
+            Workload::Checkpoints => "checkpoints",
         }
     }
 
@@ -104,6 +108,7 @@ impl Workload {
             }
             Workload::Sessions => ensure(c, "/jepsen/sessions").await?,
             Workload::Watches => ensure(c, "/jepsen/watch").await?,
+            Workload::Checkpoints => crate::checkpoints::setup(c).await?,
         }
         Ok(())
     }
@@ -138,6 +143,7 @@ impl Workload {
                 }
             }
             Workload::Set => ("add", None, json!(n)),
+            Workload::Checkpoints => ("commit", Some(json!(0)), seen.get(&0).cloned().unwrap_or(Value::Null)),
             Workload::Ids => ("generate", None, Value::Null),
             Workload::Lock => ("hold", None, Value::Null),
             Workload::Watches => {
@@ -238,6 +244,8 @@ impl Workload {
             (Workload::Sessions, "move") => crate::sessions::moved(v, ctx).await,
             (Workload::Watches, "create") => crate::watches::create(c).await,
             (Workload::Watches, "observe") => crate::watches::observe(ctx).await,
+            (Workload::Checkpoints, "commit") => crate::checkpoints::commit(c, v).await,
+            (Workload::Checkpoints, "read") => crate::checkpoints::read(c).await,
             _ => (Kind::Fail, json!(format!("{f} is not an operation of {}", self.name()))),
         }
     }
@@ -245,7 +253,7 @@ impl Workload {
     /// The operations run once the faults are healed (the set's final read).
     pub fn final_ops(&self) -> Vec<(&'static str, Option<Value>, Value)> {
         match self {
-            Workload::Set => vec![("read", None, Value::Null)],
+            Workload::Set | Workload::Checkpoints => vec![("read", None, Value::Null)],
             Workload::Register { .. } | Workload::Ids | Workload::Lock | Workload::Sessions | Workload::Watches => {
                 Vec::new()
             }
@@ -329,7 +337,7 @@ fn decode(data: Option<&[u8]>) -> Value {
 }
 
 /// A state-changing call's outcome: a definite server refusal fails; the rest is unknown.
-pub(crate) fn outcome(r: Result<Value, ClientError>) -> (Kind, Value) {
+pub fn outcome(r: Result<Value, ClientError>) -> (Kind, Value) {
     match r {
         Ok(v) => (Kind::Ok, v),
         Err(ClientError::Server(

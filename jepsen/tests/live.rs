@@ -1,7 +1,7 @@
 //! The harness against a real ensemble of our servers, each member in its own network
 //! namespace (needs root, `ip` and `nft`, as CI has): a short run of registers and a set
 //! (and unique ids from sequential znodes, a lock with fencing tokens, sessions that expire
-//! and move, persistent watches) under kills and partitions must be judged valid, and a run
+//! and move, persistent watches, JobManagers and zombies on the checkpoint registry) under kills and partitions must be judged valid, and a run
 //! whose register reads skip `sync` while followers get paused must be judged INVALID, against
 //! our ensemble and against Apache ZooKeeper 3.8 (stale reads that ZooKeeper's guarantees
 //! allow) — which shows the checker catches a real anomaly, with no fault switch in the server.
@@ -107,7 +107,7 @@ fn short_runs_are_judged_and_a_stale_read_is_caught() {
         &good,
         &[
             "--workload",
-            "register,set,ids,lock,sessions,watches",
+            "register,set,ids,lock,sessions,watches,checkpoints",
             "--nemesis",
             "kill,partition,crash",
             "--time",
@@ -121,7 +121,7 @@ fn short_runs_are_judged_and_a_stale_read_is_caught() {
         ],
     );
     assert_eq!(code, 0, "{text}");
-    for w in ["register", "set", "ids", "lock", "sessions", "watches"] {
+    for w in ["register", "set", "ids", "lock", "sessions", "watches", "checkpoints"] {
         assert!(text.contains(&format!("{w}: valid")), "{text}");
         assert_eq!(recheck(w, &good).0, 0, "{w}");
     }

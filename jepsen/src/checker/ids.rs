@@ -95,6 +95,7 @@ mod tests {
             completed: Some(t1),
             outcome: Kind::Ok,
             index: 0,
+            answer: serde_json::Value::Null,
         }
     }
 

@@ -284,6 +284,7 @@ mod tests {
             completed: t1,
             outcome: if t1.is_some() { Kind::Ok } else { Kind::Info },
             index: 0,
+            answer: serde_json::Value::Null,
         }
     }
     fn w(p: u64, v: i64, t0: u64, t1: u64) -> Op {

@@ -3,6 +3,7 @@
 //! (`Unknown`: a search that ran out of budget, a run with no final read).
 //! Must never: say `Valid` when it could not check.
 
+pub mod checkpoints;
 pub mod ids;
 pub mod linear;
 pub mod sessions;
@@ -68,5 +69,6 @@ pub(crate) fn ok_op(f: &str, arg: serde_json::Value, result: serde_json::Value) 
         completed: Some(1),
         outcome: crate::history::Kind::Ok,
         index: 0,
+        answer: serde_json::Value::Null,
     }
 }

@@ -72,6 +72,7 @@ mod tests {
             completed: (outcome != Kind::Info).then_some(t + 1),
             outcome,
             index: 0,
+            answer: serde_json::Value::Null,
         }
     }
 
