@@ -328,3 +328,48 @@ async fn terminal_session_has_prompt_and_tab_completion() {
     let shown = plain(&screen.lock().unwrap());
     assert!(shown.contains("\r\n2\r\n") || shown.contains("\n2\n"), "getAllChildrenNumber printed 2: {shown}");
 }
+
+/// `checkpoints` (ours): jobs of the checkpoint registry and of Flink's HA layout, each with
+/// its latest checkpoint, age and writer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checkpoints_lists_registry_and_flink_jobs() {
+    let srv = server().await;
+    let s = srv.connect_string();
+    let (code, out, _) = one_shot(&s, &["checkpoints"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("no jobs found"), "{out}");
+    let c = root_client(&srv).await;
+    c.create("/checkpoints", None, None, 0, 0).await.expect("root");
+    c.create("/checkpoints/wordcount", Some(b"{}"), None, 0, 0).await.expect("job");
+    let (_, lease) = c.create("/checkpoints/wordcount/leader", None, None, 1, 0).await.expect("lease");
+    for id in [1u64, 2] {
+        let name = zabkeeper::prep::checkpoint_name(id);
+        let json = format!(r#"{{"id": {id}, "location": "file:///c/{id}", "size": 1, "epoch": {}}}"#, lease.czxid);
+        c.create(&format!("/checkpoints/wordcount/completed/{name}"), Some(json.as_bytes()), None, 0, 0)
+            .await
+            .expect("commit");
+    }
+    // Flink's layout, as its ZooKeeper HA services write it.
+    let job = "/flink/default/jobs/a1b2c3";
+    for p in ["/flink", "/flink/default", "/flink/default/jobs", job, &format!("{job}/checkpoints")] {
+        c.create(p, None, None, 0, 0).await.expect("flink path");
+    }
+    let chk = format!("{job}/checkpoints/{}", zabkeeper::prep::checkpoint_name(7));
+    c.create(&chk, Some(b"pointer"), None, 0, 0).await.expect("checkpoint");
+    c.create(&format!("{chk}/locks"), None, None, 0, 0).await.expect("locks");
+    c.create(&format!("{chk}/locks/lock-1"), None, None, 1, 0).await.expect("lock");
+    let (code, out, err) = one_shot(&s, &["checkpoints"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let writer = format!("writer session 0x{:x} (epoch 0x{:x})", c.session_id, lease.czxid);
+    // The age is seconds since the commit: whatever a loaded machine took to get here.
+    let line = |prefix: &str| out.lines().find(|l| l.starts_with(prefix)).unwrap_or_default().to_string();
+    let registry = line("/checkpoints/wordcount (registry): latest 0000000000000000002 age ");
+    assert!(registry.ends_with(&format!("s {writer}")), "{out}");
+    let flink = line(&format!("{job} (flink): latest 0000000000000000007 age "));
+    assert!(flink.ends_with(&format!("s writer session 0x{:x}", c.session_id)), "{out}");
+    let (code, out, _) = one_shot(&s, &["checkpoints", "/flink"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("(flink)") && !out.contains("(registry)"), "{out}");
+    let (code, _, err) = one_shot(&s, &["checkpoints", "/nope"]);
+    assert_eq!((code, err.trim()), (1, "Node does not exist: /nope"));
+}

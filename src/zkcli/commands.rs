@@ -102,6 +102,7 @@ impl Shell {
             "addWatch" => self.add_watch(&words).await,
             "removewatches" => self.remove_watches(&words).await,
             "whoami" => self.who_am_i().await,
+            "checkpoints" => self.checkpoints(&words).await,
             "version" => {
                 if flags(&NONE, &words)?.args.len() > 1 {
                     return Err(CliError::new(usage_str("version")));

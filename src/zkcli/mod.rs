@@ -7,6 +7,7 @@
 //! Must never: speak the protocol itself; every request goes through `crate::client`.
 
 mod admin;
+mod checkpoints;
 mod commands;
 pub mod format;
 pub mod parse;
@@ -267,7 +268,8 @@ impl Shell {
             print_usage();
             return Err(CliError::new("No command entered"));
         };
-        if !COMMANDS.iter().any(|(c, _)| *c == cmd) {
+        // `checkpoints` is ours: kept out of COMMANDS, whose usage listing matches zkCli.sh's.
+        if !COMMANDS.iter().any(|(c, _)| *c == cmd) && cmd != "checkpoints" {
             print_usage();
             let msg = format!("Command not found: Command not found {cmd}");
             return Err(CliError { msg, code: 127, crash: false });
