@@ -14,6 +14,7 @@ use crate::history::Kind;
 use crate::workload::outcome;
 use serde_json::{json, Value};
 use zabkeeper::client::{Client, ClientError};
+use zabkeeper::prep::parse_name;
 use zabkeeper::proto::records::CreateTtlRequest;
 use zabkeeper::proto::request::MultiOp;
 use zabkeeper::proto::{ErrorCode, PathVersionRequest};
@@ -47,7 +48,7 @@ pub async fn setup(c: &Client) -> Result<(), ClientError> {
 /// kept, on Apache ZooKeeper).
 async fn newest(c: &Client) -> Result<u64, ClientError> {
     let (names, _) = c.get_children(&completed(), false).await?;
-    Ok(names.iter().filter_map(|n| n.parse::<u64>().ok()).max().unwrap_or(0))
+    Ok(names.iter().filter_map(|n| parse_name(n)).max().unwrap_or(0))
 }
 
 /// One JobManager step (see the module doc).
@@ -116,7 +117,7 @@ pub async fn read(c: &Client) -> (Kind, Value) {
         Ok(r) => r,
         Err(e) => return (Kind::Fail, json!(e.to_string())),
     };
-    let mut ids: Vec<u64> = names.iter().filter_map(|n| n.parse().ok()).collect();
+    let mut ids: Vec<u64> = names.iter().filter_map(|n| parse_name(n)).collect();
     ids.sort_unstable();
     let latest = match c.get_data(&format!("{JOB}/latest"), false).await {
         Ok((d, _)) => d.and_then(|d| serde_json::from_slice::<Value>(&d).ok()).and_then(|v| v.get("id").cloned()),

@@ -8,7 +8,7 @@
 
 mod registry;
 
-pub use registry::{checkpoint_name, RegistryOptions, ID_DIGITS};
+pub use registry::{checkpoint_name, parse_name, RegistryOptions};
 
 use crate::acl::{check_acl, fixup_acl};
 use crate::proto::codes::{op, perms, ttl_ephemeral_owner, CreateMode, ErrorCode, CONTAINER_EPHEMERAL_OWNER, MAX_TTL};

@@ -126,6 +126,15 @@ pub fn parse_name(name: &str) -> Option<u64> {
     (name.len() == ID_DIGITS && name.bytes().all(|b| b.is_ascii_digit())).then(|| name.parse().ok()).flatten()
 }
 
+/// A checkpoint's `"id"`: a number, or its digits as a string.
+fn json_id(v: &serde_json::Value) -> Option<u64> {
+    match v {
+        serde_json::Value::Number(n) => n.as_u64(),
+        serde_json::Value::String(s) => s.parse().ok(),
+        _ => None,
+    }
+}
+
 /// Reads a checkpoint's JSON: an object with `"id"` (a number, or the name as a string)
 /// equal to the name's id, a non-empty string `"location"`, a non-negative integer `"size"`
 /// and an integer `"epoch"`; other fields are free.
@@ -133,11 +142,7 @@ pub fn parse_checkpoint(name_id: u64, data: Option<&[u8]>) -> Result<CheckpointM
     let bad = ErrorCode::BadArguments;
     let v: serde_json::Value = serde_json::from_slice(data.unwrap_or(b"")).map_err(|_| bad)?;
     let o = v.as_object().ok_or(bad)?;
-    let id = match o.get("id").ok_or(bad)? {
-        serde_json::Value::Number(n) => n.as_u64().ok_or(bad)?,
-        serde_json::Value::String(s) => s.parse::<u64>().map_err(|_| bad)?,
-        _ => return Err(bad),
-    };
+    let id = o.get("id").and_then(json_id).ok_or(bad)?;
     if id != name_id {
         return Err(bad);
     }
@@ -181,13 +186,14 @@ impl Prep {
     ) -> Result<(), ErrorCode> {
         let Some(reg) = &self.opts.registry else { return Ok(()) };
         let root = reg.root.as_str();
+        let over = |d: &Option<Bytes>| d.as_ref().is_some_and(|d| d.len() > reg.max_checkpoint_bytes);
         match req {
             Request::Create { req: c, .. } => {
                 let Some(at) = place(root, &c.path) else { return Ok(()) };
                 let persistent = c.flags == 0;
                 match at {
                     Place::Job(_) => {
-                        if !persistent || c.data.as_ref().is_some_and(|d| d.len() > reg.max_checkpoint_bytes) {
+                        if !persistent || over(&c.data) {
                             return Err(ErrorCode::BadArguments);
                         }
                         parse_job(c.data.as_deref())?;
@@ -205,7 +211,7 @@ impl Prep {
                             return Err(ErrorCode::BadArguments);
                         }
                         let id = parse_name(name).ok_or(ErrorCode::BadArguments)?;
-                        if c.data.as_ref().is_some_and(|d| d.len() > reg.max_checkpoint_bytes) {
+                        if over(&c.data) {
                             return Err(ErrorCode::BadArguments);
                         }
                         let meta = parse_checkpoint(id, c.data.as_deref())?;
@@ -235,7 +241,7 @@ impl Prep {
             }
             Request::SetData(s) => match place(root, &s.path) {
                 Some(Place::Job(_)) => {
-                    if s.data.as_ref().is_some_and(|d| d.len() > reg.max_checkpoint_bytes) {
+                    if over(&s.data) {
                         return Err(ErrorCode::BadArguments);
                     }
                     parse_job(s.data.as_deref())?;
@@ -308,11 +314,7 @@ impl Prep {
             .data_of(tree, scratch, &join(job_path, "latest"))
             .flatten()
             .and_then(|d| serde_json::from_slice::<serde_json::Value>(&d).ok())
-            .and_then(|v| match v.get("id")? {
-                serde_json::Value::Number(n) => n.as_u64(),
-                serde_json::Value::String(s) => s.parse().ok(),
-                _ => None,
-            });
+            .and_then(|v| v.get("id").and_then(json_id));
         from_children.max(from_latest)
     }
 

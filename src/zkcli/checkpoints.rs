@@ -29,10 +29,6 @@ struct JobRow {
     writer: String,
 }
 
-fn is_id(name: &str) -> bool {
-    name.len() == crate::prep::ID_DIGITS && name.bytes().all(|b| b.is_ascii_digit())
-}
-
 fn join(p: &str, c: &str) -> String {
     if p == "/" {
         format!("/{c}")
@@ -53,9 +49,20 @@ async fn stat_of(c: &Client, p: &str) -> Option<Stat> {
 
 /// The newest 19-digit child of `dir` and its Stat.
 async fn newest(c: &Client, dir: &str) -> Option<(String, Stat)> {
-    let name = children(c, dir).await.into_iter().filter(|n| is_id(n)).max()?;
+    let name = children(c, dir).await.into_iter().filter(|n| crate::prep::parse_name(n).is_some()).max()?;
     let stat = stat_of(c, &join(dir, &name)).await?;
     Some((name, stat))
+}
+
+/// A job's row from its newest checkpoint (name, Stat) and its writer.
+fn row(job: &str, layout: &'static str, newest: Option<(String, Stat)>, writer: String, now_ms: i64) -> JobRow {
+    JobRow {
+        path: job.into(),
+        layout,
+        age_ms: newest.as_ref().map(|(_, s)| now_ms - s.ctime),
+        latest: newest.map(|(n, _)| n),
+        writer,
+    }
 }
 
 async fn registry_job(c: &Client, job: &str, now_ms: i64) -> JobRow {
@@ -64,13 +71,7 @@ async fn registry_job(c: &Client, job: &str, now_ms: i64) -> JobRow {
         Some(s) => format!("session 0x{:x} (epoch 0x{:x})", s.ephemeral_owner, s.czxid),
         None => "none".into(),
     };
-    JobRow {
-        path: job.into(),
-        layout: "registry",
-        age_ms: newest.as_ref().map(|(_, s)| now_ms - s.ctime),
-        latest: newest.map(|(n, _)| n),
-        writer,
-    }
+    row(job, "registry", newest, writer, now_ms)
 }
 
 async fn flink_job(c: &Client, job: &str, now_ms: i64) -> JobRow {
@@ -86,13 +87,7 @@ async fn flink_job(c: &Client, job: &str, now_ms: i64) -> JobRow {
             }
         }
     }
-    JobRow {
-        path: job.into(),
-        layout: "flink",
-        age_ms: newest.as_ref().map(|(_, s)| now_ms - s.ctime),
-        latest: newest.map(|(n, _)| n),
-        writer,
-    }
+    row(job, "flink", newest, writer, now_ms)
 }
 
 /// Every job under `root` (breadth first, bounded).

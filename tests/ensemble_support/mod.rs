@@ -18,10 +18,10 @@ pub const DEADLINE: Duration = Duration::from_secs(60);
 /// to another test's member too (a member then failed to bind, and its client port answered
 /// for the other test's ensemble).
 fn free_port() -> u16 {
-    static GIVEN: Mutex<Option<std::collections::HashSet<u16>>> = Mutex::new(None);
+    static GIVEN: Mutex<std::collections::BTreeSet<u16>> = Mutex::new(std::collections::BTreeSet::new());
     loop {
         let port = TcpListener::bind("127.0.0.1:0").expect("bind :0").local_addr().expect("addr").port();
-        if GIVEN.lock().expect("ports").get_or_insert_with(Default::default).insert(port) {
+        if GIVEN.lock().expect("ports").insert(port) {
             return port;
         }
     }
