@@ -25,7 +25,10 @@ impl Core {
         if let Request::SetWatches(sw) = req {
             self.set_watches(conn, sw);
             self.record_latency(conn, xid_, "SETW", received_us);
-            self.reply(conn, xid::SET_WATCHES, zxid, Ok(Response::Empty));
+            // The request's own xid, as ZooKeeper answers: the Java client sends setWatches
+            // with an ordinary xid (it renumbers the -8 it queued) and drops the connection on
+            // any other; kazoo sends -8 and gets -8.
+            self.reply(conn, xid_, zxid, Ok(Response::Empty));
             return;
         }
         let unknown = matches!(req, Request::Unknown(_));

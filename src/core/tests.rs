@@ -615,6 +615,19 @@ fn ttl_node_expires_by_tick_once_unmodified_for_its_ttl() {
 }
 
 #[test]
+fn set_watches_is_answered_with_the_request_xid() {
+    // The Java client writes its setWatches with an ordinary xid and drops the connection
+    // ("Xid out of order") on a reply with any other; kazoo sends -8.
+    let mut h = h();
+    h.open(1, 30000);
+    let z = h.core.last_applied_zxid();
+    for xid in [181, xids::SET_WATCHES] {
+        let out = h.req(1, xid, Request::SetWatches(SetWatches2::default()));
+        assert_eq!(replies(&out, 1), vec![(xid, z, 0)]);
+    }
+}
+
+#[test]
 fn set_watches_fires_missed_changes_and_registers_the_rest() {
     let mut h = h();
     h.open(1, 30000);

@@ -231,6 +231,22 @@ def test_create_session_op_on_established_session(server):
         c.close()
 
 
+@pytest.mark.parametrize("xid", [181, -8], ids=["java-client-xid", "kazoo-xid"])
+@pytest.mark.parametrize("op", [101, 105], ids=["setWatches", "setWatches2"])
+def test_set_watches_is_answered_with_the_request_xid(raw, base, xid, op):
+    """The Java client renumbers the setWatches it queues with xid -8 to an ordinary xid when
+    it writes it, and closes the connection ("Xid out of order") if the reply carries any
+    other; kazoo sends -8. ZooKeeper answers with the request's xid in both cases."""
+    paths = i32(1) + ustr(base)
+    empty = i32(0)
+    lists = paths + paths + paths + ((empty + empty) if op == 105 else b"")
+    raw.request(xid, op, struct.pack(">q", 0) + lists)
+    r = raw.reply()
+    assert r is not None, "server closed without a reply"
+    assert r[:3:2] == (xid, 0)
+    raw.assert_usable()
+
+
 def test_frame_shorter_than_request_header_closes_without_reply(raw):
     raw.send_frame(i32(XID) + b"\0\0")  # 6 bytes: no room for the op code
     raw.assert_closed()
