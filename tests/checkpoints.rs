@@ -2,7 +2,8 @@
 //! one create, a commit answered with exactly its own two results, `latest` and its watch,
 //! every refusal's error code with nothing stored), fencing across a session expiry on a
 //! standalone server, and across a leader failover of a three-member ensemble (the old
-//! writer's commit refused, the new one's accepted), with every member's registry identical.
+//! writer's commit refused, the new one's accepted), with every member's registry identical;
+//! an Apache ZooKeeper member of a mixed ensemble applies the registry's txns unchanged.
 
 mod common;
 mod ensemble_support;
@@ -204,4 +205,55 @@ fn fencing_holds_across_a_leader_failover() {
 /// The current lease's czxid as seen through `c`.
 async fn lease_epoch(c: &Client) -> i64 {
     c.exists("/checkpoints/etl/leader", false).await.expect("exists").expect("a lease").czxid
+}
+
+/// Two of ours (one leading) and one Apache ZooKeeper 3.8 member: the registry's txns are
+/// ordinary multis, so the ZooKeeper member applies them unchanged — its tree is byte for byte
+/// ours — and its clients use the registry like any other (the rules run on our leader, where
+/// their writes are prepared): a commit, a refused zombie, a job created through it.
+#[test]
+fn a_zookeeper_member_applies_registry_txns_unchanged() {
+    let mut e = ensemble_support::Ensemble::mixed(3, 0, &[3]);
+    e.start_all();
+    let leader = e.lead_by_kind(false);
+    let zookeeper = 2;
+    let ours = (0..2).find(|&i| i != leader).expect("our follower");
+    let hosts: Vec<String> = e.members.iter().map(|m| m.hostport()).collect();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    rt.block_on(async {
+        let (admin, _) = Client::connect(&hosts[ours], opts(10_000)).await.expect("connect");
+        admin.create("/checkpoints", None, None, 0, 0).await.expect("root");
+        // A JobManager on our follower, retention and latest at work.
+        let (jm, _) = Client::connect(&hosts[ours], opts(10_000)).await.expect("connect");
+        let epoch = job_with_lease(&admin, &jm, "etl", r#"{"retain": 2}"#).await;
+        for id in 1..=3 {
+            commit(&jm, "etl", id, epoch).await.unwrap_or_else(|err| panic!("commit {id}: {err:?}\n{}", e.logs()));
+        }
+        // Clients of the ZooKeeper member: a job created with one create (its completed child
+        // comes with it), a lease, commits, and a zombie refused with the registry's code.
+        let (zk_admin, _) = Client::connect(&hosts[zookeeper], opts(10_000)).await.expect("connect zk member");
+        let (zk_jm, _) = Client::connect(&hosts[zookeeper], opts(10_000)).await.expect("connect zk member");
+        let zk_epoch = job_with_lease(&zk_admin, &zk_jm, "ingest", r#"{"retain": 1}"#).await;
+        for id in [10, 11] {
+            let r = commit(&zk_jm, "ingest", id, zk_epoch).await;
+            r.unwrap_or_else(|err| panic!("commit {id} through ZooKeeper: {err:?}\n{}", e.logs()));
+        }
+        let (err, _) = commit(&zk_admin, "etl", 4, epoch).await.expect_err("a commit without the lease");
+        assert_eq!(code(&err), Some(ErrorCode::NoAuth), "{}", e.logs());
+        let (err, _) = commit(&zk_jm, "ingest", 11, zk_epoch).await.expect_err("an id that is not rising");
+        assert_eq!(code(&err), Some(ErrorCode::NodeExists));
+
+        let mut trees = Vec::new();
+        for h in &hosts {
+            let (c, _) = Client::connect(h, opts(10_000)).await.expect("connect");
+            c.sync("/").await.expect("sync");
+            assert_eq!(completed(&c, "etl").await, vec![checkpoint_name(2), checkpoint_name(3)], "{h}");
+            assert_eq!(completed(&c, "ingest").await, vec![checkpoint_name(11)], "{h}");
+            let (latest, _) = c.get_data("/checkpoints/ingest/latest", false).await.expect("latest");
+            assert_eq!(latest.as_deref(), Some(checkpoint_json(11, zk_epoch).as_bytes()), "{h}");
+            trees.push(tree(&c).await);
+        }
+        assert_eq!(trees[0], trees[2], "the ZooKeeper member's registry differs from ours");
+        assert_eq!(trees[1], trees[2], "the ZooKeeper member's registry differs from ours");
+    });
 }

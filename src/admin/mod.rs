@@ -1,4 +1,5 @@
-//! Administration: ZooKeeper's four-letter words, rendered from plain data views.
+//! Administration: ZooKeeper's four-letter words, rendered from plain data views, and the
+//! stream jobs found in the tree ([`jobs`]).
 //! Owns: [`ServerView`] / [`ConnectionView`] (what the words print), [`EnvView`] (process
 //! environment for `envi`), the whitelist decision and ZooKeeper 3.8's exact output formats.
 //! Must never: do socket I/O, reach into server internals or mutate server state. The server
@@ -7,6 +8,7 @@
 
 mod env;
 pub mod fourlw;
+pub mod jobs;
 #[cfg(test)]
 mod tests;
 

@@ -1,120 +1,25 @@
 //! `checkpoints [path]` (ours, not zkCli's: it is left out of the usage listing, which must
 //! match zkCli.sh's): the stream jobs found under `path` (default: `/checkpoints` and
 //! `/flink`), each with its latest checkpoint id, that checkpoint's age and the current
-//! writer. Two layouts are recognised, read-only and through ordinary reads (so it works
-//! against any ZooKeeper server):
-//! - the checkpoint registry: a job znode with a `completed` child (`latest`, `leader`);
-//! - Apache Flink's ZooKeeper HA: `…/jobs/<job-id>/checkpoints/<19-digit id>`, the writer
-//!   being the owner of the ephemeral lock under the newest checkpoint (`<id>/locks/<lock>`).
+//! writer, found by [`crate::admin::jobs`] (the registry's and Flink's layouts) through
+//! ordinary reads, so it works against any ZooKeeper server.
 //!
 //! Must never: write anything.
 
 use super::{out, CliError, CmdResult, Shell};
+use crate::admin::jobs::{self, ZnodeSource};
 use crate::client::Client;
 use crate::proto::records::Stat;
 
-/// How many znodes one listing may visit (a bound on a walk of a large tree).
-const MAX_VISITED: usize = 20_000;
-/// How deep below the given path jobs are looked for.
-const MAX_DEPTH: usize = 6;
-
-/// One job found.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct JobRow {
-    path: String,
-    layout: &'static str,
-    latest: Option<String>,
-    /// Milliseconds since the latest checkpoint was committed (server time).
-    age_ms: Option<i64>,
-    writer: String,
-}
-
-fn join(p: &str, c: &str) -> String {
-    if p == "/" {
-        format!("/{c}")
-    } else {
-        format!("{p}/{c}")
+/// Ordinary reads through the shell's client (so it works against any ZooKeeper server).
+impl ZnodeSource for Client {
+    async fn children(&self, p: &str) -> Vec<String> {
+        self.get_children(p, false).await.map(|r| r.0).unwrap_or_default()
     }
-}
 
-async fn children(c: &Client, p: &str) -> Vec<String> {
-    let mut v = c.get_children(p, false).await.map(|r| r.0).unwrap_or_default();
-    v.sort();
-    v
-}
-
-async fn stat_of(c: &Client, p: &str) -> Option<Stat> {
-    c.exists(p, false).await.ok().flatten()
-}
-
-/// The newest 19-digit child of `dir` and its Stat.
-async fn newest(c: &Client, dir: &str) -> Option<(String, Stat)> {
-    let name = children(c, dir).await.into_iter().filter(|n| crate::prep::parse_name(n).is_some()).max()?;
-    let stat = stat_of(c, &join(dir, &name)).await?;
-    Some((name, stat))
-}
-
-/// A job's row from its newest checkpoint (name, Stat) and its writer.
-fn row(job: &str, layout: &'static str, newest: Option<(String, Stat)>, writer: String, now_ms: i64) -> JobRow {
-    JobRow {
-        path: job.into(),
-        layout,
-        age_ms: newest.as_ref().map(|(_, s)| now_ms - s.ctime),
-        latest: newest.map(|(n, _)| n),
-        writer,
+    async fn stat(&self, p: &str) -> Option<Stat> {
+        self.exists(p, false).await.ok().flatten()
     }
-}
-
-async fn registry_job(c: &Client, job: &str, now_ms: i64) -> JobRow {
-    let newest = newest(c, &join(job, "completed")).await;
-    let writer = match stat_of(c, &join(job, "leader")).await {
-        Some(s) => format!("session 0x{:x} (epoch 0x{:x})", s.ephemeral_owner, s.czxid),
-        None => "none".into(),
-    };
-    row(job, "registry", newest, writer, now_ms)
-}
-
-async fn flink_job(c: &Client, job: &str, now_ms: i64) -> JobRow {
-    let dir = join(job, "checkpoints");
-    let newest = newest(c, &dir).await;
-    let mut writer = "none".to_string();
-    if let Some((name, _)) = &newest {
-        let locks = join(&join(&dir, name), "locks");
-        for l in children(c, &locks).await {
-            if let Some(s) = stat_of(c, &join(&locks, &l)).await.filter(|s| s.ephemeral_owner != 0) {
-                writer = format!("session 0x{:x}", s.ephemeral_owner);
-                break;
-            }
-        }
-    }
-    row(job, "flink", newest, writer, now_ms)
-}
-
-/// Every job under `root` (breadth first, bounded).
-async fn find_jobs(c: &Client, root: &str, now_ms: i64) -> Vec<JobRow> {
-    let mut rows = Vec::new();
-    let mut todo = std::collections::VecDeque::from([(root.to_string(), 0usize)]);
-    let mut visited = 0;
-    while let Some((p, depth)) = todo.pop_front() {
-        visited += 1;
-        if visited > MAX_VISITED {
-            break;
-        }
-        let kids = children(c, &p).await;
-        if kids.iter().any(|k| k == "completed") {
-            rows.push(registry_job(c, &p, now_ms).await);
-            continue;
-        }
-        let parent_is_jobs = crate::proto::path::parent(&p).rsplit('/').next() == Some("jobs");
-        if parent_is_jobs && kids.iter().any(|k| k == "checkpoints") {
-            rows.push(flink_job(c, &p, now_ms).await);
-            continue;
-        }
-        if depth < MAX_DEPTH {
-            todo.extend(kids.into_iter().map(|k| (join(&p, &k), depth + 1)));
-        }
-    }
-    rows
 }
 
 fn age(ms: Option<i64>) -> String {
@@ -134,7 +39,7 @@ impl Shell {
                 crate::proto::path::validate(p, false).map_err(|e| CliError::new(e.to_string()))?;
                 vec![p.clone()]
             }
-            None => vec!["/checkpoints".into(), "/flink".into()],
+            None => jobs::DEFAULT_ROOTS.iter().map(|r| r.to_string()).collect(),
         };
         if words.len() > 2 {
             return Err(CliError::new("checkpoints [path]"));
@@ -146,8 +51,8 @@ impl Shell {
             .unwrap_or(0);
         let mut rows = Vec::new();
         for r in &roots {
-            if stat_of(&c, r).await.is_some() {
-                rows.extend(find_jobs(&c, r, now_ms).await);
+            if c.stat(r).await.is_some() {
+                rows.extend(jobs::find_jobs(&*c, r).await);
             } else if words.len() > 1 {
                 return Err(CliError::new(format!("Node does not exist: {r}")));
             }
@@ -157,13 +62,18 @@ impl Shell {
             s.push_str("no jobs found\n");
         }
         for j in rows {
+            let writer = match (j.writer_session, j.epoch) {
+                (Some(s), Some(e)) => format!("session 0x{s:x} (epoch 0x{e:x})"),
+                (Some(s), None) => format!("session 0x{s:x}"),
+                (None, _) => "none".into(),
+            };
             s.push_str(&format!(
                 "{} ({}): latest {} age {} writer {}\n",
                 j.path,
-                j.layout,
-                j.latest.as_deref().unwrap_or("-"),
-                age(j.age_ms),
-                j.writer
+                j.layout.name(),
+                j.latest.as_ref().map(|(n, _)| n.as_str()).unwrap_or("-"),
+                age(j.age_ms(now_ms)),
+                writer
             ));
         }
         out(&s);
