@@ -2,11 +2,11 @@
 zabkeeper (same zoo.cfg, same myid), started, stopped and swapped one at a time. Used by the
 rolling-migration test and the Flink HA test."""
 import os
-import socket
 import subprocess
 import time
 
 import zkservers
+from compat_util import four_letter
 
 TICK = 1000
 
@@ -71,7 +71,7 @@ class Mixed:
 
     def mode(self, m):
         try:
-            text = four_letter(m.client_port, "srvr")
+            text = four_letter(m.client_port, "srvr", timeout=2)
         except OSError:
             return None
         for line in text.splitlines():
@@ -103,15 +103,3 @@ class Mixed:
         for c in self.clients:
             zkservers.stop_client(c)
         zkservers.stop_children([m.proc for m in self.members if m.proc])
-
-
-def four_letter(port, word):
-    with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
-        s.sendall(word.encode())
-        s.settimeout(2)
-        out = b""
-        while True:
-            b = s.recv(4096)
-            if not b:
-                return out.decode()
-            out += b

@@ -25,7 +25,6 @@ impl ZnodeSource for Client {
 fn age(ms: Option<i64>) -> String {
     match ms {
         None => "-".into(),
-        Some(ms) if ms < 0 => "0s".into(),
         Some(ms) if ms < 120_000 => format!("{}s", ms / 1000),
         Some(ms) if ms < 7_200_000 => format!("{}m", ms / 60_000),
         Some(ms) => format!("{}h", ms / 3_600_000),

@@ -198,8 +198,11 @@ def jobmanager_failover(flink, ensemble, job):
     flink.start_jobmanager()
     wait_for("the job RUNNING under the new JobManager", lambda: flink.state(job) == "RUNNING")
     t_running = time.monotonic() - t0
-    done = wait_for("a new checkpoint after the restore",
-                    lambda: (flink.checkpoints(job)[0] or 0) > newest and flink.checkpoints(job))
+    def after_restore():
+        done = flink.checkpoints(job)
+        return done if (done[0] or 0) > newest else None
+
+    done = wait_for("a new checkpoint after the restore", after_restore)
     t_checkpoint = time.monotonic() - t0
     assert done[1] == newest, "restored from checkpoint %s, but the newest completed one is %s" % (done[1], newest)
     out = wait_for("the task attempt restarted on the TaskManager",
