@@ -7,8 +7,13 @@
 # compared with zkcli vs zabkeeper and zkcli vs ZooKeeper). Fails if any part fails; every
 # part always runs.
 #
+# Every part runs under a time bound (TEST_PART_TIMEOUT seconds for cargo test, two fifths of it
+# for each pytest suite): a hung test fails its part, with the rest still run, instead of
+# holding the whole run.
+#
 # Environment: CARGO_TARGET_DIR (default ./target), PYTHON (default python3),
-# PYTEST_ARGS (extra pytest arguments), COMPAT_TARGETS (e.g. "zabkeeper").
+# PYTEST_ARGS (extra pytest arguments), COMPAT_TARGETS (e.g. "zabkeeper"),
+# TEST_PART_TIMEOUT (default 1500).
 set -uo pipefail
 
 cd "$(dirname "$0")/.."
@@ -23,37 +28,50 @@ echo "ZABKEEPER_BIN=$ZABKEEPER_BIN"
 export ZKCLI_BIN="$TARGET_DIR/release/zkcli"
 export ZKCLI_REQUIRE=1
 
+PART_TIMEOUT="${TEST_PART_TIMEOUT:-1500}"
+# Runs a part under a time bound; timeout signals the part's whole process group.
+bounded() {
+    local secs="$1"
+    shift
+    timeout --kill-after=30 "$secs" "$@"
+    local rc=$?
+    if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
+        echo "test.sh: '$*' did not finish within ${secs}s" >&2
+    fi
+    return "$rc"
+}
+
 status=0
 echo "+ cargo test --release --workspace"
-if ! cargo test --release --workspace; then
+if ! bounded "$PART_TIMEOUT" cargo test --release --workspace; then
     echo "test.sh: cargo test FAILED" >&2
     status=1
 fi
 
 echo "+ $PYTHON -m pytest -q tests/compat ${PYTEST_ARGS:-}"
 # shellcheck disable=SC2086
-if ! "$PYTHON" -m pytest -q -p no:cacheprovider tests/compat ${PYTEST_ARGS:-}; then
+if ! bounded $((PART_TIMEOUT * 2 / 5)) "$PYTHON" -m pytest -q -p no:cacheprovider tests/compat ${PYTEST_ARGS:-}; then
     echo "test.sh: compat suite FAILED" >&2
     status=1
 fi
 
 echo "+ $PYTHON -m pytest -q tests/migrate ${PYTEST_ARGS:-}"
 # shellcheck disable=SC2086
-if ! "$PYTHON" -m pytest -q -p no:cacheprovider tests/migrate ${PYTEST_ARGS:-}; then
+if ! bounded $((PART_TIMEOUT * 2 / 5)) "$PYTHON" -m pytest -q -p no:cacheprovider tests/migrate ${PYTEST_ARGS:-}; then
     echo "test.sh: migration suite FAILED" >&2
     status=1
 fi
 
 echo "+ $PYTHON -m pytest -q tests/checkpoints ${PYTEST_ARGS:-}"
 # shellcheck disable=SC2086
-if ! "$PYTHON" -m pytest -q -p no:cacheprovider tests/checkpoints ${PYTEST_ARGS:-}; then
+if ! bounded $((PART_TIMEOUT * 2 / 5)) "$PYTHON" -m pytest -q -p no:cacheprovider tests/checkpoints ${PYTEST_ARGS:-}; then
     echo "test.sh: checkpoint registry examples FAILED" >&2
     status=1
 fi
 
 echo "+ $PYTHON -m pytest -q tests/zkcli ${PYTEST_ARGS:-}"
 # shellcheck disable=SC2086
-if ! "$PYTHON" -m pytest -q -p no:cacheprovider tests/zkcli ${PYTEST_ARGS:-}; then
+if ! bounded $((PART_TIMEOUT * 2 / 5)) "$PYTHON" -m pytest -q -p no:cacheprovider tests/zkcli ${PYTEST_ARGS:-}; then
     echo "test.sh: zkcli golden suite FAILED" >&2
     status=1
 fi

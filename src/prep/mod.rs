@@ -138,11 +138,15 @@ impl Prep {
                 });
                 // The registry may complete the op in the same txn: then it is a multi, the
                 // client's op first (answered from the first result).
-                let one = one.and_then(|t| {
+                let one = one.and_then(|(ty, body)| {
                     if follow.is_empty() {
-                        return Ok(t);
+                        return Ok((ty, body));
                     }
-                    let mut all = vec![t];
+                    // Inside a multi txn a create2 is a create, as ZooKeeper 3.8 writes it
+                    // (its members cannot apply a create2 there); the client is still
+                    // answered as its request asked.
+                    let ty = if ty == op::CREATE2 { op::CREATE } else { ty };
+                    let mut all = vec![(ty, body)];
                     all.extend(self.prepare_followups(tree, ctx, &mut scratch, &follow)?);
                     Ok((op::MULTI, TxnBody::Multi(all)))
                 });

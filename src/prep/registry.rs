@@ -3,7 +3,8 @@
 //!
 //! Layout under the root:
 //! - `<job>`: a job; data is JSON metadata (`"retain"`: how many completed checkpoints to
-//!   keep, default 3; optional `"name"`). Creating it creates `<job>/completed` in the same txn.
+//!   keep, default 3; optional `"name"`). Creating it creates `<job>/completed` in the same txn
+//!   (unless the client's own multi creates it too).
 //! - `<job>/leader`: the writer's lease, an ephemeral znode; its czxid is the job's fencing
 //!   epoch.
 //! - `<job>/completed/<id>`: one completed checkpoint, the id zero-padded to 19 digits; data
@@ -324,8 +325,14 @@ impl Prep {
     pub(super) fn registry_followups(&self, tree: &DataTree, scratch: &Overlay, follow: &Followups) -> Vec<Request> {
         let mut out = Vec::new();
         for (job_path, acl) in &follow.new_jobs {
-            let req =
-                CreateTtlRequest { path: join(job_path, "completed"), data: None, acl: acl.clone(), flags: 0, ttl: 0 };
+            // A client that created `completed` itself, in the same multi as the job, needs
+            // no second create: that form works through every member (an Apache ZooKeeper
+            // member answers a multi request from a multi txn, but not a create request).
+            let completed = join(job_path, "completed");
+            if self.view(tree, scratch, &completed).is_some() {
+                continue;
+            }
+            let req = CreateTtlRequest { path: completed, data: None, acl: acl.clone(), flags: 0, ttl: 0 };
             out.push(Request::Create { op: op::CREATE, req });
         }
         for job_path in &follow.committed {

@@ -260,3 +260,44 @@ def test_connection_survives_several_bad_requests_in_a_row(raw, base):
         raw.request(xid, op, rec)
         assert raw.reply()[:3:2] == (xid, err)
     raw.assert_usable()
+
+
+def multi_results(body):
+    """(type, err) of each result in a MultiResponse body, up to its end marker."""
+    out, at = [], 0
+    while True:
+        ty, done, err = struct.unpack(">i?i", body[at:at + 9])
+        at += 9
+        if done:
+            return out
+        out.append((ty, err))
+        if ty in (CREATE, 15, 19, 21):  # create: a path; create2/TTL/container: path + Stat
+            n = struct.unpack(">i", body[at:at + 4])[0]
+            at += 4 + max(n, 0)
+            if ty != CREATE:
+                at += 68  # Stat: 3 longs, 3 ints... 8+8+8+8+4+4+4+8+4+4+8
+        elif ty == SET_DATA:
+            at += 68
+        elif ty == -1:
+            at += 4
+
+
+@pytest.mark.parametrize("sub_op,flags,expect", [
+    (15, 0, CREATE),        # create2: ZooKeeper re-reads it as Op.create, a create
+    (15, 4, 15),            # create2 with the container flag: a createContainer, whose
+    (19, 0, CREATE),        #   result ZooKeeper reports as a create2 (path and Stat);
+    (CREATE, 4, 15),        # createContainer without the flag: a create
+], ids=["create2", "create2-container-flag", "container-op-persistent-flag", "create-container-flag"])
+def test_multi_create_ops_take_their_type_from_the_flags(raw, base, sub_op, flags, expect):
+    """ZooKeeper rebuilds each create in a multi from its flags (MultiOperationRecord reads
+    it into Op.create): the op code the client sent is dropped, and the result (and the txn
+    every member applies) has the type the flags say. A create2 in a multi is answered
+    with a plain create's result, and never reaches a txn log as create2 (which ZooKeeper
+    3.8 members cannot apply inside a multi)."""
+    path = "%s/m-%s" % (base, uuid.uuid4().hex[:8])
+    raw.request(XID, MULTI, multi_header(sub_op) + create_rec(path, flags=flags) + multi_header(-1, True))
+    r = raw.reply()
+    assert r is not None, "server closed without a reply"
+    assert r[:3:2] == (XID, 0), r[:3]
+    assert multi_results(r[3]) == [(expect, 0)]
+    raw.assert_usable()

@@ -171,6 +171,13 @@ fn a_job_comes_with_its_completed_child_in_one_txn() {
     assert_eq!(ops.iter().map(|(ty, _)| *ty).collect::<Vec<_>>(), vec![op::CREATE, op::CREATE]);
     w.apply(&t);
     assert!(w.tree.get("/checkpoints/wordcount/completed").is_some());
+    // A create2 (what most clients send) is a create inside the multi txn: ZooKeeper 3.8
+    // members cannot apply a create2 there.
+    let Request::Create { req, .. } = create("/checkpoints/create2", Some("{}"), 0) else { unreachable!() };
+    let t = w.prepare(B, &Request::Create { op: op::CREATE2, req });
+    let TxnBody::Multi(ops) = &t.body else { panic!("{t:?}") };
+    assert_eq!(ops.iter().map(|(ty, _)| *ty).collect::<Vec<_>>(), vec![op::CREATE, op::CREATE]);
+    w.apply(&t);
     // Refused, and nothing stored: not JSON, a bad retain, an ephemeral or sequential job.
     let before = w.snapshot();
     assert_eq!(w.run(B, &create("/checkpoints/j2", Some("nope"), 0)), ErrorCode::BadArguments.code());
@@ -184,6 +191,32 @@ fn a_job_comes_with_its_completed_child_in_one_txn() {
     let set = Request::SetData(SetDataRequest { path: "/checkpoints/wordcount".into(), data: None, version: -1 });
     assert_eq!(w.run(B, &set), ErrorCode::BadArguments.code());
     assert_eq!(w.snapshot(), before);
+}
+
+/// The form that works through every member of a mixed ensemble: the client's own multi
+/// creates the job and its `completed`; the registry adds no second create.
+#[test]
+fn a_job_created_with_its_completed_child_in_the_clients_multi_gets_no_second_one() {
+    let mut w = World::new(Some(RegistryOptions::default()));
+    let ops = ["/checkpoints/etl", "/checkpoints/etl/completed"]
+        .iter()
+        .map(|p| {
+            let data = (!p.ends_with("completed")).then_some(r#"{"retain": 1}"#);
+            let Request::Create { op: o, req } = create(p, data, 0) else { unreachable!() };
+            MultiOp::Create { op: o, req }
+        })
+        .collect();
+    let t = w.prepare(B, &Request::Multi(ops));
+    let TxnBody::Multi(ops) = &t.body else { panic!("{t:?}") };
+    assert_eq!(ops.iter().map(|(ty, _)| *ty).collect::<Vec<_>>(), vec![op::CREATE, op::CREATE], "{t:?}");
+    w.apply(&t);
+    assert!(w.completed("etl").is_empty());
+    // Without the job's own create, `completed` alone is still refused outside a job.
+    let ops = vec![{
+        let Request::Create { op: o, req } = create("/checkpoints/nojob/completed", None, 0) else { unreachable!() };
+        MultiOp::Create { op: o, req }
+    }];
+    assert_eq!(w.run(B, &Request::Multi(ops)), ErrorCode::NoNode.code());
 }
 
 #[test]
