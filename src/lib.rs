@@ -16,6 +16,7 @@ pub mod session;
 pub mod storage;
 #[cfg(test)]
 pub(crate) mod testkit;
+pub mod tools;
 pub mod tree;
 pub mod txn;
 pub mod watch;

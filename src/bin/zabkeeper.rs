@@ -1,7 +1,8 @@
 //! The server binary: `zabkeeper` serves standalone on 127.0.0.1:2181 with data in ./data;
 //! `zabkeeper path/to/zoo.cfg` serves that configuration (the config path first, like
 //! ZooKeeper's server main). `zabkeeper import` and `zabkeeper export` move a dataDir between
-//! Apache ZooKeeper's format and ours.
+//! Apache ZooKeeper's format and ours; `zabkeeper txnlog`, `snapshot` and `verify` read a
+//! dataDir offline (`tools`), never writing to it.
 
 use clap::{Parser, Subcommand};
 use std::io::IsTerminal;
@@ -44,6 +45,65 @@ enum Cmd {
         #[arg(long)]
         log_dir: Option<PathBuf>,
     },
+    /// Prints every txn of a txn log, one per line (read-only).
+    ///
+    /// Like ZooKeeper's zkTxnLogToolkit: time, session, cxid, zxid, the op and its fields (a
+    /// multi's ops indented on the lines below it); then a summary line. Reads our log segments and Apache ZooKeeper's log.* files (told apart by
+    /// their magic); never writes. Exit code 1 if a damaged record stopped the reading.
+    Txnlog {
+        /// A dataDir or dataLogDir (every log segment in its version-2, oldest first), or one
+        /// segment file.
+        path: PathBuf,
+        /// Only txns from this zxid on (decimal or 0x-hex).
+        #[arg(long, value_parser = parse_zxid)]
+        from: Option<i64>,
+        /// Only txns up to this zxid (decimal or 0x-hex).
+        #[arg(long, value_parser = parse_zxid)]
+        to: Option<i64>,
+        /// One JSON object per txn (and the summary on stderr).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Prints a snapshot's znodes, sessions and zxid (read-only).
+    ///
+    /// Like ZooKeeper's zkSnapShotToolkit: every znode's path, Stat, ACL and data (as text when
+    /// it is printable UTF-8, else hex), the sessions with their timeouts, the zxid. Given a dataDir,
+    /// the newest snapshot that verifies (as the server picks it). Reads ours and Apache
+    /// ZooKeeper's snapshot.* files; never writes.
+    Snapshot {
+        /// A snapshot file, or a dataDir.
+        path: PathBuf,
+        /// One JSON document.
+        #[arg(long)]
+        json: bool,
+        /// Data as hex even when it is printable text.
+        #[arg(long)]
+        hex: bool,
+    },
+    /// Checks a data directory offline and says what is wrong and where (read-only).
+    ///
+    /// Checks every record's checksum in every log
+    /// segment and snapshot, zxid continuity within and across segments, that the newest
+    /// valid snapshot and the log after it leave no hole, and the epoch files
+    /// (acceptedEpoch >= currentEpoch >= the last zxid's epoch). A torn tail (a partial last
+    /// record, which the server truncates at startup) is a warning. Exit code 0 with a
+    /// summary when healthy, 1 with one line per problem (file, offset, zxid) when not.
+    Verify {
+        /// Our dataDir (snapshots, epoch files; the log too unless --log-dir).
+        data_dir: PathBuf,
+        /// Our dataLogDir, if the txn log is kept apart.
+        #[arg(long)]
+        log_dir: Option<PathBuf>,
+    },
+}
+
+/// A zxid given as decimal or as 0x-prefixed hex.
+fn parse_zxid(s: &str) -> Result<i64, String> {
+    let r = match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        Some(h) => u64::from_str_radix(h, 16).map(|v| v as i64),
+        None => s.parse::<i64>(),
+    };
+    r.map_err(|e| format!("not a zxid ({e}): give it in decimal or as 0x-prefixed hex"))
 }
 
 fn main() -> ExitCode {
@@ -86,6 +146,9 @@ fn main() -> ExitCode {
                 }
             };
         }
+        Some(Cmd::Txnlog { path, from, to, json }) => return txnlog(&path, from, to, json),
+        Some(Cmd::Snapshot { path, json, hex }) => return snapshot(&path, json, hex),
+        Some(Cmd::Verify { data_dir, log_dir }) => return verify(&data_dir, log_dir.as_deref()),
         None => {}
     }
     let config = match &args.config {
@@ -116,5 +179,91 @@ fn main() -> ExitCode {
             eprintln!("zabkeeper: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+fn txnlog(path: &std::path::Path, from: Option<i64>, to: Option<i64>, json: bool) -> ExitCode {
+    use zabkeeper::tools::txnlog;
+    let opts = txnlog::Options { from, to, json };
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let result = txnlog::dump(path, &opts, &mut out);
+    let flushed = std::io::Write::flush(&mut out);
+    drop(out);
+    let sum = match (result, flushed) {
+        (Ok(sum), Ok(())) => sum,
+        (Err(e), _) => {
+            eprintln!("zabkeeper txnlog: {e}");
+            return ExitCode::FAILURE;
+        }
+        (_, Err(e)) => {
+            eprintln!("zabkeeper txnlog: writing the output: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    for w in &sum.warnings {
+        eprintln!("warning: {w}");
+    }
+    // The summary goes with the txns, except that JSON lines stay pure JSON.
+    if json {
+        eprintln!("{sum}");
+    } else {
+        println!("{sum}");
+    }
+    for d in &sum.damage {
+        eprintln!("damaged: {d}");
+    }
+    if sum.damage.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn snapshot(path: &std::path::Path, json: bool, hex: bool) -> ExitCode {
+    use zabkeeper::tools::snapshot;
+    let loaded = match snapshot::load(path) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("zabkeeper snapshot: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    for s in &loaded.skipped {
+        eprintln!("warning: skipped a newer snapshot that does not read back: {s}");
+    }
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let written = snapshot::dump(&loaded, snapshot::Options { json, hex }, &mut out)
+        .and_then(|()| std::io::Write::flush(&mut out));
+    match written {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("zabkeeper snapshot: writing the output: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn verify(data_dir: &std::path::Path, log_dir: Option<&std::path::Path>) -> ExitCode {
+    let report = match zabkeeper::tools::verify::verify(data_dir, log_dir) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("zabkeeper verify: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    for w in &report.warnings {
+        println!("warning: {w}");
+    }
+    if report.healthy() {
+        println!("ok: {report}");
+        ExitCode::SUCCESS
+    } else {
+        for p in &report.problems {
+            println!("damaged: {p}");
+        }
+        println!("{} problem(s) in {}: {report}", report.problems.len(), data_dir.display());
+        ExitCode::FAILURE
     }
 }

@@ -25,7 +25,8 @@ pub fn segment_name(zxid: i64) -> String {
     format!("log.{:016x}", zxid as u64)
 }
 
-pub(super) fn parse_segment_name(name: &str) -> Option<i64> {
+/// The zxid in a segment file name `log.<16 hex digits>`, if it is one.
+pub fn parse_segment_name(name: &str) -> Option<i64> {
     let hex = name.strip_prefix("log.")?;
     if hex.len() != 16 || !hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
         return None;
@@ -247,11 +248,48 @@ pub(super) enum Scanned {
     },
 }
 
+/// What reading one segment found, without changing it (`inspect_segment`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Inspected {
+    /// Header missing or all zeros: tolerated (and removed at open) only for the last segment.
+    NoHeader,
+    /// Every record valid up to `end`, where zeros run to the end of the file.
+    Clean { last: Option<i64>, end: u64 },
+    /// The last segment's data ends in a damaged or partial record at `end` that no valid
+    /// record follows: a torn write, which opening the log truncates (zeros) away.
+    Torn { last: Option<i64>, end: u64, reason: String },
+}
+
 /// Validates one segment. `prev` is the last zxid of earlier segments.
 pub(super) fn scan_segment(path: &Path, name_zxid: i64, prev: i64, is_last: bool, max_payload: u32) -> Result<Scanned> {
+    match inspect_segment(path, Some(name_zxid), prev, is_last, max_payload, |_, _, _| {})? {
+        Inspected::NoHeader => Ok(Scanned::NoHeader),
+        Inspected::Clean { last, end } => Ok(Scanned::Ok { last, end }),
+        Inspected::Torn { last, end, reason } => {
+            tracing::warn!(file = %path.display(), offset = end, "torn write at the log tail ({reason}); truncating");
+            zero_tail(path, end)?;
+            Ok(Scanned::Ok { last, end })
+        }
+    }
+}
+
+/// Reads one segment read-only, as opening the log judges it, handing every valid record to
+/// `on_record(offset, zxid, payload)` in order. `name_zxid` is the zxid in the file's name
+/// (its first record's; `None` for a file under another name), `prev` the last zxid of
+/// earlier segments (records must exceed it), `is_last` whether this is the newest segment (only there a
+/// missing header or a torn tail is tolerated). Damage is a `Corrupt` error naming the file
+/// and the offset; records before it have been handed over already.
+pub fn inspect_segment(
+    path: &Path,
+    name_zxid: Option<i64>,
+    prev: i64,
+    is_last: bool,
+    max_payload: u32,
+    mut on_record: impl FnMut(u64, i64, &[u8]),
+) -> Result<Inspected> {
     let Some(mut rd) = RecordReader::open(path, max_payload, None)? else {
         return if is_last {
-            Ok(Scanned::NoHeader)
+            Ok(Inspected::NoHeader)
         } else {
             Err(StorageError::corrupt(path, 0, "missing or incomplete segment header"))
         };
@@ -269,18 +307,19 @@ pub(super) fn scan_segment(path: &Path, name_zxid: i64, prev: i64, is_last: bool
                         format!("zxid 0x{zxid:x} does not increase (previous 0x{before:x})"),
                     ));
                 }
-                if last.is_none() && zxid != name_zxid {
+                if last.is_none() && name_zxid.is_some_and(|n| n != zxid) {
                     return Err(StorageError::corrupt(
                         path,
                         off,
                         format!("first record zxid 0x{zxid:x} does not match the file name"),
                     ));
                 }
+                on_record(off, zxid, &rd.payload);
                 last = Some(zxid);
             }
             Step::End => {
                 if zeros_from(path, off)? {
-                    return Ok(Scanned::Ok { last, end: off });
+                    return Ok(Inspected::Clean { last, end: off });
                 }
                 break "zero record header followed by non-zero data".to_string();
             }
@@ -304,7 +343,5 @@ pub(super) fn scan_segment(path: &Path, name_zxid: i64, prev: i64, is_last: bool
             format!("{bad}; a valid record (zxid 0x{zxid:x}) follows at offset {}", off + i as u64),
         ));
     }
-    tracing::warn!(file = %path.display(), offset = off, "torn write at the log tail ({bad}); truncating");
-    zero_tail(path, off)?;
-    Ok(Scanned::Ok { last, end: off })
+    Ok(Inspected::Torn { last, end: off, reason: bad })
 }

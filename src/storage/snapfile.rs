@@ -20,7 +20,8 @@ use std::os::unix::fs::FileExt;
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 
-const MAGIC: &[u8; 4] = b"ZBKF";
+/// The first four bytes of a snapshot file.
+pub const MAGIC: &[u8; 4] = b"ZBKF";
 const VERSION: u32 = 1;
 /// Bytes before the body.
 pub const HEADER_LEN: usize = 32;
@@ -30,7 +31,8 @@ pub fn snapshot_name(zxid: i64) -> String {
     format!("snapshot.{:016x}", zxid as u64)
 }
 
-fn parse_name(name: &str) -> Option<i64> {
+/// The zxid in a snapshot file name `snapshot.<16 hex digits>`, if it is one.
+pub fn parse_name(name: &str) -> Option<i64> {
     let hex = name.strip_prefix("snapshot.")?;
     if hex.len() != 16 || !hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
         return None;
@@ -78,54 +80,72 @@ impl FileSnapshotStore {
         Ok(store)
     }
 
-    fn path_of(&self, zxid: i64) -> PathBuf {
+    /// The file snapshot `zxid` is (or would be) stored in.
+    pub fn path_of(&self, zxid: i64) -> PathBuf {
         self.dir.join(snapshot_name(zxid))
     }
 
     /// Opens snapshot `zxid` after checking its header; the body's checksum is checked as its
     /// end is read.
     fn open_body(&self, zxid: i64) -> Result<CheckedBody> {
-        let path = self.path_of(zxid);
-        let io = |e| StorageError::io(&path, e);
-        let mut f = match File::open(&path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(StorageError::SnapshotNotFound(zxid)),
-            Err(e) => return Err(io(e)),
-        };
-        let file_len = f.metadata().map_err(io)?.len();
-        let mut h = [0u8; HEADER_LEN];
-        if file_len < HEADER_LEN as u64 {
-            return Err(self.corrupt(zxid, 0, "shorter than its header"));
-        }
-        f.read_exact(&mut h).map_err(io)?;
-        if &h[..4] != MAGIC {
-            return Err(self.corrupt(zxid, 0, "bad magic"));
-        }
-        if crc32c::crc32c(&h[..28]) != u32::from_be_bytes(h[28..32].try_into().expect("4 bytes")) {
-            return Err(self.corrupt(zxid, 28, "header checksum mismatch"));
-        }
-        let version = u32::from_be_bytes(h[4..8].try_into().expect("4 bytes"));
-        if version != VERSION {
-            return Err(self.corrupt(zxid, 4, format!("unsupported version {version}")));
-        }
-        if i64::from_be_bytes(h[8..16].try_into().expect("8 bytes")) != zxid {
-            return Err(self.corrupt(zxid, 8, "zxid does not match the file name"));
-        }
-        let len = u64::from_be_bytes(h[16..24].try_into().expect("8 bytes"));
-        if len != file_len - HEADER_LEN as u64 {
-            return Err(self.corrupt(
-                zxid,
-                16,
-                format!("body length {len}, file holds {}", file_len - HEADER_LEN as u64),
-            ));
-        }
-        let want = u32::from_be_bytes(h[24..28].try_into().expect("4 bytes"));
-        Ok(CheckedBody { file: f, left: len, crc: 0, want, path, zxid })
+        open_checked(&self.path_of(zxid), Some(zxid))
     }
+}
 
-    fn corrupt(&self, zxid: i64, offset: u64, reason: impl std::fmt::Display) -> StorageError {
-        StorageError::corrupt(&self.path_of(zxid), offset, format!("snapshot 0x{zxid:x}: {reason}"))
+/// Opens the snapshot file at `path` (whatever its name) to read only, after checking its
+/// header: its zxid (from the header; it must match a `snapshot.<zxid>` name), and its body as
+/// a stream of the returned length whose checksum is checked as its end is read.
+pub fn open_file(path: &Path) -> Result<(i64, Box<dyn Read + Send>, u64)> {
+    let named = path.file_name().and_then(|n| n.to_str()).and_then(parse_name);
+    let body = open_checked(path, named)?;
+    let (zxid, len) = (body.zxid, body.left);
+    Ok((zxid, Box::new(body), len))
+}
+
+/// Opens the snapshot file at `path` and checks its header; `zxid`, when known from the file's
+/// name, must be the header's.
+fn open_checked(path: &Path, zxid: Option<i64>) -> Result<CheckedBody> {
+    let io = |e| StorageError::io(path, e);
+    let what = |z: Option<i64>| z.map_or("snapshot".to_string(), |z| format!("snapshot 0x{z:x}"));
+    let corrupt = |offset, reason: &dyn std::fmt::Display| {
+        StorageError::corrupt(path, offset, format!("{}: {reason}", what(zxid)))
+    };
+    let mut f = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(match zxid {
+                Some(z) => StorageError::SnapshotNotFound(z),
+                None => io(e),
+            })
+        }
+        Err(e) => return Err(io(e)),
+    };
+    let file_len = f.metadata().map_err(io)?.len();
+    let mut h = [0u8; HEADER_LEN];
+    if file_len < HEADER_LEN as u64 {
+        return Err(corrupt(0, &"shorter than its header"));
     }
+    f.read_exact(&mut h).map_err(io)?;
+    if &h[..4] != MAGIC {
+        return Err(corrupt(0, &"bad magic"));
+    }
+    if crc32c::crc32c(&h[..28]) != u32::from_be_bytes(h[28..32].try_into().expect("4 bytes")) {
+        return Err(corrupt(28, &"header checksum mismatch"));
+    }
+    let version = u32::from_be_bytes(h[4..8].try_into().expect("4 bytes"));
+    if version != VERSION {
+        return Err(corrupt(4, &format!("unsupported version {version}")));
+    }
+    let in_header = i64::from_be_bytes(h[8..16].try_into().expect("8 bytes"));
+    if zxid.is_some_and(|z| z != in_header) {
+        return Err(corrupt(8, &"zxid does not match the file name"));
+    }
+    let len = u64::from_be_bytes(h[16..24].try_into().expect("8 bytes"));
+    if len != file_len - HEADER_LEN as u64 {
+        return Err(corrupt(16, &format!("body length {len}, file holds {}", file_len - HEADER_LEN as u64)));
+    }
+    let want = u32::from_be_bytes(h[24..28].try_into().expect("4 bytes"));
+    Ok(CheckedBody { file: f, left: len, crc: 0, want, path: path.to_path_buf(), zxid: in_header })
 }
 
 impl SnapshotStore for FileSnapshotStore {

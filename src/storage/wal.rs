@@ -15,11 +15,10 @@
 //! segment that outgrows it, or one started before it is ready, grows sparsely.
 
 use super::prealloc::NextSegment;
-use super::segment::{
-    encode_record, parse_segment_name, scan_segment, segment_header, zero_tail, RecordReader, Scanned, Step,
-};
+use super::segment::{encode_record, scan_segment, segment_header, zero_tail, RecordReader, Scanned, Step};
 pub use super::segment::{
-    record_crc, segment_name, RECORD_HEADER_LEN, SEGMENT_HEADER_LEN, SEGMENT_MAGIC, SEGMENT_VERSION,
+    inspect_segment, parse_segment_name, record_crc, segment_name, Inspected, RECORD_HEADER_LEN, SEGMENT_HEADER_LEN,
+    SEGMENT_MAGIC, SEGMENT_VERSION,
 };
 use super::{fsync_dir, Result, StorageError};
 use bytes::Bytes;
@@ -81,6 +80,20 @@ pub struct TxnLog {
     next: NextSegment,
 }
 
+/// The segment files in `dir` (a `version-2` directory) as (zxid in the name, path), oldest
+/// first. Reads the directory only.
+pub fn list_segments(dir: &Path) -> Result<Vec<(i64, PathBuf)>> {
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(|e| StorageError::io(dir, e))? {
+        let entry = entry.map_err(|e| StorageError::io(dir, e))?;
+        if let Some(z) = entry.file_name().to_str().and_then(parse_segment_name) {
+            names.push((z, entry.path()));
+        }
+    }
+    names.sort();
+    Ok(names)
+}
+
 impl TxnLog {
     /// Opens (creating if needed) the log under `log_dir/version-2`, validating every record
     /// and repairing a torn tail in the last segment. Damage elsewhere is `Corrupt`.
@@ -96,14 +109,7 @@ impl TxnLog {
         if super::prealloc::remove_stale(&dir).map_err(|e| StorageError::io(&dir, e))? {
             fsync_dir(&dir)?;
         }
-        let mut names = Vec::new();
-        for entry in std::fs::read_dir(&dir).map_err(|e| StorageError::io(&dir, e))? {
-            let entry = entry.map_err(|e| StorageError::io(&dir, e))?;
-            if let Some(z) = entry.file_name().to_str().and_then(parse_segment_name) {
-                names.push((z, entry.path()));
-            }
-        }
-        names.sort();
+        let names = list_segments(&dir)?;
         let mut segs: Vec<SegmentInfo> = Vec::new();
         let mut prev = 0;
         let count = names.len();
