@@ -30,7 +30,8 @@ pub fn snapshot_name(zxid: i64) -> String {
     format!("snapshot.{:016x}", zxid as u64)
 }
 
-fn parse_name(name: &str) -> Option<i64> {
+/// The zxid of a snapshot file name (`snapshot.<16 hex digits>`), None for any other name.
+pub fn parse_name(name: &str) -> Option<i64> {
     let hex = name.strip_prefix("snapshot.")?;
     if hex.len() != 16 || !hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
         return None;
