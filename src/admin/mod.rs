@@ -4,13 +4,17 @@
 //! environment for `envi`), the whitelist decision and ZooKeeper 3.8's exact output formats.
 //! Must never: do socket I/O, reach into server internals or mutate server state. The server
 //! fills a `ServerView`, calls [`four_letter`], writes the text and closes the connection; for
-//! `crst`/`srst` it also performs the reset named by [`stat_reset`].
+//! `crst`/`srst` it also performs the reset named by [`stat_reset`]. The AdminServer's JSON
+//! commands ([`commands`]) render from the same views.
 
+pub mod commands;
 mod env;
 pub mod fourlw;
 pub mod jobs;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_commands;
 
 pub use env::{process_fd_counts, EnvView};
 pub use fourlw::{
@@ -113,6 +117,31 @@ pub struct ServerView {
     pub trace_mask: i64,
     /// An ensemble member's figures (None standalone).
     pub quorum: Option<QuorumView>,
+    /// Sizes in bytes of replies to requests (ZooKeeper's `client_response` buffer stats).
+    pub client_response: BufferSizes,
+    /// Log fsyncs longer than `fsync.warningthresholdms`.
+    pub fsync_threshold_exceed_count: u64,
+    /// The newest snapshot file: (zxid, modification time in seconds since the epoch).
+    pub last_snapshot: Option<(i64, i64)>,
+    /// Expiry time (ms of the session clock) → session ids due then, for `dump`. Filled only
+    /// for the commands that print it.
+    pub session_expiry: Vec<(i64, Vec<i64>)>,
+    /// Session id → its ephemeral paths, for `dump`. Filled only for the commands that print it.
+    pub ephemerals: Vec<(i64, Vec<String>)>,
+}
+
+/// ZooKeeper's `BufferStats`: last, smallest and largest size, each -1 before the first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BufferSizes {
+    pub last: i64,
+    pub min: i64,
+    pub max: i64,
+}
+
+impl Default for BufferSizes {
+    fn default() -> Self {
+        BufferSizes { last: -1, min: -1, max: -1 }
+    }
 }
 
 /// What `mntr` adds on an ensemble member (ZooKeeper 3.8's key names).
@@ -133,6 +162,15 @@ pub struct QuorumView {
     pub last_proposal_size: u64,
     pub min_proposal_size: u64,
     pub max_proposal_size: u64,
+    /// This member's id (`myid`).
+    pub my_id: i64,
+    /// The leader this member follows or is (-1 while looking).
+    pub leader_id: i64,
+    /// ZooKeeper's `ZabState` in lower case: "election", "discovery", "synchronization" or
+    /// "broadcast".
+    pub zab_state: String,
+    /// Leader only: the observers synced with it, by sid.
+    pub observers: Vec<i64>,
 }
 
 impl Default for ServerView {
@@ -168,8 +206,23 @@ impl Default for ServerView {
             data_log_size: 0,
             client_port_bound: None,
             trace_mask: 306,
+            client_response: BufferSizes::default(),
+            fsync_threshold_exceed_count: 0,
+            last_snapshot: None,
+            session_expiry: Vec::new(),
+            ephemerals: Vec::new(),
         }
     }
+}
+
+/// What the AdminServer reads from disk for a command (gathered off the node loop by the HTTP
+/// shell): the sizes of the snapshot and log directories and the newest snapshot file.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DiskView {
+    pub data_dir_size: u64,
+    pub data_log_size: u64,
+    /// (zxid, modification time in seconds since the epoch).
+    pub last_snapshot: Option<(i64, i64)>,
 }
 
 /// One client connection as `stat`/`cons` print it.

@@ -154,6 +154,9 @@ pub struct Config {
     pub admin_enable_server: bool,
     pub admin_server_address: IpAddr,
     pub admin_server_port: u16,
+    /// The config file's text as read (the AdminServer's `initial_configuration`); None for a
+    /// config not read from text.
+    pub initial_config: Option<String>,
     /// Accepted and ignored.
     pub metrics_provider_class_name: Option<String>,
     pub metrics_provider_http_port: u16,
@@ -220,6 +223,7 @@ impl Config {
             admin_enable_server: true,
             admin_server_address: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             admin_server_port: 8080,
+            initial_config: None,
             metrics_provider_class_name: None,
             metrics_provider_http_port: 7000,
             servers: Vec::new(),
@@ -255,7 +259,11 @@ impl Config {
     /// any ZooKeeper config file.
     #[allow(clippy::should_implement_trait)]
     pub fn from_str(text: &str, base: Option<&Path>) -> Result<(Config, Vec<String>), ConfigError> {
-        let mut cfg = Config { client_port_address: IpAddr::V6(Ipv6Addr::UNSPECIFIED), ..Config::standalone_default() };
+        let mut cfg = Config {
+            client_port_address: IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+            initial_config: Some(text.to_string()),
+            ..Config::standalone_default()
+        };
         let mut warnings = Vec::new();
         let mut data_dir = None;
         let mut data_log_dir = None;

@@ -292,12 +292,14 @@ server.3=zoo3:2888:3888
 #[test]
 fn example_and_ensemble_files_parse() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let (c, w) = Config::from_str(&std::fs::read_to_string(root.join("zoo.cfg.example")).unwrap(), None).unwrap();
+    let text = std::fs::read_to_string(root.join("zoo.cfg.example")).unwrap();
+    let (c, w) = Config::from_str(&text, None).unwrap();
     assert!(w.is_empty(), "{w:?}");
     let mut want = Config::standalone_default();
     want.min_session_timeout = Some(want.min_session_timeout_ms());
     want.max_session_timeout = Some(want.max_session_timeout_ms());
-    assert_eq!(c, want, "zoo.cfg.example must list the defaults");
+    assert_eq!(c.initial_config.as_deref(), Some(text.as_str()), "kept for initial_configuration");
+    assert_eq!(Config { initial_config: None, ..c }, want, "zoo.cfg.example must list the defaults");
     for (n, port) in [(1, 2181), (2, 2182), (3, 2183)] {
         let path = root.join(format!("conf/node{n}/zoo.cfg"));
         let (c, _) = Config::from_str(&std::fs::read_to_string(path).unwrap(), Some(root)).unwrap();

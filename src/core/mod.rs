@@ -116,6 +116,21 @@ pub struct CoreStats {
     pub total_latency_us: u64,
     pub latency_count: u64,
     pub auth_failed: u64,
+    /// Replies to requests whose size was recorded, and the last, smallest and largest of
+    /// those sizes in bytes without the length prefix (ZooKeeper's `client_response` stats).
+    pub responses_sized: u64,
+    pub last_response_size: u64,
+    pub min_response_size: u64,
+    pub max_response_size: u64,
+}
+
+impl CoreStats {
+    fn response_size(&mut self, size: u64) {
+        self.min_response_size = if self.responses_sized == 0 { size } else { self.min_response_size.min(size) };
+        self.max_response_size = self.max_response_size.max(size);
+        self.last_response_size = size;
+        self.responses_sized += 1;
+    }
 }
 
 pub struct Core {
@@ -271,8 +286,11 @@ impl Core {
         let (err, body) = request::split_result(result);
         let o = self.out_buf(conn);
         o.replies += 1;
+        let before = o.bytes.len();
         request::write_reply(&mut o.bytes, xid, zxid, err, &body);
+        let size = (o.bytes.len() - before).saturating_sub(4) as u64;
         self.stats.packets_sent += 1;
+        self.stats.response_size(size);
         if let Some(c) = self.conns.get_mut(&conn) {
             c.stats.sent += 1;
             c.stats.last_zxid = zxid;

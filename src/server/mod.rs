@@ -1,9 +1,10 @@
 //! The shells around the core: the client listener (per-IP connection limit, four-letter
 //! words), connection tasks, the node loop, the log writer and snapshot threads, and startup
-//! recovery. `start` serves a `Config` and returns a handle with the bound address, so tests
+//! recovery, the AdminServer (`admin_http.rs`). `start` serves a `Config` and returns a handle with the bound address, so tests
 //! can run servers on port 0 in-process.
 //! Must never: make a decision the core should make.
 
+pub mod admin_http;
 pub mod connection;
 pub mod flow;
 pub mod listener;
@@ -69,7 +70,10 @@ impl Shared {
 /// A running server.
 pub struct ServerHandle {
     pub addr: SocketAddr,
+    /// The AdminServer's bound address (None: disabled, or its port could not be bound).
+    pub admin_addr: Option<SocketAddr>,
     shutdown: watch::Sender<bool>,
+    admin_task: Option<tokio::task::JoinHandle<()>>,
     accept_task: tokio::task::JoinHandle<()>,
     node_task: tokio::task::JoinHandle<()>,
 }
@@ -79,6 +83,9 @@ impl ServerHandle {
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);
         let _ = self.accept_task.await;
+        if let Some(t) = self.admin_task {
+            let _ = t.await;
+        }
         let _ = self.node_task.await;
     }
 
@@ -136,6 +143,8 @@ pub async fn start(cfg: Config) -> Result<ServerHandle, ServerError> {
     let recent = rec.recent;
     let (durable_tx, durable_rx) = mpsc::unbounded_channel();
     let writer = Arc::new(LogWriter::spawn(rec.log, durable_tx));
+    // ZooKeeper counts fsyncs over the threshold; a configured 0 counts those over 1 ms.
+    writer.stats().warn_threshold_ms.store(cfg.fsync_warning_threshold_ms.max(1), std::sync::atomic::Ordering::Relaxed);
     let (snap_tx, snap_rx) = std::sync::mpsc::channel();
     let snap_busy = Arc::new(std::sync::atomic::AtomicBool::new(false));
     {
@@ -163,11 +172,17 @@ pub async fn start(cfg: Config) -> Result<ServerHandle, ServerError> {
         bound: addr,
         env: EnvView::collect(),
         ensemble,
+        trace_mask: 306,
     };
     let node_task = tokio::spawn(node.run(shutdown_rx.clone()));
+    let admin = match cfg.admin_enable_server {
+        true => admin_http::start(&cfg, shared.core_tx.clone(), shutdown_rx.clone()).await,
+        false => None,
+    };
+    let (admin_addr, admin_task) = admin.map_or((None, None), |(a, t)| (Some(a), Some(t)));
     let accept_task = tokio::spawn(listener::accept_loop(listener, shared, cfg.max_client_cnxns_per_ip(), shutdown_rx));
     tracing::info!("zabkeeper serving on {addr} (started in {:?})", started.elapsed());
-    Ok(ServerHandle { addr, shutdown: shutdown_tx, accept_task, node_task })
+    Ok(ServerHandle { addr, admin_addr, shutdown: shutdown_tx, admin_task, accept_task, node_task })
 }
 
 /// Binds the quorum and election ports of this member and starts its election.

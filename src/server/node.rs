@@ -10,7 +10,8 @@ use super::flow::Flow;
 use super::quorum::ensemble::Ensemble;
 use super::quorum::QuorumMsg;
 use super::Shared;
-use crate::admin::{self, ConnectionView, EnvView, FourLetterReply, ServerView, StatReset};
+use crate::admin::commands::{self as admin_commands, Effect};
+use crate::admin::{self, ConnectionView, DiskView, EnvView, FourLetterReply, ServerView, StatReset};
 use crate::config::Config;
 use crate::core::conn::ConnId;
 use crate::core::{Action, Core};
@@ -21,7 +22,7 @@ use crate::storage::snapfile::FileSnapshotStore;
 use crate::storage::snapshot::SnapshotStore;
 use crate::tree::TreeImage;
 use bytes::{Bytes, BytesMut};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -55,8 +56,23 @@ pub enum CoreMsg {
         word: &'static str,
         reply: oneshot::Sender<String>,
     },
+    /// An AdminServer command, answered with its JSON like a four-letter word.
+    Admin {
+        request: AdminRequest,
+        reply: oneshot::Sender<serde_json::Value>,
+    },
     /// The ensemble's election, quorum listener and links.
     Quorum(QuorumMsg),
+}
+
+/// An AdminServer command as the HTTP shell received it.
+pub struct AdminRequest {
+    /// The name or alias from the URL.
+    pub command: String,
+    /// The query string's parameters (the first value of each).
+    pub args: BTreeMap<String, String>,
+    /// Directory sizes and the newest snapshot, read by the shell off this loop.
+    pub disk: DiskView,
 }
 
 /// What the node loop sends to a connection's writer.
@@ -88,6 +104,9 @@ pub struct Node {
     pub env: EnvView,
     /// This member's part in an ensemble (None: standalone).
     pub ensemble: Option<Ensemble>,
+    /// `gtmk`'s trace mask, as `stmk` last set it (ZooKeeper's default 306). It selects no
+    /// logging here: we keep it so both answer as ZooKeeper's do.
+    pub trace_mask: i64,
 }
 
 fn wall_ms() -> i64 {
@@ -196,6 +215,10 @@ impl Node {
                 let text = self.four_letter(word, conns);
                 let _ = reply.send(text);
             }
+            CoreMsg::Admin { request, reply } => {
+                let json = self.admin(request, conns);
+                let _ = reply.send(json);
+            }
         }
     }
 
@@ -299,6 +322,48 @@ impl Node {
         }
     }
 
+    fn serving(&self) -> bool {
+        !matches!(self.ensemble.as_ref().map(|e| e.mode()), Some(super::quorum::ensemble::Mode::Looking))
+    }
+
+    /// An AdminServer command: the view (with what only some commands print), the JSON, then
+    /// the reset or trace mask the command asked for.
+    fn admin(&mut self, req: AdminRequest, conns: &HashMap<ConnId, ConnHandle>) -> serde_json::Value {
+        let mut view = self.view(conns);
+        view.serving = self.serving();
+        view.data_dir_size = req.disk.data_dir_size;
+        view.data_log_size = req.disk.data_log_size;
+        view.last_snapshot = req.disk.last_snapshot;
+        match admin_commands::lookup(&req.command).map(|c| c.name) {
+            Some("watches" | "watches_by_path" | "watch_summary") => view.data_watches = self.data_watches(),
+            Some("dump") => {
+                let mut expiry: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
+                for s in self.core.sessions().iter().filter(|s| !s.closing) {
+                    expiry.entry(s.expires_at).or_default().push(s.id);
+                }
+                view.session_expiry = expiry.into_iter().collect();
+                let tree = self.core.tree();
+                view.ephemerals = self
+                    .core
+                    .sessions()
+                    .iter()
+                    .map(|s| (s.id, tree.ephemerals_of(s.id)))
+                    .filter(|(_, paths)| !paths.is_empty())
+                    .collect();
+            }
+            _ => {}
+        }
+        let inputs = admin_commands::Inputs { view: &view, cfg: &self.config, env: &self.env };
+        let answer = admin_commands::respond(&req.command, &req.args, &inputs);
+        match answer.effect {
+            Some(Effect::ResetServer) => self.core.reset_stats(),
+            Some(Effect::ResetConnections) => self.core.reset_conn_stats(),
+            Some(Effect::SetTraceMask(mask)) => self.trace_mask = mask,
+            None => {}
+        }
+        answer.json
+    }
+
     /// Data watches by session, as wchs / wchc / wchp report them.
     fn data_watches(&self) -> Vec<(i64, Vec<String>)> {
         let sessions: HashMap<ConnId, i64> = self.core.conns().map(|(id, c)| (*id, c.session_id)).collect();
@@ -369,6 +434,16 @@ impl Node {
             auth_failed_count: st.auth_failed,
             fsync_ms: fsync,
             client_port_bound: Some(self.bound.port()),
+            trace_mask: self.trace_mask,
+            client_response: match st.responses_sized {
+                0 => admin::BufferSizes::default(),
+                _ => admin::BufferSizes {
+                    last: st.last_response_size as i64,
+                    min: st.min_response_size as i64,
+                    max: st.max_response_size as i64,
+                },
+            },
+            fsync_threshold_exceed_count: log_stats.over_threshold.load(std::sync::atomic::Ordering::Relaxed),
             mode: self.ensemble.as_ref().map_or("standalone", |e| e.mode().as_str()).to_string(),
             quorum: self.ensemble.as_ref().map(|e| e.view(core)),
             ..ServerView::default()

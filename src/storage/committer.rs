@@ -41,6 +41,10 @@ pub struct LogStats {
     pub min_fsync_micros: AtomicU64,
     /// All fsync time so far, in microseconds (average = total / syncs).
     pub total_fsync_micros: AtomicU64,
+    /// Fsyncs longer than `warn_threshold_ms` (ZooKeeper's `fsync_threshold_exceed_count`).
+    pub over_threshold: AtomicU64,
+    /// `fsync.warningthresholdms`, set by the server at startup; 0 (unset) counts nothing.
+    pub warn_threshold_ms: AtomicU64,
 }
 
 impl LogStats {
@@ -66,6 +70,10 @@ impl LogStats {
         self.max_batch.fetch_max(batch, Ordering::Relaxed);
         self.last_fsync_micros.store(micros, Ordering::Relaxed);
         self.max_fsync_micros.fetch_max(micros, Ordering::Relaxed);
+        let threshold = self.warn_threshold_ms.load(Ordering::Relaxed);
+        if threshold > 0 && micros / 1000 > threshold {
+            self.over_threshold.fetch_add(1, Ordering::Relaxed);
+        }
     }
 }
 

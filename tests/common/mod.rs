@@ -47,7 +47,7 @@ impl TestServer {
 }
 
 /// A config for tests: loopback, port 0, a short tick so session expiry is quick, TTL nodes
-/// enabled, containers checked every 100 ms.
+/// enabled, containers checked every 100 ms, no AdminServer.
 pub fn test_config(dir: &tempfile::TempDir) -> Config {
     let mut cfg = Config::standalone_default();
     cfg.data_dir = dir.path().join("data");
@@ -58,6 +58,9 @@ pub fn test_config(dir: &tempfile::TempDir) -> Config {
     cfg.extended_types_enabled = true;
     cfg.container_check_interval_ms = 100;
     cfg.pre_alloc_size_kb = 1024;
+    // Tests run many servers at once: none takes the AdminServer's 8080 (tests that want
+    // one turn it on with port 0).
+    cfg.admin_enable_server = false;
     cfg
 }
 

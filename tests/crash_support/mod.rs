@@ -78,7 +78,7 @@ pub fn write_config(dir: &Path, port: u16, extra: &str) -> PathBuf {
     let text = format!(
         "dataDir={}\nclientPort={port}\nclientPortAddress=127.0.0.1\ntickTime=500\n\
          snapCount=50\npreAllocSize=64\nautopurge.snapRetainCount=3\nautopurge.purgeInterval=1\n\
-         4lw.commands.whitelist=ruok,srvr,mntr\n{extra}\n",
+         4lw.commands.whitelist=ruok,srvr,mntr\nadmin.enableServer=false\n{extra}\n",
         dir.join("data").display()
     );
     std::fs::write(&cfg, text).expect("write zoo.cfg");

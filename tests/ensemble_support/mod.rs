@@ -91,6 +91,9 @@ pub struct Ensemble {
     pub members: Vec<Member>,
     pub tmp: tempfile::TempDir,
     config: String,
+    /// Each member's AdminServer port, once [`Ensemble::enable_admin`] gave them one (else the
+    /// AdminServer is off: many ensembles run at once and 8080 is only one port).
+    admin_ports: Option<Vec<u16>>,
 }
 
 impl Ensemble {
@@ -114,7 +117,7 @@ impl Ensemble {
             .collect();
         let mut config = String::from(
             "tickTime=500\ninitLimit=10\nsyncLimit=5\nclientPortAddress=127.0.0.1\n\
-             4lw.commands.whitelist=*\nadmin.enableServer=false\nforceSync=yes\n",
+             4lw.commands.whitelist=*\nforceSync=yes\n",
         );
         for s in &specs {
             let role = if s.observer { ":observer" } else { "" };
@@ -130,7 +133,15 @@ impl Ensemble {
                 Member { spec, dir, child: None, log: Arc::new(Mutex::new(String::new())) }
             })
             .collect();
-        Ensemble { members, tmp, config }
+        Ensemble { members, tmp, config, admin_ports: None }
+    }
+
+    /// Gives each of our members an AdminServer on 127.0.0.1 and a free port (ZooKeeper members
+    /// keep theirs off); returns the ports by member index. Call before starting members.
+    pub fn enable_admin(&mut self) -> Vec<u16> {
+        let ports: Vec<u16> = self.members.iter().map(|_| free_port()).collect();
+        self.admin_ports = Some(ports.clone());
+        ports
     }
 
     /// Starts member `i` (index into `members`) with its data directory as it is.
@@ -140,7 +151,13 @@ impl Ensemble {
         std::fs::create_dir_all(&data).expect("mkdir");
         std::fs::write(data.join("myid"), m.spec.id.to_string()).expect("myid");
         let cfg = m.dir.join("zoo.cfg");
-        let text = format!("dataDir={}\nclientPort={}\n{}", data.display(), m.spec.client, self.config);
+        let admin = match &self.admin_ports {
+            Some(ports) if !m.spec.zookeeper => {
+                format!("admin.enableServer=true\nadmin.serverAddress=127.0.0.1\nadmin.serverPort={}\n", ports[i])
+            }
+            _ => "admin.enableServer=false\n".to_string(),
+        };
+        let text = format!("dataDir={}\nclientPort={}\n{}{admin}", data.display(), m.spec.client, self.config);
         std::fs::write(&cfg, text).expect("zoo.cfg");
         let mut cmd = if m.spec.zookeeper {
             let mut c = Command::new(crate::zk_support::java());

@@ -244,16 +244,28 @@ impl Ensemble {
             last_proposal_size: self.last_proposal_size,
             min_proposal_size: self.min_proposal_size,
             max_proposal_size: self.max_proposal_size,
+            my_id: self.setup.my_id,
+            leader_id: match &self.state {
+                State::Looking => -1,
+                State::Leading(_) => self.setup.my_id,
+                State::Following(f) => f.leader_sid,
+            },
+            // ZooKeeper's ZabState, named as `peer_state` names the phase.
+            zab_state: match self.peer_state().split_once(" - ") {
+                Some((_, phase)) => phase.to_string(),
+                None => "election".into(),
+            },
             ..Default::default()
         };
         if let State::Leading(l) = &self.state {
             v.learners = l.by_sid.len() as u64;
             v.leader_uptime_ms = l.since.elapsed().as_millis() as u64;
-            for (_, voter) in l.leader.active_learners() {
+            for (sid, voter) in l.leader.active_learners() {
                 if voter {
                     v.synced_followers += 1;
                 } else {
                     v.synced_observers += 1;
+                    v.observers.push(sid);
                 }
             }
             v.pending_syncs += l.leader.pending_syncs() as u64;
