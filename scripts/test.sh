@@ -42,8 +42,9 @@ bounded() {
 }
 
 status=0
-echo "+ cargo test --release --workspace"
-if ! bounded "$PART_TIMEOUT" cargo test --release --workspace; then
+# --no-fail-fast: one failing test binary must not hide the others' results.
+echo "+ cargo test --release --workspace --no-fail-fast"
+if ! bounded "$PART_TIMEOUT" cargo test --release --workspace --no-fail-fast; then
     echo "test.sh: cargo test FAILED" >&2
     status=1
 fi

@@ -256,6 +256,11 @@ async fn keys_equal_zookeepers() {
         let theirs = command(zk_admin, c.name).await;
         let mine = command(our_admin, c.name).await;
         match c.name {
+            // Ours only: ZooKeeper does not know it.
+            "checkpoints" => {
+                assert_eq!(theirs["error"], Value::from("Unknown command: checkpoints"), "{theirs}");
+                assert_eq!(mine["error"], Value::Null, "{mine}");
+            }
             // ZooKeeper adds every metric of its metrics provider (hundreds, JVM and
             // pipeline internals); ours are a subset with the same names.
             "monitor" => {
@@ -283,10 +288,61 @@ async fn keys_equal_zookeepers() {
             assert_eq!(keys(a), keys(b), "{}.connections[0]", c.name);
         }
     }
-    assert_eq!(compared, COMMANDS.len() - 2);
+    assert_eq!(compared, COMMANDS.len() - 3);
     // The same answer to an unknown command.
     assert_eq!(get(our_admin, "/commands/nope").await.map(|(s, b)| (s, serde_json::from_str::<Value>(&b).ok())), {
         get(zk_admin, "/commands/nope").await.map(|(s, b)| (s, serde_json::from_str::<Value>(&b).ok()))
     });
     drop(zk);
+}
+
+/// `checkpoints`: the registry's jobs and Flink HA's, with the newest checkpoint, its age and
+/// the writer, read from the server's own tree; `?path=` narrows it to one root.
+#[tokio::test(flavor = "multi_thread")]
+async fn checkpoints_lists_registry_and_flink_jobs() {
+    let (srv, admin) = admin_server().await;
+    let c = zookeeper_client::Client::connector()
+        .with_session_timeout(Duration::from_secs(30))
+        .connect(&srv.connect_string())
+        .await
+        .expect("connect");
+    let persistent = CreateMode::Persistent.with_acls(Acls::anyone_all());
+    let ephemeral = CreateMode::Ephemeral.with_acls(Acls::anyone_all());
+    c.create("/checkpoints", b"", &persistent).await.unwrap();
+    c.create("/checkpoints/etl", br#"{"retain": 2}"#, &persistent).await.unwrap();
+    let (lease, _) = c.create("/checkpoints/etl/leader", b"jm", &ephemeral).await.unwrap();
+    let name = zabkeeper::prep::checkpoint_name(42);
+    let data = format!(r#"{{"id": 42, "location": "s3://b/chk-42", "size": 10, "epoch": {}}}"#, lease.czxid);
+    c.create(&format!("/checkpoints/etl/completed/{name}"), data.as_bytes(), &persistent).await.unwrap();
+    for p in [
+        "/flink",
+        "/flink/cluster",
+        "/flink/cluster/jobs",
+        "/flink/cluster/jobs/0a1b",
+        "/flink/cluster/jobs/0a1b/checkpoints",
+    ] {
+        c.create(p, b"", &persistent).await.unwrap();
+    }
+    let flink_chk = format!("/flink/cluster/jobs/0a1b/checkpoints/{}", zabkeeper::prep::checkpoint_name(7));
+    c.create(&flink_chk, b"pointer", &persistent).await.unwrap();
+
+    let v = command(admin, "checkpoints").await;
+    assert_eq!(v["error"], Value::Null, "{v}");
+    let jobs = v["jobs"].as_array().expect("jobs");
+    assert_eq!(jobs.len(), 2, "{v}");
+    assert_eq!(jobs[0]["path"], Value::from("/checkpoints/etl"));
+    assert_eq!(jobs[0]["layout"], Value::from("registry"));
+    assert_eq!(jobs[0]["latest_id"], Value::from(42));
+    assert_eq!(jobs[0]["epoch"], Value::from(lease.czxid));
+    assert_eq!(jobs[0]["writer_session"], Value::from(format!("0x{:x}", c.session_id().0)));
+    let age = jobs[0]["age_seconds"].as_f64().expect("an age");
+    assert!((0.0..600.0).contains(&age), "{age}");
+    assert_eq!(jobs[1]["path"], Value::from("/flink/cluster/jobs/0a1b"));
+    assert_eq!(jobs[1]["layout"], Value::from("flink"));
+    assert_eq!(jobs[1]["latest_id"], Value::from(7));
+
+    let only = command(admin, "checkpoints?path=/flink").await;
+    assert_eq!(only["jobs"].as_array().map(Vec::len), Some(1), "{only}");
+    let none = command(admin, "checkpoints?path=/nothing").await;
+    assert_eq!(none["jobs"], Value::Array(Vec::new()), "{none}");
 }

@@ -200,7 +200,7 @@ async fn data_tools_read_and_verify_a_real_data_directory() {
         " create2 path=\"/app/bin\" data=0x000102ff",
         " setData path=\"/app\" data=\"hello-v2\" version=1\n",
         " setACL path=\"/app/acl\" acl=world:anyone:r version=1\n",
-        " multi (3 ops)\n    create2 path=\"/app/m1\" data=\"multi-1\"",
+        " multi (3 ops)\n    create path=\"/app/m1\" data=\"multi-1\"",
         "\n    setData path=\"/app/m1\" data=\"multi-2\" version=1\n    delete path=\"/app/todelete\"\n",
         " delete path=\"/app/gone\"",
         " closeSession deletes=[\"/app/eph2\"]",

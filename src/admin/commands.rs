@@ -26,8 +26,8 @@ const fn cmd(name: &'static str, aliases: &'static [&'static str], server_requir
     Command { name, aliases, server_required }
 }
 
-/// Every command, in ZooKeeper 3.8's registration order. The one place to add a command (ours,
-/// such as a future `checkpoints`, goes at the end; give it a body in [`respond`]).
+/// Every command, in ZooKeeper 3.8's registration order, then ours. The one place to add a
+/// command (give it a body in [`respond`]).
 pub const COMMANDS: &[Command] = &[
     cmd("connection_stat_reset", &["crst"], true),
     cmd("configuration", &["conf", "config"], true),
@@ -55,6 +55,8 @@ pub const COMMANDS: &[Command] = &[
     cmd("watches_by_path", &["wchp"], true),
     cmd("watch_summary", &["wchs"], true),
     cmd("zabstate", &[], false),
+    // Ours: stream jobs' checkpoints, both layouts (`?path=<root>` for one root only).
+    cmd("checkpoints", &[], true),
 ];
 
 /// ZooKeeper's answer to a server-required command while it does not serve.
@@ -198,6 +200,9 @@ pub fn respond(name: &str, args: &BTreeMap<String, String>, input: &Inputs) -> A
             body.insert("num_total_watches".into(), json!(sessions.values().map(Vec::len).sum::<usize>()));
         }
         "zabstate" => zabstate(&mut body, input),
+        "checkpoints" => {
+            body.insert("jobs".into(), super::jobs::to_json(&view.checkpoint_jobs, view.now_ms));
+        }
         other => unreachable!("command {other} in the table has no body"),
     }
     Answer { json: envelope(command.name, None, body), effect }

@@ -9,6 +9,7 @@
 
 use crate::proto::records::Stat;
 use std::collections::VecDeque;
+use std::future::Future;
 
 /// How many znodes one walk may visit (a bound on a walk of a large tree).
 pub const MAX_VISITED: usize = 20_000;
@@ -156,8 +157,23 @@ pub async fn find_all<S: ZnodeSource>(s: &S, roots: &[&str]) -> Vec<JobRow> {
     rows
 }
 
-/// The admin command `checkpoints`' answer (ZooKeeper's CommandResponse shape: `command`,
-/// `error`, then the payload).
+/// The jobs under every root that exists in the server's own tree, found without an executor
+/// (the tree's reads are ready at once).
+pub fn find_in_tree(tree: &crate::tree::DataTree, roots: &[&str]) -> Vec<JobRow> {
+    struct NoWake;
+    impl std::task::Wake for NoWake {
+        fn wake(self: std::sync::Arc<Self>) {}
+    }
+    let waker = std::task::Waker::from(std::sync::Arc::new(NoWake));
+    let fut = std::pin::pin!(find_all(tree, roots));
+    match fut.poll(&mut std::task::Context::from_waker(&waker)) {
+        std::task::Poll::Ready(rows) => rows,
+        // Unreachable with a DataTree: none of its reads ever waits.
+        std::task::Poll::Pending => Vec::new(),
+    }
+}
+
+/// The `jobs` array of the admin command `checkpoints`: one object per job.
 pub fn to_json(rows: &[JobRow], now_ms: i64) -> serde_json::Value {
     let jobs: Vec<serde_json::Value> = rows
         .iter()
@@ -173,7 +189,7 @@ pub fn to_json(rows: &[JobRow], now_ms: i64) -> serde_json::Value {
             })
         })
         .collect();
-    serde_json::json!({ "command": "checkpoints", "error": null, "jobs": jobs })
+    serde_json::Value::Array(jobs)
 }
 
 /// The server's own tree as a source (no I/O: every read is ready at once).
@@ -215,7 +231,9 @@ mod tests {
 
     fn walk(t: &DataTree, roots: &[&str]) -> Vec<JobRow> {
         let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
-        rt.block_on(find_all(t, roots))
+        let rows = rt.block_on(find_all(t, roots));
+        assert_eq!(find_in_tree(t, roots), rows, "the executor-free walk finds the same");
+        rows
     }
 
     #[test]
@@ -255,12 +273,11 @@ mod tests {
         assert_eq!((flink.latest.clone(), flink.writer_session, flink.epoch), (Some((c(7), 7)), Some(0x77), None));
 
         let json = to_json(&rows, 6_500);
-        assert_eq!(json["command"], "checkpoints");
-        assert!(json["error"].is_null());
-        assert_eq!(json["jobs"][0]["latest_id"], 10);
-        assert_eq!(json["jobs"][0]["age_seconds"], 1.5);
-        assert_eq!(json["jobs"][0]["writer_session"], "0x55");
-        assert_eq!(json["jobs"][2]["layout"], "flink");
+        assert_eq!(json[0]["latest_id"], 10);
+        assert_eq!(json[0]["age_seconds"], 1.5);
+        assert_eq!(json[0]["writer_session"], "0x55");
+        assert_eq!(json[1]["latest_id"], serde_json::Value::Null);
+        assert_eq!(json[2]["layout"], "flink");
         // A root that does not exist is no job and no error.
         assert!(walk(&t, &["/nothing"]).is_empty());
     }

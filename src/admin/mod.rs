@@ -128,6 +128,10 @@ pub struct ServerView {
     pub session_expiry: Vec<(i64, Vec<i64>)>,
     /// Session id → its ephemeral paths, for `dump`. Filled only for the commands that print it.
     pub ephemerals: Vec<(i64, Vec<String>)>,
+    /// Stream jobs' checkpoints (registry and Flink HA layouts) with the wall clock in ms they
+    /// are aged against, for `checkpoints`. Filled only for the command that prints them.
+    pub checkpoint_jobs: Vec<jobs::JobRow>,
+    pub now_ms: i64,
 }
 
 /// ZooKeeper's `BufferStats`: last, smallest and largest size, each -1 before the first.
@@ -211,6 +215,8 @@ impl Default for ServerView {
             last_snapshot: None,
             session_expiry: Vec::new(),
             ephemerals: Vec::new(),
+            checkpoint_jobs: Vec::new(),
+            now_ms: 0,
         }
     }
 }

@@ -124,6 +124,8 @@ fn every_name_and_alias_of_zookeeper_3_8() {
         ("watches_by_path", &["wchp"]),
         ("watch_summary", &["wchs"]),
         ("zabstate", &[]),
+        // Ours, after ZooKeeper's.
+        ("checkpoints", &[]),
     ];
     assert_eq!(COMMANDS.len(), expected.len());
     for (name, aliases) in expected {
@@ -140,7 +142,10 @@ fn every_name_and_alias_of_zookeeper_3_8() {
 #[test]
 fn links_are_sorted_primary_names() {
     let l = links("/commands");
-    assert!(l.starts_with("<a href=\"/commands/configuration\">configuration</a>\n<br/>\n"), "{l}");
+    assert!(
+        l.starts_with("<a href=\"/commands/checkpoints\">checkpoints</a>\n<br/>\n<a href=\"/commands/configuration\">"),
+        "{l}"
+    );
     assert_eq!(l.matches("<br/>").count(), COMMANDS.len());
     assert!(l.ends_with("<a href=\"/commands/zabstate\">zabstate</a>\n<br/>\n"));
 }
@@ -218,6 +223,7 @@ fn standalone_field_names() {
         ("watches_by_path", &["path_to_session_ids"]),
         ("watch_summary", &["num_connections", "num_paths", "num_total_watches"]),
         ("zabstate", &["voting", "zabstate"]),
+        ("checkpoints", &["jobs"]),
         (
             "environment",
             &[

@@ -351,6 +351,14 @@ impl Node {
                     .filter(|(_, paths)| !paths.is_empty())
                     .collect();
             }
+            Some("checkpoints") => {
+                let roots: Vec<&str> = match req.args.get("path") {
+                    Some(p) => vec![p.as_str()],
+                    None => vec![self.config.checkpoints_root.as_str(), "/flink"],
+                };
+                view.checkpoint_jobs = crate::admin::jobs::find_in_tree(self.core.tree(), &roots);
+                view.now_ms = wall_ms();
+            }
             _ => {}
         }
         let inputs = admin_commands::Inputs { view: &view, cfg: &self.config, env: &self.env };

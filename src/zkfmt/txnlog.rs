@@ -5,7 +5,9 @@
 //!
 //! As ZooKeeper does: a record cut short (a crash mid-write) or one without its 'B' ends that
 //! file, and reading goes on with the next file; a checksum mismatch, an impossible length or
-//! an unreadable txn is damage, reported with the file and the record's offset.
+//! an unreadable txn is damage, reported with the file and the record's offset. A record
+//! repeating one earlier in the file (same zxid, same txn), which ZooKeeper 3.8 followers write
+//! and ZooKeeper loads, is skipped; any other zxid going backwards is damage.
 //! Must never: skip a damaged record and read on past it, or return txns out of zxid order.
 
 use super::{zxid_of_name, ZkFormatError};
@@ -81,14 +83,22 @@ pub fn read_file(path: &Path, bytes: &[u8]) -> Result<(Vec<Txn>, FileEnd), ZkFor
         }
         let txn = Txn::decode(payload).map_err(|e| ZkFormatError::damaged(path, at, format!("unreadable txn: {e}")))?;
         if txn.zxid() <= last {
-            return Err(ZkFormatError::damaged(
-                path,
-                at,
-                format!("zxid 0x{:x} does not follow 0x{last:x}", txn.zxid()),
-            ));
+            // ZooKeeper 3.8 followers can log a run of txns a second time (a DIFF that
+            // resends what they had), and ZooKeeper loads such a file. A zxid names one txn,
+            // so a repeat of one this file already holds, identical, is skipped; anything else
+            // going backwards is damage.
+            let earlier = txns.binary_search_by_key(&txn.zxid(), Txn::zxid).ok().map(|i| &txns[i]);
+            if earlier != Some(&txn) {
+                return Err(ZkFormatError::damaged(
+                    path,
+                    at,
+                    format!("zxid 0x{:x} does not follow 0x{last:x}", txn.zxid()),
+                ));
+            }
+        } else {
+            last = txn.zxid();
+            txns.push(txn);
         }
-        last = txn.zxid();
-        txns.push(txn);
         at += 12 + len + 1;
     }
 }
@@ -129,6 +139,22 @@ mod tests {
         let mut bytes = encode_file(&txns);
         bytes.resize(bytes.len() + 4096, 0);
         assert_eq!(read_file(Path::new("log.1"), &bytes).unwrap(), (txns, FileEnd::Clean));
+    }
+
+    #[test]
+    fn a_repeated_run_of_txns_is_read_once_and_a_different_one_is_damage() {
+        // As a ZooKeeper 3.8 follower wrote it: 1..3, then 1..4 again after a DIFF.
+        let once = vec![txn(1, "/a"), txn(2, "/b"), txn(3, "/c")];
+        let again = [once.clone(), vec![txn(1, "/a"), txn(2, "/b"), txn(3, "/c"), txn(4, "/d")]].concat();
+        let (got, end) = read_file(Path::new("log.1"), &encode_file(&again)).unwrap();
+        assert_eq!((got, end), ([once.clone(), vec![txn(4, "/d")]].concat(), FileEnd::Clean));
+        // Zxid 2 again, but another txn: not a repeat.
+        let forked = [once.clone(), vec![txn(2, "/other")]].concat();
+        let err = read_file(Path::new("log.1"), &encode_file(&forked)).unwrap_err().to_string();
+        assert!(err.contains("zxid 0x2 does not follow 0x3"), "{err}");
+        // Backwards to a zxid the file never had.
+        let gap = vec![txn(1, "/a"), txn(5, "/e"), txn(3, "/c")];
+        assert!(read_file(Path::new("log.1"), &encode_file(&gap)).is_err());
     }
 
     #[test]
