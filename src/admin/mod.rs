@@ -11,6 +11,7 @@ pub mod commands;
 mod env;
 pub mod fourlw;
 pub mod jobs;
+pub mod metrics;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

@@ -157,8 +157,12 @@ pub struct Config {
     /// The config file's text as read (the AdminServer's `initial_configuration`); None for a
     /// config not read from text.
     pub initial_config: Option<String>,
-    /// Accepted and ignored.
+    /// ZooKeeper's metrics provider: `/metrics` is served (Prometheus text format) on
+    /// `metricsProvider.httpHost:httpPort` when the class is ZooKeeper's
+    /// `org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider`; any other class
+    /// (ZooKeeper's default has no endpoint) serves nothing.
     pub metrics_provider_class_name: Option<String>,
+    pub metrics_provider_http_host: IpAddr,
     pub metrics_provider_http_port: u16,
     pub servers: Vec<ServerSpec>,
     pub myid: Option<u64>,
@@ -180,7 +184,15 @@ impl Default for Config {
     }
 }
 
+/// ZooKeeper's Prometheus metrics provider class.
+pub const PROMETHEUS_PROVIDER: &str = "org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider";
+
 impl Config {
+    /// Whether `/metrics` is served: the metrics provider is ZooKeeper's Prometheus one.
+    pub fn prometheus_enabled(&self) -> bool {
+        self.metrics_provider_class_name.as_deref() == Some(PROMETHEUS_PROVIDER)
+    }
+
     /// The config used without a file: 127.0.0.1:2181, dataDir `./data`, tickTime 2000,
     /// everything else at ZooKeeper's defaults (except purge interval and 4lw list, see module doc).
     pub fn standalone_default() -> Config {
@@ -225,6 +237,7 @@ impl Config {
             admin_server_port: 8080,
             initial_config: None,
             metrics_provider_class_name: None,
+            metrics_provider_http_host: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             metrics_provider_http_port: 7000,
             servers: Vec::new(),
             myid: None,
@@ -347,6 +360,7 @@ impl Config {
                 "admin.serverPort" => cfg.admin_server_port = port(&e)?,
                 "metricsProvider.className" => cfg.metrics_provider_class_name = Some(e.value.clone()),
                 "metricsProvider.httpPort" => cfg.metrics_provider_http_port = port(&e)?,
+                "metricsProvider.httpHost" => cfg.metrics_provider_http_host = ip(&e)?,
                 "peerType" => {
                     cfg.peer_type = match e.value.to_ascii_lowercase().as_str() {
                         "participant" => PeerRole::Participant,

@@ -75,7 +75,9 @@ pub async fn start(
     Some((bound, tokio::spawn(serve(listener, router, shutdown))))
 }
 
-async fn serve(listener: tokio::net::TcpListener, router: Router, mut shutdown: watch::Receiver<bool>) {
+/// Serves `router` on `listener` with the bounds above until `shutdown` flips (also the metrics
+/// endpoint's server).
+pub(super) async fn serve(listener: tokio::net::TcpListener, router: Router, mut shutdown: watch::Receiver<bool>) {
     use hyper_util::rt::{TokioIo, TokioTimer};
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     loop {

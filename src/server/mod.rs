@@ -8,6 +8,7 @@ pub mod admin_http;
 pub mod connection;
 pub mod flow;
 pub mod listener;
+pub mod metrics_http;
 pub mod node;
 pub mod process;
 pub mod quorum;
@@ -72,6 +73,9 @@ pub struct ServerHandle {
     pub addr: SocketAddr,
     /// The AdminServer's bound address (None: disabled, or its port could not be bound).
     pub admin_addr: Option<SocketAddr>,
+    /// The Prometheus endpoint's bound address (None: not configured, or not bound).
+    pub metrics_addr: Option<SocketAddr>,
+    metrics_task: Option<tokio::task::JoinHandle<()>>,
     shutdown: watch::Sender<bool>,
     admin_task: Option<tokio::task::JoinHandle<()>>,
     accept_task: tokio::task::JoinHandle<()>,
@@ -83,7 +87,7 @@ impl ServerHandle {
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);
         let _ = self.accept_task.await;
-        if let Some(t) = self.admin_task {
+        for t in [self.admin_task, self.metrics_task].into_iter().flatten() {
             let _ = t.await;
         }
         let _ = self.node_task.await;
@@ -180,9 +184,23 @@ pub async fn start(cfg: Config) -> Result<ServerHandle, ServerError> {
         false => None,
     };
     let (admin_addr, admin_task) = admin.map_or((None, None), |(a, t)| (Some(a), Some(t)));
+    let metrics = match cfg.prometheus_enabled() {
+        true => metrics_http::start(&cfg, shared.core_tx.clone(), shutdown_rx.clone()).await,
+        false => None,
+    };
+    let (metrics_addr, metrics_task) = metrics.map_or((None, None), |(a, t)| (Some(a), Some(t)));
     let accept_task = tokio::spawn(listener::accept_loop(listener, shared, cfg.max_client_cnxns_per_ip(), shutdown_rx));
     tracing::info!("zabkeeper serving on {addr} (started in {:?})", started.elapsed());
-    Ok(ServerHandle { addr, admin_addr, shutdown: shutdown_tx, admin_task, accept_task, node_task })
+    Ok(ServerHandle {
+        addr,
+        admin_addr,
+        metrics_addr,
+        metrics_task,
+        shutdown: shutdown_tx,
+        admin_task,
+        accept_task,
+        node_task,
+    })
 }
 
 /// Binds the quorum and election ports of this member and starts its election.

@@ -61,8 +61,19 @@ pub enum CoreMsg {
         request: AdminRequest,
         reply: oneshot::Sender<serde_json::Value>,
     },
+    /// A Prometheus scrape: the view and the stream jobs, rendered by the HTTP shell.
+    Metrics {
+        reply: oneshot::Sender<MetricsSnapshot>,
+    },
     /// The ensemble's election, quorum listener and links.
     Quorum(QuorumMsg),
+}
+
+/// What one Prometheus scrape renders.
+pub struct MetricsSnapshot {
+    pub view: crate::admin::ServerView,
+    pub jobs: Vec<crate::admin::jobs::JobRow>,
+    pub now_ms: i64,
 }
 
 /// An AdminServer command as the HTTP shell received it.
@@ -218,6 +229,13 @@ impl Node {
             CoreMsg::Admin { request, reply } => {
                 let json = self.admin(request, conns);
                 let _ = reply.send(json);
+            }
+            CoreMsg::Metrics { reply } => {
+                let mut view = self.view(conns);
+                view.serving = self.serving();
+                let roots = [self.config.checkpoints_root.as_str(), "/flink"];
+                let jobs = crate::admin::jobs::find_in_tree(self.core.tree(), &roots);
+                let _ = reply.send(MetricsSnapshot { view, jobs, now_ms: wall_ms() });
             }
         }
     }
