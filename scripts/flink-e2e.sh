@@ -6,7 +6,7 @@
 #
 #   scripts/flink-e2e.sh                  # 3 runs on each server, then the table
 #   scripts/flink-e2e.sh --runs 5         # more runs
-#   scripts/flink-e2e.sh --short          # 1 run, zabkeeper only (what scripts/test.sh runs)
+#   scripts/flink-e2e.sh --short          # 1 run, zabkeeper only (scripts/test.sh with FLINK_E2E=1)
 #   scripts/flink-e2e.sh --targets zookeeper
 #
 # Needs Java 17 (`apt-get install default-jdk-headless`; .ci/run installs it), python3 with

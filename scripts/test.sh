@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The project's single test command: every Rust test, then the kazoo compatibility suite
+# The project's single test command: installs what is missing (scripts/setup.sh), then every
+# Rust test, then the kazoo compatibility suite
 # (tests/compat), which runs the same tests against zabkeeper and Apache ZooKeeper 3.8, then
 # the migration suite (tests/migrate: zabkeeper import/export against ZooKeeper 3.8 files), the
 # README's checkpoint-registry examples (tests/checkpoints: kazoo and Java, as written), then
@@ -13,12 +14,16 @@
 #
 # Environment: CARGO_TARGET_DIR (default ./target), PYTHON (default python3),
 # PYTEST_ARGS (extra pytest arguments), COMPAT_TARGETS (e.g. "zabkeeper"),
-# TEST_PART_TIMEOUT (default 1500).
+# TEST_PART_TIMEOUT (default 1500), FLINK_E2E (1: also the Flink HA test, scripts/flink-e2e.sh).
 set -uo pipefail
 
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3}"
 TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
+
+# What the suites need (ZooKeeper 3.8, Java, kazoo, pytest...), installed if missing.
+echo "+ bash scripts/setup.sh"
+bash scripts/setup.sh || { echo "test.sh: installing the test dependencies failed" >&2; exit 1; }
 
 echo "+ cargo build --release --workspace"
 cargo build --release --workspace || { echo "test.sh: release build failed" >&2; exit 1; }
@@ -75,6 +80,16 @@ echo "+ $PYTHON -m pytest -q tests/zkcli ${PYTEST_ARGS:-}"
 if ! bounded $((PART_TIMEOUT * 2 / 5)) "$PYTHON" -m pytest -q -p no:cacheprovider tests/zkcli ${PYTEST_ARGS:-}; then
     echo "test.sh: zkcli golden suite FAILED" >&2
     status=1
+fi
+
+# Real Apache Flink's ZooKeeper HA against a three-member ensemble (one run, about 2.5 min
+# after a 330 MB download on first use): FLINK_E2E=1 turns it on.
+if [ "${FLINK_E2E:-0}" = "1" ]; then
+    echo "+ scripts/flink-e2e.sh --short"
+    if ! bounded $((PART_TIMEOUT * 2 / 5)) bash scripts/flink-e2e.sh --short; then
+        echo "test.sh: Flink HA end-to-end test FAILED" >&2
+        status=1
+    fi
 fi
 
 if [ "$status" -eq 0 ]; then echo "test.sh: all tests passed"; fi
