@@ -38,7 +38,12 @@ pub async fn serve(conn: ConnId, stream: TcpStream, peer: SocketAddr, shared: Ar
     let (rd, wr) = stream.into_split();
     let (out_tx, out_rx) = mpsc::unbounded_channel();
     let flow = Arc::new(Flow::new(shared.max_unsent, shared.max_buffer));
-    let mut writer = tokio::spawn(write_loop(conn, peer, wr, out_rx, flow.clone(), shared.handshake_timeout));
+    let alive = shared.writers_alive.clone();
+    let written = write_loop(conn, peer, wr, out_rx, flow.clone(), shared.handshake_timeout);
+    let mut writer = tokio::spawn(async move {
+        let _alive = alive;
+        written.await
+    });
     let opened = CoreMsg::Opened { conn, peer, out: out_tx.clone(), flow: flow.clone() };
     if shared.core_tx.send(opened).is_err() {
         writer.abort();

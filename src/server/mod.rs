@@ -45,6 +45,9 @@ impl From<String> for ServerError {
     }
 }
 
+/// How long a shutdown waits for connection writers to send what was queued.
+const WRITERS_FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// What connection tasks share: the way to the node loop, the budgets and the clock origin.
 pub struct Shared {
     /// Unbounded, but bounded in fact: a request enters it only once admitted by the
@@ -58,6 +61,9 @@ pub struct Shared {
     pub max_unsent: usize,
     /// How long a connection may take to send its handshake.
     pub handshake_timeout: Duration,
+    /// Held by every connection's writer task: when the last clone is gone, every reply
+    /// queued at shutdown has been written (or its socket failed). Never sent on.
+    pub writers_alive: mpsc::Sender<()>,
     start: Instant,
 }
 
@@ -76,6 +82,8 @@ pub struct ServerHandle {
     /// The Prometheus endpoint's bound address (None: not configured, or not bound).
     pub metrics_addr: Option<SocketAddr>,
     metrics_task: Option<tokio::task::JoinHandle<()>>,
+    /// Closed once every connection writer (and `Shared`) is gone.
+    writers_done: mpsc::Receiver<()>,
     shutdown: watch::Sender<bool>,
     admin_task: Option<tokio::task::JoinHandle<()>>,
     accept_task: tokio::task::JoinHandle<()>,
@@ -83,7 +91,8 @@ pub struct ServerHandle {
 }
 
 impl ServerHandle {
-    /// Stops accepting, closes connections and waits for the node loop to finish.
+    /// Stops accepting, answers the writes already in the log (standalone), closes
+    /// connections after their queued replies and waits for the node loop to finish.
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);
         let _ = self.accept_task.await;
@@ -91,6 +100,10 @@ impl ServerHandle {
             let _ = t.await;
         }
         let _ = self.node_task.await;
+        // The node loop queued the last replies and the closes: let the writers put them on
+        // the wire before the process goes (bounded: a client that stopped reading).
+        let mut done = self.writers_done;
+        let _ = tokio::time::timeout(WRITERS_FLUSH_TIMEOUT, done.recv()).await;
     }
 
     /// Resolves when the node loop stops by itself (the txn log failed).
@@ -132,7 +145,9 @@ pub async fn start(cfg: Config) -> Result<ServerHandle, ServerError> {
         .map_err(|e| ServerError::Startup(format!("cannot bind the client port {}: {e}", cfg.client_addr())))?;
     let addr = listener.local_addr()?;
     let (core_tx, core_rx) = mpsc::unbounded_channel();
+    let (writers_alive, writers_done) = mpsc::channel(1);
     let shared = Arc::new(Shared {
+        writers_alive,
         core_tx,
         max_buffer: cfg.jute_max_buffer as usize,
         outstanding: Outstanding::new(cfg.global_outstanding_limit as usize),
@@ -196,6 +211,7 @@ pub async fn start(cfg: Config) -> Result<ServerHandle, ServerError> {
         admin_addr,
         metrics_addr,
         metrics_task,
+        writers_done,
         shutdown: shutdown_tx,
         admin_task,
         accept_task,

@@ -120,6 +120,9 @@ pub struct Node {
     pub trace_mask: i64,
 }
 
+/// How long a clean shutdown waits for the writes already in the log.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
 fn wall_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
@@ -187,9 +190,36 @@ impl Node {
             }
             self.execute(&mut conns).await;
         }
+        self.drain(&mut conns).await;
         for (_, c) in conns.drain() {
             let _ = c.out.send(Outbound::Close);
         }
+    }
+
+    /// A clean shutdown's last step before the connections close (their queued replies go out
+    /// before the close): standalone, the writes already handed to the log are fsynced,
+    /// applied and answered — no new request is taken — within [`DRAIN_TIMEOUT`]. An
+    /// ensemble member stops as it is: its in-flight writes wait for a quorum this loop no
+    /// longer serves, and the other members keep every one that commits.
+    async fn drain(&mut self, conns: &mut HashMap<ConnId, ConnHandle>) {
+        if self.ensemble.is_some() || self.core.outstanding() == 0 {
+            return;
+        }
+        let pending = self.core.outstanding();
+        let deadline = tokio::time::Instant::now() + DRAIN_TIMEOUT;
+        while self.core.outstanding() > 0 {
+            match tokio::time::timeout_at(deadline, self.durable_rx.recv()).await {
+                Ok(Some(Durable::UpTo(z))) => {
+                    self.set_time();
+                    self.core.durable(z);
+                    self.execute(conns).await;
+                }
+                Ok(Some(Durable::Failed(e))) => return self.log_failed(&e),
+                Ok(None) | Err(_) => break,
+            }
+        }
+        let left = self.core.outstanding();
+        tracing::info!("shutdown: {} in-flight writes fsynced and answered, {left} left", pending - left);
     }
 
     fn log_failed(&self, e: &str) {
