@@ -258,7 +258,10 @@ impl Prep {
         let mut follow = Followups::default();
         for (i, m) in ops.iter().enumerate() {
             let req = match m {
-                MultiOp::Create { op, req } => Request::Create { op: *op, req: req.clone() },
+                // As decoded (`proto::request`): the op its flags say, never a create2.
+                MultiOp::Create { op, req } => {
+                    Request::Create { op: crate::proto::request::multi_create_op(*op, req.flags), req: req.clone() }
+                }
                 MultiOp::Delete(r) => Request::Delete(r.clone()),
                 MultiOp::SetData(r) => Request::SetData(r.clone()),
                 MultiOp::Check(r) => Request::Check(r.clone()),
