@@ -112,3 +112,60 @@ fn sigterm_under_write_load_answers_what_it_logged_and_loses_nothing() {
         assert!(a.len() >= acked.len());
     });
 }
+
+/// `--log-file` and `--log-level`: the lines go to the (rotating) file instead of stderr, at
+/// the level asked; a digest password given to the server is in no line.
+#[test]
+fn logs_go_to_the_file_at_the_level_asked_without_secrets() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let cfg = write_config(dir.path(), port, "");
+    let log = dir.path().join("logs").join("zabkeeper.log");
+    std::fs::create_dir_all(log.parent().unwrap()).unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_zabkeeper"))
+        .arg(&cfg)
+        .args(["--log-level", "info,zabkeeper::server::recovery=warn", "--log-file"])
+        .arg(&log)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let read_logs = || -> String {
+        let mut text = String::new();
+        for e in std::fs::read_dir(log.parent().unwrap()).unwrap().flatten() {
+            text.push_str(&std::fs::read_to_string(e.path()).unwrap_or_default());
+        }
+        text
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !read_logs().contains("serving on") {
+        assert!(child.try_wait().unwrap().is_none(), "exited:\n{}", read_logs());
+        assert!(Instant::now() < deadline, "no 'serving on' in the log file:\n{}", read_logs());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let (c, _) = Client::connect(&format!("127.0.0.1:{port}"), opts()).await.expect("connect");
+        c.add_auth("digest", Some(b"alice:s3cret-pass-word")).await.expect("auth");
+        c.create("/logged", Some(b"x"), None, 0, 0).await.expect("create");
+    });
+    // SAFETY: SIGTERM to our own child, by the pid of the Child we hold and have not reaped.
+    assert_eq!(unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) }, 0);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline + Duration::from_secs(30), "no exit after SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "{status}");
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    let text = read_logs();
+    assert!(text.contains("shutting down"), "{text}");
+    // The filter held: recovery's INFO lines are below its level.
+    assert!(!text.contains("Recovered"), "--log-level ignored: {text}");
+    assert!(!text.contains("s3cret-pass-word"), "a password in the log:\n{text}");
+    assert!(!stderr.contains("serving on"), "log lines went to stderr too: {stderr}");
+}

@@ -16,6 +16,15 @@ use zabkeeper::config::Config;
 struct Args {
     /// zoo.cfg to serve; without it, an embedded standalone default.
     config: Option<PathBuf>,
+    /// Log level, in tracing's filter syntax (`info`, `warn`,
+    /// `info,zabkeeper::server::quorum=debug`); overrides the ZABKEEPER_LOG variable
+    /// (default `info`).
+    #[arg(long)]
+    log_level: Option<String>,
+    /// Also log to this file (and not to stderr), rotated daily into `<file>.<date>`, the 7
+    /// newest kept.
+    #[arg(long)]
+    log_file: Option<PathBuf>,
     #[command(subcommand)]
     cmd: Option<Cmd>,
 }
@@ -106,15 +115,43 @@ fn parse_zxid(s: &str) -> Result<i64, String> {
     r.map_err(|e| format!("not a zxid ({e}): give it in decimal or as 0x-prefixed hex"))
 }
 
+/// Logging as the flags and ZABKEEPER_LOG say. The returned guard flushes a log file's
+/// background writer when main returns.
+fn init_logging(args: &Args) -> Result<Option<tracing_appender::non_blocking::WorkerGuard>, String> {
+    use tracing_subscriber::EnvFilter;
+    let filter = match &args.log_level {
+        Some(level) => EnvFilter::try_new(level).map_err(|e| format!("--log-level {level:?}: {e}"))?,
+        None => EnvFilter::try_from_env("ZABKEEPER_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
+    };
+    let Some(file) = &args.log_file else {
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+        return Ok(None);
+    };
+    let dir = file.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+    let name = file
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| format!("--log-file {}: not a file name", file.display()))?;
+    let appender = tracing_appender::rolling::Builder::new()
+        .rotation(tracing_appender::rolling::Rotation::DAILY)
+        .filename_prefix(name)
+        .max_log_files(7)
+        .build(dir)
+        .map_err(|e| format!("--log-file {}: {e}", file.display()))?;
+    let (writer, guard) = tracing_appender::non_blocking(appender);
+    tracing_subscriber::fmt().with_env_filter(filter).with_ansi(false).with_writer(writer).init();
+    Ok(Some(guard))
+}
+
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("ZABKEEPER_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let args = Args::parse();
+    let _log_guard = match init_logging(&args) {
+        Ok(g) => g,
+        Err(e) => {
+            eprintln!("zabkeeper: {e}");
+            return ExitCode::from(2);
+        }
+    };
     match args.cmd {
         Some(Cmd::Import { zookeeper_data_dir, data_dir, zookeeper_log_dir }) => {
             let bar = std::io::stderr().is_terminal();

@@ -167,6 +167,9 @@ pub struct Core {
     pending_syncs: VecDeque<(ConnId, i32)>,
 }
 
+/// Expired sessions logged one line each; more at once are one summary line.
+const EXPIRY_LINES: usize = 10;
+
 impl Core {
     /// A core over a recovered tree. Sessions recorded in the tree get a full timeout to
     /// reconnect, as ZooKeeper gives them after a restart.
@@ -642,8 +645,17 @@ impl Core {
         if !self.prepares() {
             return;
         }
-        for id in self.sessions.expire(self.mono_ms) {
-            tracing::info!("Expiring session 0x{:x}", id);
+        let expired = self.sessions.expire(self.mono_ms);
+        let burst = expired.len() > EXPIRY_LINES;
+        if burst {
+            // A burst (a client fleet lost its network, a pause): one line, not thousands.
+            let first: Vec<String> = expired.iter().take(EXPIRY_LINES).map(|id| format!("0x{id:x}")).collect();
+            tracing::info!("Expiring {} sessions at once (first: {}, ...)", expired.len(), first.join(", "));
+        }
+        for id in expired {
+            if !burst {
+                tracing::info!("Expiring session 0x{:x}", id);
+            }
             let zxid = self.take_zxid();
             let txn = self.prep.prepare_close_session(&self.tree, id, zxid, self.wall_ms);
             self.log(txn);

@@ -73,6 +73,11 @@ impl LogStats {
         let threshold = self.warn_threshold_ms.load(Ordering::Relaxed);
         if threshold > 0 && micros / 1000 > threshold {
             self.over_threshold.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(
+                "fsync-ing the txn log took {} ms (fsync.warningthresholdms={threshold}) for {batch} txns; \
+                 slow storage delays every write",
+                micros / 1000
+            );
         }
     }
 }

@@ -524,6 +524,7 @@ impl DataTree {
         self.last_zxid = last_zxid;
         self.sessions = sessions;
         self.quotas = quota::Quotas::rebuild(self);
+        self.recount_quotas();
     }
 
     /// Visits znodes parent-first.

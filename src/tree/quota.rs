@@ -99,6 +99,22 @@ impl DataTree {
         (count, bytes)
     }
 
+    /// After a snapshot is loaded: every quota root's stats counted again from the tree, as
+    /// ZooKeeper's `setupQuota` does (a fuzzy snapshot of ZooKeeper's can hold stats written
+    /// before or after some of the znodes it holds).
+    pub(super) fn recount_quotas(&mut self) {
+        let roots: Vec<String> = self.quotas.roots.iter().cloned().collect();
+        for root in roots {
+            let (c, b) = self.subtree_counts(&root);
+            if let Some(id) = self.nodes.find(&stats_path(&root)) {
+                let text = format!("count={c},bytes={b}");
+                if self.nodes.node(id).data() != Some(text.as_bytes()) {
+                    self.nodes.node_mut(id).set_data(Some(text.as_bytes()));
+                }
+            }
+        }
+    }
+
     pub(super) fn quota_created(&mut self, p: &str, len: u64) {
         if let Some(root) = quota_root_of_special(p, LIMIT_NODE) {
             self.quotas.roots.insert(root);

@@ -166,7 +166,10 @@ def test_import_then_export_keeps_every_znode_acl_stat_and_session(workdir):
     ref = walk(ref_client)
     zkservers.stop_client(ref_client)
     ref_server.stop()
-    assert "/torn" not in ref and "/live" in ref and "/gone" not in ref and "/box/item" in ref
+    assert "/torn" not in ref, "ZooKeeper kept the torn record"
+    assert "/live" in ref, "the open session's ephemeral is gone"
+    assert "/gone" not in ref, "the closed session's ephemeral is there"
+    assert "/box/item" in ref
 
     ours_dir = workdir / "ours"
     r = zabkeeper("import", str(copy), str(ours_dir))

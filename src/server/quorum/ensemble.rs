@@ -79,6 +79,18 @@ struct Following {
     link: Option<LinkHandle>,
     /// Txns logged (appended) and not yet seen committed.
     logged: BTreeMap<i64, Bytes>,
+    /// What the sync with this leader took, for its log line once serving.
+    sync: SyncReport,
+}
+
+/// A learner's sync with its leader: how (DIFF unless a TRUNC or SNAP came), how much, since
+/// when.
+struct SyncReport {
+    started: Instant,
+    kind: &'static str,
+    txns: u64,
+    bytes: u64,
+    serving: bool,
 }
 
 enum State {
@@ -405,6 +417,7 @@ impl Ensemble {
                     learner: None,
                     link: None,
                     logged: BTreeMap::new(),
+                    sync: SyncReport { started: Instant::now(), kind: "DIFF", txns: 0, bytes: 0, serving: false },
                 }));
                 let events = self.events.clone();
                 let give_up = self.link_timeout(self.setup.init_limit);

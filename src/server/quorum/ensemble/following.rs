@@ -40,6 +40,7 @@ impl Ensemble {
                 }
                 LearnerAction::Truncate(z) => {
                     f.logged.clear();
+                    f.sync.kind = "TRUNC";
                     if let Err(e) = self.truncate(z, core, writer).await {
                         self.step_down(core, writer, &e).await;
                         return;
@@ -48,12 +49,20 @@ impl Ensemble {
                 LearnerAction::LoadSnapshot(z) => {
                     f.logged.clear();
                     let loaded = snapshot.take().unwrap_or_else(|| Err("SNAP without a snapshot".into()));
+                    f.sync.kind = "SNAP";
+                    if let Ok((_, size)) = &loaded {
+                        f.sync.bytes += *size as u64;
+                    }
                     if let Err(e) = self.load_snapshot(z, loaded, core, writer).await {
                         self.step_down(core, writer, &e).await;
                         return;
                     }
                 }
                 LearnerAction::Append(entries) => {
+                    if !f.sync.serving {
+                        f.sync.txns += entries.len() as u64;
+                        f.sync.bytes += entries.iter().map(|(_, d)| d.len() as u64).sum::<u64>();
+                    }
                     for (z, d) in &entries {
                         f.logged.insert(*z, d.clone());
                         self.window.push(*z, d.clone());
@@ -81,7 +90,16 @@ impl Ensemble {
                     }
                 }
                 LearnerAction::Serving => {
-                    tracing::info!("synchronised with leader {}; serving clients", f.leader_sid);
+                    let r = &mut f.sync;
+                    r.serving = true;
+                    tracing::info!(
+                        "synchronised with leader {} by {} ({} txns, {} bytes) in {} ms; serving clients",
+                        f.leader_sid,
+                        r.kind,
+                        r.txns,
+                        r.bytes,
+                        r.started.elapsed().as_millis()
+                    );
                     self.vote_epoch.store(self.current_epoch, std::sync::atomic::Ordering::Relaxed);
                     if let Some(h) = &f.link {
                         h.set_read_timeout(self.setup.tick * self.setup.sync_limit.max(1));
