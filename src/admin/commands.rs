@@ -7,6 +7,7 @@
 //! Must never: do I/O, read server internals or change state: `crst`, `srst` and `stmk` only
 //! name the [`Effect`] the caller must carry out.
 
+use super::fourlw::{by_path, by_session};
 use super::{round4, ConnectionView, EnvView, ServerView};
 use crate::config::{Config, PeerRole, ServerSpec};
 use serde_json::{json, Map, Value};
@@ -537,28 +538,4 @@ fn zabstate(body: &mut Map<String, Value>, input: &Inputs) {
     body.insert("zab_epoch".into(), json!(view.zxid >> 32));
     body.insert("zab_counter".into(), json!(view.zxid & 0xffff_ffff));
     body.insert("zabstate".into(), json!(q.zab_state));
-}
-
-/// Session → sorted, de-duplicated data-watch paths (what ZooKeeper's `wchc` lists).
-fn by_session(view: &ServerView) -> BTreeMap<i64, Vec<&str>> {
-    let mut m: BTreeMap<i64, Vec<&str>> = BTreeMap::new();
-    for (sid, paths) in &view.data_watches {
-        m.entry(*sid).or_default().extend(paths.iter().map(String::as_str));
-    }
-    m.retain(|_, p| {
-        p.sort_unstable();
-        p.dedup();
-        !p.is_empty()
-    });
-    m
-}
-
-fn by_path(view: &ServerView) -> BTreeMap<&str, Vec<i64>> {
-    let mut m: BTreeMap<&str, Vec<i64>> = BTreeMap::new();
-    for (sid, paths) in by_session(view) {
-        for p in paths {
-            m.entry(p).or_default().push(sid);
-        }
-    }
-    m
 }

@@ -345,8 +345,9 @@ fn mntr(view: &ServerView) -> String {
     s
 }
 
-/// Session → sorted, de-duplicated paths.
-fn by_session(view: &ServerView) -> BTreeMap<i64, Vec<&str>> {
+/// Session → sorted, de-duplicated data-watch paths (what `wchc` lists; the AdminServer's
+/// `watches` too).
+pub(super) fn by_session(view: &ServerView) -> BTreeMap<i64, Vec<&str>> {
     let mut m: BTreeMap<i64, Vec<&str>> = BTreeMap::new();
     for (sid, paths) in &view.data_watches {
         m.entry(*sid).or_default().extend(paths.iter().map(String::as_str));
@@ -359,7 +360,8 @@ fn by_session(view: &ServerView) -> BTreeMap<i64, Vec<&str>> {
     m
 }
 
-fn by_path(view: &ServerView) -> BTreeMap<&str, Vec<i64>> {
+/// Path → the sessions watching it (`wchp`, and the AdminServer's `watches_by_path`).
+pub(super) fn by_path(view: &ServerView) -> BTreeMap<&str, Vec<i64>> {
     let mut m: BTreeMap<&str, Vec<i64>> = BTreeMap::new();
     for (sid, paths) in by_session(view) {
         for p in paths {

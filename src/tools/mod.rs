@@ -99,22 +99,9 @@ pub fn epoch_of(zxid: i64) -> i64 {
 /// Milliseconds since 1970 as ISO 8601 in UTC: `2024-05-01T12:34:56.789Z`.
 pub fn iso_time(ms: i64) -> String {
     let secs = ms.div_euclid(1000);
-    let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
+    let (y, m, d) = crate::zkcli::format::civil_from_days(secs.div_euclid(86_400));
     let tod = secs.rem_euclid(86_400);
     format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z", tod / 3600, tod % 3600 / 60, tod % 60, ms.rem_euclid(1000))
-}
-
-/// Days since 1970-01-01 → (year, month 1..=12, day 1..=31), proleptic Gregorian.
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
 /// Lowercase hex of `b`, no prefix.
