@@ -42,8 +42,8 @@ pub enum FourLetterReply {
     Text(String),
     /// Known word not enabled; carries ZooKeeper's message.
     NotWhitelisted(String),
-    /// Not a word we answer (unknown, or known-but-unsupported: `dump`, `hash`, `stmk`):
-    /// close without output.
+    /// Not a word we answer (unknown, or known-but-unsupported: `dump`): close without
+    /// output.
     Unknown,
 }
 
@@ -95,7 +95,7 @@ pub fn four_letter(cmd: &str, view: &ServerView, cfg: &Config, env: &EnvView) ->
     if !is_enabled(cmd, cfg) {
         return FourLetterReply::NotWhitelisted(format!("{cmd} is not executed because it is not in the whitelist.\n"));
     }
-    let needs_server = !matches!(cmd, "ruok" | "envi" | "gtmk" | "isro" | "telnet close");
+    let needs_server = !matches!(cmd, "ruok" | "envi" | "gtmk" | "stmk" | "isro" | "telnet close");
     if needs_server && !view.serving {
         return FourLetterReply::Text(NOT_SERVING.into());
     }
@@ -124,6 +124,11 @@ pub fn four_letter(cmd: &str, view: &ServerView, cfg: &Config, env: &EnvView) ->
         "srst" => "Server stats reset.\n".into(),
         "dirs" => format!("datadir_size: {}\nlogdir_size: {}\n", view.data_dir_size, view.data_log_size),
         "gtmk" => view.trace_mask.to_string(),
+        // The caller put the mask the word carried into the view (and keeps it for gtmk).
+        "stmk" => view.trace_mask.to_string(),
+        // ZooKeeper's digest log, one `zxid: digest` line per entry; we keep none, what
+        // ZooKeeper prints with digests off (the AdminServer's `hash` answers `[]` alike).
+        "hash" => String::new(),
         "wchs" => wchs(view),
         "wchc" => wchc(view),
         "wchp" => wchp(view),

@@ -254,7 +254,11 @@ fn small_words() {
     assert_eq!(stat_reset("crst"), Some(StatReset::Connections));
     assert_eq!(stat_reset("srst"), Some(StatReset::Server));
     assert_eq!(stat_reset("srvr"), None);
-    for unsupported in ["dump", "hash", "stmk", "xxxx", "", "ruokk"] {
+    // stmk answers the mask the caller put in the view; hash lists no digests.
+    let masked = ServerView { trace_mask: 498, ..v.clone() };
+    assert_eq!(four_letter("stmk", &masked, &cfg, &env()), FourLetterReply::Text("498".into()));
+    assert_eq!(four_letter("hash", &v, &cfg, &env()), FourLetterReply::Text(String::new()));
+    for unsupported in ["dump", "xxxx", "", "ruokk"] {
         assert_eq!(four_letter(unsupported, &v, &cfg, &env()), FourLetterReply::Unknown, "{unsupported}");
     }
 }

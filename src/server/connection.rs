@@ -95,8 +95,14 @@ async fn read_loop(
             let len_buf: [u8; 4] = buf[..4].try_into().expect("4 bytes");
             if !handshaken {
                 if let Some(word) = crate::admin::word_name(&len_buf) {
+                    // `stmk` carries the new trace mask: 8 more bytes, a big-endian long.
+                    let arg = match word {
+                        "stmk" if buf.len() < 12 => break,
+                        "stmk" => Some(i64::from_be_bytes(buf[4..12].try_into().expect("8 bytes"))),
+                        _ => None,
+                    };
                     let (tx, rx) = tokio::sync::oneshot::channel();
-                    let _ = shared.core_tx.send(CoreMsg::FourLetter { word, reply: tx });
+                    let _ = shared.core_tx.send(CoreMsg::FourLetter { word, arg, reply: tx });
                     if let Ok(text) = rx.await {
                         // Counted like any output, so the writer's count-down balances.
                         flow.queued(text.len(), 0, &shared.outstanding);

@@ -54,6 +54,8 @@ pub enum CoreMsg {
     },
     FourLetter {
         word: &'static str,
+        /// `stmk`'s trace mask (the 8 bytes after the word).
+        arg: Option<i64>,
         reply: oneshot::Sender<String>,
     },
     /// An AdminServer command, answered with its JSON like a four-letter word.
@@ -252,8 +254,8 @@ impl Node {
                 conns.remove(&conn);
                 self.core.connection_closed(conn);
             }
-            CoreMsg::FourLetter { word, reply } => {
-                let text = self.four_letter(word, conns);
+            CoreMsg::FourLetter { word, arg, reply } => {
+                let text = self.four_letter(word, arg, conns);
                 let _ = reply.send(text);
             }
             CoreMsg::Admin { request, reply } => {
@@ -344,7 +346,7 @@ impl Node {
         }
     }
 
-    fn four_letter(&mut self, word: &str, conns: &HashMap<ConnId, ConnHandle>) -> String {
+    fn four_letter(&mut self, word: &str, arg: Option<i64>, conns: &HashMap<ConnId, ConnHandle>) -> String {
         let serving = !matches!(self.ensemble.as_ref().map(|e| e.mode()), Some(super::quorum::ensemble::Mode::Looking));
         if !serving && !matches!(word, "ruok" | "conf" | "envi" | "dirs" | "isro" | "gtmk" | "stmk") {
             // ZooKeeper's answer while it has no quorum.
@@ -355,8 +357,14 @@ impl Node {
             // Only these words list watches; building the list costs O(watches).
             view.data_watches = self.data_watches();
         }
+        if let (true, Some(mask)) = (word == "stmk", arg) {
+            view.trace_mask = mask;
+        }
         match admin::four_letter(word, &view, &self.config, &self.env) {
             FourLetterReply::Text(t) => {
+                if let (true, Some(mask)) = (word == "stmk", arg) {
+                    self.trace_mask = mask;
+                }
                 // crst / srst reset after rendering their reply, and only when allowed.
                 match admin::stat_reset(word) {
                     Some(StatReset::Server) => self.core.reset_stats(),
