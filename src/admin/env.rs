@@ -106,3 +106,27 @@ fn user_from_passwd(status: &str) -> Option<String> {
         (f.nth(1)? == uid).then(|| name.to_string())
     })
 }
+
+impl EnvView {
+    /// The environment as ZooKeeper's `envi` and the AdminServer's `environment` list it, in
+    /// ZooKeeper's order, with `version` as `zookeeper.version`.
+    pub fn rows<'a>(&'a self, version: &'a str) -> [(&'static str, &'a str); 15] {
+        [
+            ("zookeeper.version", version),
+            ("host.name", &self.host_name),
+            ("java.version", &self.java_version),
+            ("java.vendor", &self.java_vendor),
+            ("java.home", &self.java_home),
+            ("java.class.path", &self.java_class_path),
+            ("java.library.path", &self.java_library_path),
+            ("java.io.tmpdir", &self.java_io_tmpdir),
+            ("java.compiler", &self.java_compiler),
+            ("os.name", &self.os_name),
+            ("os.arch", &self.os_arch),
+            ("os.version", &self.os_version),
+            ("user.name", &self.user_name),
+            ("user.home", &self.user_home),
+            ("user.dir", &self.user_dir),
+        ]
+    }
+}

@@ -229,23 +229,7 @@ fn stat(view: &ServerView, with_clients: bool) -> String {
 }
 
 fn envi(view: &ServerView, env: &EnvView) -> String {
-    let rows: [(&str, &str); 15] = [
-        ("zookeeper.version", &view.version),
-        ("host.name", &env.host_name),
-        ("java.version", &env.java_version),
-        ("java.vendor", &env.java_vendor),
-        ("java.home", &env.java_home),
-        ("java.class.path", &env.java_class_path),
-        ("java.library.path", &env.java_library_path),
-        ("java.io.tmpdir", &env.java_io_tmpdir),
-        ("java.compiler", &env.java_compiler),
-        ("os.name", &env.os_name),
-        ("os.arch", &env.os_arch),
-        ("os.version", &env.os_version),
-        ("user.name", &env.user_name),
-        ("user.home", &env.user_home),
-        ("user.dir", &env.user_dir),
-    ];
+    let rows = env.rows(&view.version);
     let mut s = String::from("Environment:\n");
     for (k, v) in rows {
         let _ = writeln!(s, "{k}={v}");

@@ -258,7 +258,7 @@ impl Prep {
         let mut follow = Followups::default();
         for (i, m) in ops.iter().enumerate() {
             let req = match m {
-                // As decoded (`proto::request`): the op its flags say, never a create2.
+                // The op its flags say, never a create2, as ZooKeeper 3.8 reads a multi.
                 MultiOp::Create { op, req } => {
                     Request::Create { op: crate::proto::request::multi_create_op(*op, req.flags), req: req.clone() }
                 }

@@ -79,12 +79,13 @@ fn create_from(op_code: i32, r: &mut Reader<'_>) -> Result<CreateTtlRequest, Dec
     }
 }
 
-/// The op a create in a multi stands for. ZooKeeper 3.8 rebuilds each one from its flags
-/// (MultiOperationRecord reads it into `Op.create`), dropping the op code the client sent:
+/// The op a create in a multi stands for (prep applies it). ZooKeeper 3.8 rebuilds each one
+/// from its flags (MultiOperationRecord reads it into `Op.create`), dropping the op code the
+/// client sent:
 /// a create2 becomes a create, any create with the container flag a createContainer, and a
 /// createTTL without a TTL mode a create. Its txn and its result take that type, and a
 /// ZooKeeper 3.8 member cannot apply a create2 inside a multi txn at all.
-pub(crate) fn multi_create_op(sent: i32, flags: i32) -> i32 {
+pub fn multi_create_op(sent: i32, flags: i32) -> i32 {
     match CreateMode::from_flags(flags) {
         Some(m) if m.is_container() => op::CREATE_CONTAINER,
         // A TTL mode stays what was sent (a create with TTL flags is refused later).
@@ -104,12 +105,7 @@ fn decode_multi(r: &mut Reader<'_>, read_only: bool) -> Result<Vec<MultiOp>, Dec
         r.refuse_null_string()?;
         let m = match (h.type_, read_only) {
             (op::CREATE | op::CREATE2 | op::CREATE_CONTAINER | op::CREATE_TTL, false) => {
-                let mut req = create_from(h.type_, r)?;
-                let op = multi_create_op(h.type_, req.flags);
-                if op != op::CREATE_TTL {
-                    req.ttl = 0;
-                }
-                MultiOp::Create { op, req }
+                MultiOp::Create { op: h.type_, req: create_from(h.type_, r)? }
             }
             (op::DELETE, false) => MultiOp::Delete(Jute::read(r)?),
             (op::SET_DATA, false) => MultiOp::SetData(Jute::read(r)?),

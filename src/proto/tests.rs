@@ -271,14 +271,7 @@ fn create_op() -> impl Strategy<Value = (i32, CreateTtlRequest)> {
 
 fn write_op() -> impl Strategy<Value = MultiOp> {
     prop_oneof![
-        // A create in a multi decodes as the op its flags say (as ZooKeeper 3.8 reads it).
-        create_op().prop_map(|(sent, mut req)| {
-            let op = crate::proto::request::multi_create_op(sent, req.flags);
-            if op != op::CREATE_TTL {
-                req.ttl = 0;
-            }
-            MultiOp::Create { op, req }
-        }),
+        create_op().prop_map(|(op, req)| MultiOp::Create { op, req }),
         path_version().prop_map(MultiOp::Delete),
         set_data_req().prop_map(MultiOp::SetData),
         path_version().prop_map(MultiOp::Check),

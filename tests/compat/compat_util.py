@@ -7,7 +7,8 @@ import time
 def four_letter(port, cmd, timeout=10.0):
     """Sends a four-letter word and returns the whole reply (the server closes after it)."""
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
-        s.sendall(cmd.encode("ascii"))
+        # bytes for a word that carries more (stmk's mask), else the word as text
+        s.sendall(cmd if isinstance(cmd, bytes) else cmd.encode("ascii"))
         chunks = []
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

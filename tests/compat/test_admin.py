@@ -1,9 +1,7 @@
 """Four-letter words and server_version: structure, not values."""
 
 import re
-import socket
 import struct
-import time
 
 from compat_util import four_letter, port_of
 
@@ -136,27 +134,13 @@ def test_cons_lists_sessions(server, zk):
         assert field in line, (field, line)
 
 
-def four_letter_bytes(port, raw, timeout=10.0):
-    """Sends raw bytes as a four-letter word (stmk's carries a long) and reads to the close."""
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
-        s.sendall(raw)
-        chunks = []
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            data = s.recv(65536)
-            if not data:
-                break
-            chunks.append(data)
-        return b"".join(chunks).decode("utf-8", "replace")
-
-
 def test_stmk_sets_the_trace_mask_that_gtmk_reads(server):
     """stmk: the new mask is the big-endian long after the word; the answer is the mask in
     decimal, without a newline, and gtmk reads it back."""
     before = four_letter(server.port, "gtmk")
     try:
-        assert four_letter_bytes(server.port, b"stmk" + struct.pack(">q", 0x1F2)) == "498"
+        assert four_letter(server.port, b"stmk" + struct.pack(">q", 0x1F2)) == "498"
         assert four_letter(server.port, "gtmk") == "498"
     finally:
-        four_letter_bytes(server.port, b"stmk" + struct.pack(">q", int(before)))
+        four_letter(server.port, b"stmk" + struct.pack(">q", int(before)))
     assert four_letter(server.port, "gtmk") == before
