@@ -13,6 +13,7 @@ pub mod prep;
 pub mod proto;
 pub mod server;
 pub mod session;
+pub mod stats;
 pub mod storage;
 #[cfg(test)]
 pub(crate) mod testkit;

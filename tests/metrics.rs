@@ -4,6 +4,8 @@
 //! follow the load, and the stream jobs' checkpoint gauges.
 
 mod common;
+mod ensemble_support;
+mod zk_support;
 
 use bytes::Bytes;
 use prometheus_parse::{Scrape, Value};
@@ -140,7 +142,16 @@ async fn metrics_follow_the_load_in_zookeepers_names() {
     assert!(value(&after, "packets_received") >= 804.0);
     assert!(value(&after, "fsynctime_count") > value(&before, "fsynctime_count"));
     assert!(value(&after, "fsynctime_sum") >= 0.0);
-    assert_eq!(after.summaries.get("fsynctime"), Some(&2), "min and max quantiles");
+    assert_eq!(after.summaries.get("fsynctime"), Some(&1), "a basic summary: its median");
+    // Request latencies as ZooKeeper's percentile summaries; counters that follow the load.
+    assert_eq!(after.summaries.get("updatelatency"), Some(&3), "quantiles 0.5, 0.9 and 0.99");
+    assert_eq!(after.summaries.get("readlatency"), Some(&3));
+    assert!(value(&after, "updatelatency_count") >= 804.0);
+    assert!(value(&after, "connection_request_count") >= 4.0);
+    assert!(value(&after, "bytes_received_count") > value(&before, "bytes_received_count"));
+    assert!(value(&after, "response_bytes") > value(&before, "response_bytes"));
+    assert_eq!(value(&after, "dbinittime_count"), 1.0);
+    assert_eq!(value(&after, "proposal_count"), 0.0, "standalone proposes nothing");
 
     // A registry job with a committed checkpoint gets its gauges.
     let c = &clients[0];
@@ -181,4 +192,62 @@ async fn only_zookeepers_prometheus_provider_serves_metrics() {
         assert_eq!(srv.handle.as_ref().unwrap().metrics_addr, None, "{class:?}");
         assert!(Instant::now() < deadline);
     }
+}
+
+/// Polls until `ok` holds for a scrape of `addr`, returning that scrape.
+async fn scrape_until(addr: SocketAddr, what: &str, ok: impl Fn(&Parsed) -> bool) -> Parsed {
+    let until = Instant::now() + ensemble_support::DEADLINE;
+    loop {
+        let p = tokio::task::spawn_blocking(move || scrape(addr)).await.unwrap();
+        if ok(&p) {
+            return p;
+        }
+        assert!(Instant::now() < until, "{what}: never seen on {addr}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Three members, each scraped: the leader's gauges and its proposal figures, the followers'
+/// received proposals and commit propagation, everyone's election time.
+#[test]
+fn an_ensembles_members_export_their_part() {
+    let mut e = ensemble_support::Ensemble::new(3, 0);
+    let ports = e.enable_metrics();
+    e.start_all();
+    let leader = e.wait_for_roles();
+    let addr = |i: usize| SocketAddr::from(([127, 0, 0, 1], ports[i]));
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    rt.block_on(async {
+        let follower = (leader + 1) % 3;
+        let (c, _) = Client::connect(&e.members[follower].hostport(), opts()).await.expect("connect");
+        for i in 0..50 {
+            c.create(&format!("/m{i}"), Some(b"x"), None, 0, 0).await.expect("create through a follower");
+        }
+        let p = scrape_until(addr(leader), "the leader's proposals", |p| {
+            p.samples.get("synced_followers") == Some(&2.0)
+                && p.samples.get("proposal_count").is_some_and(|n| *n >= 50.0)
+        })
+        .await;
+        assert_eq!(value(&p, "quorum_size"), 3.0);
+        assert_eq!(value(&p, "learners"), 2.0);
+        assert!(value(&p, "commit_count") >= 50.0);
+        assert!(value(&p, "quorum_ack_latency_count") >= 50.0);
+        assert_eq!(p.summaries.get("quorum_ack_latency"), Some(&3));
+        assert!(value(&p, "election_time_count") >= 1.0);
+        assert!(value(&p, "looking_count") >= 1.0);
+        for i in (0..3).filter(|i| *i != leader) {
+            let p = scrape_until(addr(i), "a follower's commits", |p| {
+                p.samples.get("learner_commit_received_count").is_some_and(|n| *n >= 50.0)
+            })
+            .await;
+            assert_eq!(value(&p, "quorum_size"), 3.0);
+            assert!(!p.samples.contains_key("synced_followers"), "leader-only gauges on a follower");
+            assert!(value(&p, "learner_proposal_received_count") >= 50.0);
+            assert!(value(&p, "commit_propagation_latency_count") >= 50.0);
+            assert_eq!(value(&p, "proposal_count"), 0.0);
+            assert!(value(&p, "follower_sync_time_count") >= 1.0);
+            assert!(value(&p, "election_time_count") >= 1.0);
+        }
+        let _ = c.close().await;
+    });
 }

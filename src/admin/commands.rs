@@ -8,6 +8,7 @@
 //! name the [`Effect`] the caller must carry out.
 
 use super::fourlw::{by_path, by_session};
+use super::server_metrics::{flat_rows, Flat};
 use super::{round4, ConnectionView, EnvView, ServerView};
 use crate::config::{Config, PeerRole, ServerSpec};
 use serde_json::{json, Map, Value};
@@ -355,7 +356,6 @@ fn leader(body: &mut Map<String, Value>, input: &Inputs) {
 }
 
 fn monitor(body: &mut Map<String, Value>, view: &ServerView) {
-    let f = &view.fsync_ms;
     let r = &view.client_response;
     let rows: Vec<(&str, Value)> = vec![
         ("version", json!(view.version)),
@@ -380,14 +380,18 @@ fn monitor(body: &mut Map<String, Value>, view: &ServerView) {
         ("global_sessions", json!(view.global_sessions)),
         ("local_sessions", json!(view.local_sessions)),
         ("auth_failed_count", json!(view.auth_failed_count)),
-        ("avg_fsynctime", json!(f.avg())),
-        ("min_fsynctime", json!(f.min)),
-        ("max_fsynctime", json!(f.max)),
-        ("cnt_fsynctime", json!(f.count)),
-        ("sum_fsynctime", json!(f.sum)),
     ];
     for (k, v) in rows {
         body.insert(k.into(), v);
+    }
+    for (k, v) in flat_rows(&view.metrics.rows(&view.fsync_ms)) {
+        body.insert(
+            k,
+            match v {
+                Flat::Int(n) => json!(n),
+                Flat::Double(d) => json!(d),
+            },
+        );
     }
     if let Some(q) = &view.quorum {
         body.insert("peer_state".into(), json!(q.peer_state));

@@ -4,6 +4,7 @@
 //! in read-only mode, as ZooKeeper does) and every word's output.
 //! Must never: do I/O or change state; `crst`/`srst` only report what the caller must reset.
 
+use super::server_metrics::{flat_rows, Flat};
 use super::{round4, ConnectionView, EnvView, ServerView};
 use crate::config::Config;
 use std::collections::BTreeMap;
@@ -42,8 +43,7 @@ pub enum FourLetterReply {
     Text(String),
     /// Known word not enabled; carries ZooKeeper's message.
     NotWhitelisted(String),
-    /// Not a word we answer (unknown, or known-but-unsupported: `dump`): close without
-    /// output.
+    /// Not a word we answer: close without output.
     Unknown,
 }
 
@@ -129,6 +129,7 @@ pub fn four_letter(cmd: &str, view: &ServerView, cfg: &Config, env: &EnvView) ->
         // ZooKeeper's digest log, one `zxid: digest` line per entry; we keep none, what
         // ZooKeeper prints with digests off (the AdminServer's `hash` answers `[]` alike).
         "hash" => String::new(),
+        "dump" => dump(view, cfg),
         "wchs" => wchs(view),
         "wchc" => wchc(view),
         "wchp" => wchp(view),
@@ -284,7 +285,6 @@ fn conf(view: &ServerView, cfg: &Config) -> String {
 }
 
 fn mntr(view: &ServerView) -> String {
-    let f = &view.fsync_ms;
     let rows: Vec<(&str, String)> = vec![
         ("zk_version", view.version.clone()),
         ("zk_server_state", view.mode.clone()),
@@ -305,11 +305,9 @@ fn mntr(view: &ServerView) -> String {
         ("zk_global_sessions", view.global_sessions.to_string()),
         ("zk_local_sessions", view.local_sessions.to_string()),
         ("zk_auth_failed_count", view.auth_failed_count.to_string()),
-        ("zk_avg_fsynctime", java_double(f.avg())),
-        ("zk_min_fsynctime", f.min.to_string()),
-        ("zk_max_fsynctime", f.max.to_string()),
-        ("zk_cnt_fsynctime", f.count.to_string()),
-        ("zk_sum_fsynctime", f.sum.to_string()),
+        ("zk_last_client_response_size", view.client_response.last.to_string()),
+        ("zk_min_client_response_size", view.client_response.min.to_string()),
+        ("zk_max_client_response_size", view.client_response.max.to_string()),
     ];
     let mut rows = rows;
     if let Some(q) = &view.quorum {
@@ -330,6 +328,68 @@ fn mntr(view: &ServerView) -> String {
     let mut s = String::new();
     for (k, v) in rows {
         let _ = writeln!(s, "{k}\t{v}");
+    }
+    for (k, v) in flat_rows(&view.metrics.rows(&view.fsync_ms)) {
+        let v = match v {
+            Flat::Int(n) => n.to_string(),
+            Flat::Double(d) => java_double(d),
+        };
+        let _ = writeln!(s, "zk_{k}\t{v}");
+    }
+    s
+}
+
+/// ZooKeeper 3.8's `dump`: the session tracker's expiry buckets, the ephemerals by session,
+/// and the connections' expiry buckets (NIO's `cnxnExpiryQueue`: a connection expires its
+/// session timeout after its last reply, before its handshake `sessionlessCnxnTimeout` after
+/// it was accepted, in buckets that long). Times in Java's `Date` form.
+fn dump(view: &ServerView, cfg: &Config) -> String {
+    let java_date = crate::zkcli::format::java_date;
+    let mut s = String::from("SessionTracker dump:\n");
+    if let Some(learner) = &view.learner_sessions {
+        // A learner's tracker (ZooKeeper's LearnerSessionTracker, local sessions off).
+        let _ = writeln!(s, "Global Sessions({}):", learner.len());
+        for (id, timeout) in learner {
+            let _ = writeln!(s, "0x{}\t{timeout}ms", hex(*id));
+        }
+    }
+    let sessions: usize = view.session_expiry.iter().map(|(_, ids)| ids.len()).sum();
+    if view.learner_sessions.is_none() {
+        let _ = writeln!(s, "Session Sets ({})/({sessions}):", view.session_expiry.len());
+    }
+    let to_wall = view.now_ms - view.session_clock_ms;
+    for (at, ids) in &view.session_expiry {
+        let _ = writeln!(s, "{} expire at {}:", ids.len(), java_date(at + to_wall));
+        for id in ids {
+            let _ = writeln!(s, "\t0x{}", hex(*id));
+        }
+    }
+    s.push_str("ephemeral nodes dump:\n");
+    let _ = writeln!(s, "Sessions with Ephemerals ({}):", view.ephemerals.len());
+    for (id, paths) in &view.ephemerals {
+        let _ = writeln!(s, "0x{}:", hex(*id));
+        for p in paths {
+            let _ = writeln!(s, "\t{p}");
+        }
+    }
+    s.push_str("Connections dump:\n");
+    let interval = (cfg.sessionless_cnxn_timeout_ms as i64).max(1);
+    let mut buckets: BTreeMap<i64, Vec<&ConnectionView>> = BTreeMap::new();
+    for c in &view.connections {
+        let timeout = match c.session_id {
+            0 => interval,
+            _ => i64::from(c.timeout_ms),
+        };
+        let from = c.established_ms.max(c.last_active_ms);
+        let at = ((from + timeout) / interval + 1) * interval;
+        buckets.entry(at).or_default().push(c);
+    }
+    let _ = writeln!(s, "Connections Sets ({})/({}):", buckets.len(), view.connections.len());
+    for (at, conns) in buckets {
+        let _ = writeln!(s, "{} expire at {}:", conns.len(), java_date(at));
+        for c in conns {
+            let _ = writeln!(s, "\tip: /{} sessionId: 0x{}", c.remote, hex(c.session_id));
+        }
     }
     s
 }

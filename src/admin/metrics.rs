@@ -7,6 +7,7 @@
 //! Must never: do I/O or read server internals: it renders a [`ServerView`] and job rows.
 
 use super::jobs::JobRow;
+use super::MetricValue;
 use super::ServerView;
 use prometheus::proto::{Counter, Gauge, LabelPair, Metric, MetricFamily, MetricType, Quantile, Summary};
 use prometheus::{Encoder, TextEncoder};
@@ -56,21 +57,25 @@ fn counter(name: &str, help: &str, value: u64) -> MetricFamily {
     family(name, help, MetricType::COUNTER, vec![m])
 }
 
-/// A summary from a count and a sum; its quantiles are the exact minimum (0) and maximum (1)
-/// observed, the only ones we keep (ZooKeeper's add 0.5, 0.9 and 0.99 estimates).
-fn summary(name: &str, help: &str, s: &super::Summary) -> MetricFamily {
+/// A summary as ZooKeeper's Prometheus provider exports one: count, sum and the quantiles of
+/// its detail level (0.5 for a basic summary; 0.5, 0.9 and 0.99 for one with percentiles).
+/// ZooKeeper's quantiles cover a sliding window of recent values; ours every value since the
+/// start (or `srst`).
+fn summary(name: &str, help: &str, s: &crate::stats::Summary, quantiles: &[f64]) -> MetricFamily {
     let mut sum = Summary::default();
     sum.set_sample_count(s.count);
     sum.set_sample_sum(s.sum as f64);
-    let q = |at: f64, v: u64| {
-        let mut q = Quantile::default();
-        q.set_quantile(at);
-        q.set_value(v as f64);
-        q
-    };
-    if s.count > 0 {
-        sum.set_quantile(vec![q(0.0, s.min), q(1.0, s.max)]);
-    }
+    sum.set_quantile(
+        quantiles
+            .iter()
+            .map(|at| {
+                let mut q = Quantile::default();
+                q.set_quantile(*at);
+                q.set_value(s.quantile(*at) as f64);
+                q
+            })
+            .collect(),
+    );
     let mut m = Metric::default();
     m.set_summary(sum);
     family(name, help, MetricType::SUMMARY, vec![m])
@@ -99,7 +104,6 @@ pub fn families(view: &ServerView, jobs: &[JobRow], now_ms: i64) -> Vec<MetricFa
         gauge("last_client_response_size", "Bytes of the last reply", v.client_response.last as f64),
         gauge("min_client_response_size", "Bytes of the smallest reply", v.client_response.min as f64),
         gauge("max_client_response_size", "Bytes of the largest reply", v.client_response.max as f64),
-        summary("fsynctime", "Txn log fsync time in ms", &v.fsync_ms),
         counter(
             "fsync_threshold_exceed_count",
             "Txn log fsyncs longer than fsync.warningthresholdms",
@@ -107,6 +111,14 @@ pub fn families(view: &ServerView, jobs: &[JobRow], now_ms: i64) -> Vec<MetricFa
         ),
         counter("auth_failed_count", "Failed authentications", v.auth_failed_count),
     ];
+    for (name, value) in v.metrics.rows(&v.fsync_ms) {
+        let help = format!("ZooKeeper's {name} (times in ms)");
+        out.push(match value {
+            MetricValue::Counter(n) => counter(name, &help, n),
+            MetricValue::Basic(s) => summary(name, &help, &s, &[0.5]),
+            MetricValue::Percentiles(s) => summary(name, &help, &s, &[0.5, 0.9, 0.99]),
+        });
+    }
     if let Some(q) = &v.quorum {
         out.push(gauge("quorum_size", "Voting members of the ensemble", q.quorum_size as f64));
         if q.leader {
@@ -169,8 +181,16 @@ mod tests {
     #[test]
     fn zookeepers_names_types_and_the_jobs_gauges() {
         let mut view = ServerView { node_count: 12, watch_count: 3, ..ServerView::default() };
-        view.fsync_ms.record(2);
-        view.fsync_ms.record(7);
+        let mut fsync = crate::stats::Timing::new();
+        fsync.record(2);
+        fsync.record(7);
+        view.fsync_ms = fsync.summary();
+        let mut reads = crate::stats::Timing::new();
+        for v in 1..=100 {
+            reads.record(v);
+        }
+        view.metrics.read_latency = reads.summary();
+        view.metrics.commit_count = 5;
         view.quorum = Some(QuorumView { leader: true, learners: 2, synced_followers: 2, ..QuorumView::default() });
         let jobs = vec![
             JobRow {
@@ -195,7 +215,11 @@ mod tests {
             "# TYPE znode_count gauge\nznode_count 12\n",
             "watch_count 3\n",
             "# TYPE fsynctime summary\n",
-            "fsynctime{quantile=\"0\"} 2\nfsynctime{quantile=\"1\"} 7\nfsynctime_sum 9\nfsynctime_count 2\n",
+            "fsynctime{quantile=\"0.5\"} 2\nfsynctime_sum 9\nfsynctime_count 2\n",
+            "# TYPE readlatency summary\n",
+            "readlatency{quantile=\"0.5\"} 50\nreadlatency{quantile=\"0.9\"} 90\nreadlatency{quantile=\"0.99\"} 99\nreadlatency_sum 5050\nreadlatency_count 100\n",
+            "# TYPE commit_count counter\ncommit_count 5\n",
+            "election_time{quantile=\"0.5\"} 0\nelection_time_sum 0\nelection_time_count 0\n",
             "# TYPE fsync_threshold_exceed_count counter\n",
             "synced_followers 2\n",
             "checkpoint_latest_id{job=\"/checkpoints/etl\",layout=\"registry\"} 9\n",

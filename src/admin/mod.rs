@@ -12,6 +12,7 @@ mod env;
 pub mod fourlw;
 pub mod jobs;
 pub mod metrics;
+pub mod server_metrics;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
@@ -21,6 +22,7 @@ pub use env::{process_fd_counts, EnvView};
 pub use fourlw::{
     four_letter, is_enabled, is_four_letter_word, stat_reset, word_name, FourLetterReply, StatReset, KNOWN_WORDS,
 };
+pub use server_metrics::{MetricValue, ServerMetrics};
 
 use std::net::SocketAddr;
 
@@ -39,33 +41,7 @@ pub fn version_string() -> String {
     )
 }
 
-/// Count/sum/min/max of a metric (ZooKeeper's `AvgMinMaxCounter`), e.g. fsync times in ms.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct Summary {
-    pub count: u64,
-    pub sum: u64,
-    pub min: u64,
-    pub max: u64,
-}
-
-impl Summary {
-    pub fn record(&mut self, value: u64) {
-        if self.count == 0 || value < self.min {
-            self.min = value;
-        }
-        self.max = self.max.max(value);
-        self.count += 1;
-        self.sum += value;
-    }
-
-    /// Average rounded to 4 places, half up (as ZooKeeper does); 0 when empty.
-    pub fn avg(&self) -> f64 {
-        if self.count == 0 {
-            return 0.0;
-        }
-        round4(self.sum as f64 / self.count as f64)
-    }
-}
+pub use crate::stats::Summary;
 
 pub(crate) fn round4(v: f64) -> f64 {
     (v * 10_000.0).round() / 10_000.0
@@ -109,6 +85,8 @@ pub struct ServerView {
     pub local_sessions: u64,
     pub auth_failed_count: u64,
     pub fsync_ms: Summary,
+    /// Latencies, the ensemble's timings and counters, startup and snapshot times.
+    pub metrics: ServerMetrics,
     /// Bytes of snapshots / txn logs under `version-2` (`conf`, `dirs`).
     pub data_dir_size: u64,
     pub data_log_size: u64,
@@ -133,6 +111,11 @@ pub struct ServerView {
     /// are aged against, for `checkpoints`. Filled only for the command that prints them.
     pub checkpoint_jobs: Vec<jobs::JobRow>,
     pub now_ms: i64,
+    /// A learner's `dump`: its global sessions and their timeouts in ms (ZooKeeper's learners
+    /// keep no expiry buckets; `session_expiry` is then empty).
+    pub learner_sessions: Option<Vec<(i64, i64)>>,
+    /// The session clock (ms) at `now_ms`, to turn `session_expiry` times into wall time.
+    pub session_clock_ms: i64,
 }
 
 /// ZooKeeper's `BufferStats`: last, smallest and largest size, each -1 before the first.
@@ -207,6 +190,7 @@ impl Default for ServerView {
             local_sessions: 0,
             auth_failed_count: 0,
             fsync_ms: Summary::default(),
+            metrics: ServerMetrics::default(),
             data_dir_size: 0,
             data_log_size: 0,
             client_port_bound: None,
@@ -218,6 +202,8 @@ impl Default for ServerView {
             ephemerals: Vec::new(),
             checkpoint_jobs: Vec::new(),
             now_ms: 0,
+            session_clock_ms: 0,
+            learner_sessions: None,
         }
     }
 }
@@ -252,6 +238,8 @@ pub struct ConnectionView {
     pub last_zxid: i64,
     /// Epoch milliseconds of the last response.
     pub last_response_ms: i64,
+    /// Epoch milliseconds of the last request read (`dump` ages a connection from it).
+    pub last_active_ms: i64,
     pub last_latency_ms: u64,
     pub min_latency_ms: u64,
     pub avg_latency_ms: u64,
@@ -274,6 +262,7 @@ impl ConnectionView {
             last_cxid: -1,
             last_zxid: -1,
             last_response_ms: 0,
+            last_active_ms: 0,
             last_latency_ms: 0,
             min_latency_ms: 0,
             avg_latency_ms: 0,

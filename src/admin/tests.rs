@@ -184,8 +184,9 @@ fn mntr_is_tab_separated() {
     v.watch_count = 4;
     v.open_file_descriptor_count = 40;
     v.max_file_descriptor_count = 20000;
-    v.fsync_ms.record(3);
-    v.fsync_ms.record(4);
+    v.fsync_ms = timing(&[3, 4]);
+    v.metrics.update_latency = timing(&[1, 2, 3, 4, 100]);
+    v.metrics.proposal_count = 9;
     let t = text("mntr", &v, &Config::default());
     for line in t.lines() {
         assert_eq!(line.split('\t').count(), 2, "{line}");
@@ -212,6 +213,15 @@ fn mntr_is_tab_separated() {
         "zk_max_fsynctime\t4\n".into(),
         "zk_cnt_fsynctime\t2\n".into(),
         "zk_sum_fsynctime\t7\n".into(),
+        "zk_avg_updatelatency\t22.0\n".into(),
+        "zk_cnt_updatelatency\t5\n".into(),
+        "zk_p50_updatelatency\t3\n".into(),
+        "zk_p99_updatelatency\t100\n".into(),
+        "zk_p999_updatelatency\t100\n".into(),
+        "zk_cnt_readlatency\t0\n".into(),
+        "zk_avg_election_time\t0.0\n".into(),
+        "zk_proposal_count\t9\n".into(),
+        "zk_learner_commit_received_count\t0\n".into(),
     ] {
         assert!(t.contains(&want), "missing {want:?} in {t}");
     }
@@ -258,9 +268,52 @@ fn small_words() {
     let masked = ServerView { trace_mask: 498, ..v.clone() };
     assert_eq!(four_letter("stmk", &masked, &cfg, &env()), FourLetterReply::Text("498".into()));
     assert_eq!(four_letter("hash", &v, &cfg, &env()), FourLetterReply::Text(String::new()));
-    for unsupported in ["dump", "xxxx", "", "ruokk"] {
+    for unsupported in ["xxxx", "", "ruokk"] {
         assert_eq!(four_letter(unsupported, &v, &cfg, &env()), FourLetterReply::Unknown, "{unsupported}");
     }
+}
+
+#[test]
+fn dump_prints_zookeepers_three_sections() {
+    let cfg = all_words();
+    let mut c1 = ConnectionView::new("127.0.0.1:41432".parse().unwrap());
+    c1.session_id = 0x1000002bf160001;
+    c1.timeout_ms = 30_000;
+    c1.established_ms = 1_764_584_650_000; // 2025-12-01 10:24:10 UTC
+    c1.last_active_ms = 1_764_584_655_000;
+    let mut c2 = ConnectionView::new("127.0.0.1:41448".parse().unwrap());
+    c2.established_ms = 1_764_584_655_500;
+    let v = ServerView {
+        // the session clock reads 5,000 at wall time 2025-12-01 10:24:15 UTC
+        now_ms: 1_764_584_655_000,
+        session_clock_ms: 5_000,
+        session_expiry: vec![(34_000, vec![0x1000002bf160001, 0x1000002bf160002])],
+        ephemerals: vec![
+            (0x1000002bf160001, vec!["/e1".into(), "/e2".into()]),
+            (0x1000002bf160002, vec!["/e3".into()]),
+        ],
+        connections: vec![c1, c2],
+        ..view()
+    };
+    assert_eq!(
+        text("dump", &v, &cfg),
+        "SessionTracker dump:\nSession Sets (1)/(2):\n2 expire at Mon Dec 01 10:24:44 UTC 2025:\n\
+         \t0x1000002bf160001\n\t0x1000002bf160002\n\
+         ephemeral nodes dump:\nSessions with Ephemerals (2):\n0x1000002bf160001:\n\t/e1\n\t/e2\n\
+         0x1000002bf160002:\n\t/e3\n\
+         Connections dump:\nConnections Sets (2)/(2):\n\
+         1 expire at Mon Dec 01 10:24:30 UTC 2025:\n\tip: /127.0.0.1:41448 sessionId: 0x0\n\
+         1 expire at Mon Dec 01 10:24:50 UTC 2025:\n\tip: /127.0.0.1:41432 sessionId: 0x1000002bf160001\n"
+    );
+    // A learner lists its global sessions with their timeouts instead of expiry buckets.
+    let learner = ServerView { learner_sessions: Some(vec![(0x1000002bf160001, 30_000)]), session_expiry: vec![], ..v };
+    assert!(
+        text("dump", &learner, &cfg).starts_with(
+            "SessionTracker dump:\nGlobal Sessions(1):\n0x1000002bf160001\t30000ms\nephemeral nodes dump:\n"
+        ),
+        "{}",
+        text("dump", &learner, &cfg)
+    );
 }
 
 #[test]
@@ -315,15 +368,13 @@ fn version_string_looks_like_zookeeper() {
     assert!(v.starts_with("3.8.4-zabkeeper-") && v.contains(", built on "), "{v}");
 }
 
-#[test]
-fn summary_rounds_half_up_to_four_places() {
-    let mut s = Summary::default();
-    assert_eq!(s.avg(), 0.0);
-    for v in [1, 1, 2] {
-        s.record(v);
+/// A summary of `values` as the server's timings make one.
+fn timing(values: &[u64]) -> Summary {
+    let mut t = crate::stats::Timing::new();
+    for v in values {
+        t.record(*v);
     }
-    assert_eq!((s.min, s.max, s.count, s.sum), (1, 2, 3, 4));
-    assert_eq!(s.avg(), 1.3333);
+    t.summary()
 }
 
 #[test]

@@ -59,6 +59,8 @@ pub struct ConnStats {
     pub total_latency_us: u64,
     pub latency_count: u64,
     pub established_ms: i64,
+    /// Wall time (ms) of the last request read (ZooKeeper touches a connection's expiry then).
+    pub last_active_ms: i64,
 }
 
 #[derive(Debug)]

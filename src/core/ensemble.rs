@@ -112,6 +112,8 @@ impl Core {
     /// A txn the leader committed (learner), in zxid order: applied and answered like one of
     /// ours.
     pub fn commit_remote(&mut self, txn: Txn) {
+        let propagation = self.wall_ms.saturating_sub(txn.header.time);
+        self.stats.commit_propagation.record(propagation.max(0) as u64);
         self.commit(txn);
         self.after_commits();
     }

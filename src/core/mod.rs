@@ -122,6 +122,15 @@ pub struct CoreStats {
     pub last_response_size: u64,
     pub min_response_size: u64,
     pub max_response_size: u64,
+    /// Bytes of all replies (`response_bytes`).
+    pub response_bytes: u64,
+    /// Request latencies in ms, split as ZooKeeper's `readlatency` (no txn: reads, syncs,
+    /// pings) and `updatelatency` (txns).
+    pub read_latency: crate::stats::Timing,
+    pub update_latency: crate::stats::Timing,
+    /// Learners: ms from a txn's time (set where it was prepared) to its commit here
+    /// (`commit_propagation_latency`).
+    pub commit_propagation: crate::stats::Timing,
 }
 
 impl CoreStats {
@@ -130,6 +139,7 @@ impl CoreStats {
         self.max_response_size = self.max_response_size.max(size);
         self.last_response_size = size;
         self.responses_sized += 1;
+        self.response_bytes += size;
     }
 }
 
@@ -237,7 +247,11 @@ impl Core {
     /// crst: resets every connection's counters.
     pub fn reset_conn_stats(&mut self) {
         for c in self.conns.values_mut() {
-            c.stats = conn::ConnStats { established_ms: c.stats.established_ms, ..Default::default() };
+            c.stats = conn::ConnStats {
+                established_ms: c.stats.established_ms,
+                last_active_ms: c.stats.last_active_ms,
+                ..Default::default()
+            };
         }
     }
     pub fn conn(&self, id: ConnId) -> Option<&Conn> {
@@ -300,9 +314,11 @@ impl Core {
         }
     }
 
-    fn record_latency(&mut self, conn: ConnId, xid: i32, op_name: &'static str, received_us: u64) {
+    /// `write`: the request became a txn (ZooKeeper's `updatelatency`, else `readlatency`).
+    fn record_latency(&mut self, conn: ConnId, xid: i32, op_name: &'static str, received_us: u64, write: bool) {
         let lat = self.now_us.saturating_sub(received_us);
         let s = &mut self.stats;
+        if write { &mut s.update_latency } else { &mut s.read_latency }.record(lat / 1000);
         s.min_latency_us = if s.latency_count == 0 { lat } else { s.min_latency_us.min(lat) };
         s.max_latency_us = s.max_latency_us.max(lat);
         s.total_latency_us += lat;
@@ -330,6 +346,7 @@ impl Core {
         self.stats.packets_received += 1;
         let Some(c) = self.conns.get_mut(&conn) else { return };
         c.stats.received += 1;
+        c.stats.last_active_ms = self.wall_ms;
         match c.state {
             // ZooKeeper ignores what a client sends after closeSession.
             ConnState::Closing => return,
@@ -483,7 +500,7 @@ impl Core {
             Some((conn, Waiter::Handshake)) => self.session_created(conn, &txn),
             Some((conn, Waiter::Write { cxid, op: op_code, ops, received_us })) => {
                 self.conns.get_mut(&conn).expect("waiter's conn").queue.pop_front();
-                self.record_latency(conn, cxid, op_name(op_code), received_us);
+                self.record_latency(conn, cxid, op_name(op_code), received_us, true);
                 if op_code == op::CREATE_SESSION && matches!(outcome.result, OpResult::SessionCreated) {
                     // Answered as ZooKeeper does: with the handshake's response again.
                     self.out_buf(conn).replies += 1;
@@ -600,7 +617,7 @@ impl Core {
                 Some(Queued::Refused { xid, err }) => self.reply(conn, xid, applied, Err(err)),
                 Some(Queued::Sync { silent: true, .. }) => {}
                 Some(Queued::Sync { xid, path, received_us, .. }) => {
-                    self.record_latency(conn, xid, "SYNC", received_us);
+                    self.record_latency(conn, xid, "SYNC", received_us, false);
                     self.reply(conn, xid, applied, Ok(Response::Path(path)));
                 }
                 _ => return,

@@ -18,13 +18,13 @@ impl Core {
         let zxid = self.tree.last_zxid();
         let op_code = read_op_code(&req);
         if let Request::Ping = req {
-            self.record_latency(conn, xid_, "PING", received_us);
+            self.record_latency(conn, xid_, "PING", received_us, false);
             self.reply(conn, xid::PING, zxid, Ok(Response::Empty));
             return;
         }
         if let Request::SetWatches(sw) = req {
             self.set_watches(conn, sw);
-            self.record_latency(conn, xid_, "SETW", received_us);
+            self.record_latency(conn, xid_, "SETW", received_us, false);
             // The request's own xid, as ZooKeeper answers: the Java client sends setWatches
             // with an ordinary xid (it renumbers the -8 it queued) and drops the connection on
             // any other; kazoo sends -8 and gets -8.
@@ -33,7 +33,7 @@ impl Core {
         }
         let unknown = matches!(req, Request::Unknown(_));
         let result = self.read_result(conn, req);
-        self.record_latency(conn, xid_, op_name(op_code), received_us);
+        self.record_latency(conn, xid_, op_name(op_code), received_us, false);
         // ZooKeeper answers an unknown op before it has a zxid: -1.
         self.reply(conn, xid_, if unknown { -1 } else { zxid }, result);
         if unknown {

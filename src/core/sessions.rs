@@ -20,6 +20,8 @@ impl Core {
     pub fn connection_opened(&mut self, conn: ConnId, remote_ip: Option<IpAddr>) {
         let mut c = Conn::new(remote_ip);
         c.linearizable = self.cfg.linearizable_reads;
+        c.stats.established_ms = self.wall_ms;
+        c.stats.last_active_ms = self.wall_ms;
         self.conns.insert(conn, c);
     }
 

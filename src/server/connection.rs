@@ -155,6 +155,7 @@ async fn read_loop(
             match tokio::time::timeout_at(handshake_by, rd.read_buf(&mut buf)).await {
                 Ok(r) => r,
                 Err(_) => {
+                    shared.sessionless_expired.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     return Err(format!("no handshake within {} ms", shared.handshake_timeout.as_millis()));
                 }
             }
@@ -163,7 +164,9 @@ async fn read_loop(
             // A close inside a length prefix is a plain close, inside a body a truncated frame.
             Ok(0) if buf.len() < 4 => return Ok(()),
             Ok(0) => return Err("truncated frame: the peer closed the connection mid-frame".into()),
-            Ok(_) => {}
+            Ok(n) => {
+                shared.bytes_received.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+            }
             Err(e) => return Err(e.to_string()),
         }
     }

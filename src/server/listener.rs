@@ -150,7 +150,9 @@ pub async fn accept_loop(
         // An IPv4 client of the dual-stack socket arrives as ::ffff:a.b.c.d.
         let peer = SocketAddr::new(peer.ip().to_canonical(), peer.port());
         let ip = peer.ip();
+        shared.connections_accepted.fetch_add(1, Ordering::Relaxed);
         if live.load(Ordering::Acquire) >= budget {
+            shared.connections_rejected.fetch_add(1, Ordering::Relaxed);
             drop(stream);
             refusals.refused(|| {
                 format!("refusing a connection from {ip}: {budget} connections would leave too few file descriptors")
@@ -162,6 +164,7 @@ pub async fn accept_loop(
             let n = m.entry(ip).or_insert(0);
             if max_per_ip.is_some_and(|max| *n >= max) {
                 tracing::warn!("Too many connections from {ip} - max is {}", max_per_ip.unwrap_or(0));
+                shared.connections_rejected.fetch_add(1, Ordering::Relaxed);
                 drop(stream);
                 continue;
             }

@@ -64,6 +64,14 @@ pub struct Shared {
     /// Held by every connection's writer task: when the last clone is gone, every reply
     /// queued at shutdown has been written (or its socket failed). Never sent on.
     pub writers_alive: mpsc::Sender<()>,
+    /// Client connections accepted and bytes read from clients (ZooKeeper's
+    /// `connection_request_count` and `bytes_received_count`).
+    pub connections_accepted: std::sync::atomic::AtomicU64,
+    pub bytes_received: std::sync::atomic::AtomicU64,
+    /// Connections refused (per-IP limit, descriptor budget) and closed for sending no
+    /// handshake in time (`connection_rejected`, `sessionless_connections_expired`).
+    pub connections_rejected: std::sync::atomic::AtomicU64,
+    pub sessionless_expired: std::sync::atomic::AtomicU64,
     start: Instant,
 }
 
@@ -153,6 +161,10 @@ pub async fn start(cfg: Config) -> Result<ServerHandle, ServerError> {
         outstanding: Outstanding::new(cfg.global_outstanding_limit as usize),
         max_unsent: cfg.client_max_unsent_bytes.min(usize::MAX as u64) as usize,
         handshake_timeout: Duration::from_millis(cfg.sessionless_cnxn_timeout_ms),
+        connections_accepted: Default::default(),
+        bytes_received: Default::default(),
+        connections_rejected: Default::default(),
+        sessionless_expired: Default::default(),
         start: Instant::now(),
     });
     let us = shared.now_us();
@@ -165,6 +177,7 @@ pub async fn start(cfg: Config) -> Result<ServerHandle, ServerError> {
     // ZooKeeper counts fsyncs over the threshold; a configured 0 counts those over 1 ms.
     writer.stats().warn_threshold_ms.store(cfg.fsync_warning_threshold_ms.max(1), std::sync::atomic::Ordering::Relaxed);
     let (snap_tx, snap_rx) = std::sync::mpsc::channel();
+    let snapshot_ms = Arc::new(std::sync::Mutex::new(crate::stats::Timing::new()));
     let snap_busy = Arc::new(std::sync::atomic::AtomicBool::new(false));
     {
         let busy = snap_busy.clone();
@@ -172,9 +185,10 @@ pub async fn start(cfg: Config) -> Result<ServerHandle, ServerError> {
         let retain = cfg.autopurge_snap_retain_count.max(3) as usize;
         let autopurge = cfg.purge_interval().is_some();
         let store = rec.store;
+        let times = snapshot_ms.clone();
         std::thread::Builder::new()
             .name("snapshot".into())
-            .spawn(move || node::snapshot_thread(store, snap_rx, busy, writer, retain, autopurge))?;
+            .spawn(move || node::snapshot_thread(store, snap_rx, busy, writer, retain, autopurge, times))?;
     }
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let ensemble =
@@ -192,6 +206,8 @@ pub async fn start(cfg: Config) -> Result<ServerHandle, ServerError> {
         env: EnvView::collect(),
         ensemble,
         trace_mask: 306,
+        startup: rec.startup,
+        snapshot_ms,
     };
     let node_task = tokio::spawn(node.run(shutdown_rx.clone()));
     let admin = match cfg.admin_enable_server {

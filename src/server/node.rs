@@ -9,14 +9,17 @@
 use super::flow::Flow;
 use super::quorum::ensemble::Ensemble;
 use super::quorum::QuorumMsg;
+use super::recovery::StartupTimes;
 use super::Shared;
 use crate::admin::commands::{self as admin_commands, Effect};
-use crate::admin::{self, ConnectionView, DiskView, EnvView, FourLetterReply, ServerView, StatReset};
+use crate::admin::server_metrics::once;
+use crate::admin::{self, ConnectionView, DiskView, EnvView, FourLetterReply, ServerMetrics, ServerView, StatReset};
 use crate::config::Config;
 use crate::core::conn::ConnId;
 use crate::core::{Action, Core};
 use crate::proto::records::ConnectRequest;
 use crate::proto::request::Request;
+use crate::stats::Timing;
 use crate::storage::committer::{Durable, LogWriter};
 use crate::storage::snapfile::FileSnapshotStore;
 use crate::storage::snapshot::SnapshotStore;
@@ -25,7 +28,7 @@ use bytes::{Bytes, BytesMut};
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -120,6 +123,9 @@ pub struct Node {
     /// `gtmk`'s trace mask, as `stmk` last set it (ZooKeeper's default 306). It selects no
     /// logging here: we keep it so both answer as ZooKeeper's do.
     pub trace_mask: i64,
+    /// What recovery took, and the snapshot thread's write times (ms).
+    pub startup: StartupTimes,
+    pub snapshot_ms: Arc<Mutex<Timing>>,
 }
 
 /// How long a clean shutdown waits for the writes already in the log.
@@ -357,6 +363,9 @@ impl Node {
             // Only these words list watches; building the list costs O(watches).
             view.data_watches = self.data_watches();
         }
+        if word == "dump" {
+            self.fill_dump(&mut view);
+        }
         if let (true, Some(mask)) = (word == "stmk", arg) {
             view.trace_mask = mask;
         }
@@ -367,7 +376,7 @@ impl Node {
                 }
                 // crst / srst reset after rendering their reply, and only when allowed.
                 match admin::stat_reset(word) {
-                    Some(StatReset::Server) => self.core.reset_stats(),
+                    Some(StatReset::Server) => self.reset_server_stats(),
                     Some(StatReset::Connections) => self.core.reset_conn_stats(),
                     None => {}
                 }
@@ -376,6 +385,34 @@ impl Node {
             FourLetterReply::NotWhitelisted(t) => t,
             FourLetterReply::Unknown => String::new(),
         }
+    }
+
+    /// What `dump` prints: sessions by expiry time, ephemerals by session, and the clock
+    /// those expiry times are on.
+    fn fill_dump(&self, view: &mut ServerView) {
+        use super::quorum::ensemble::Mode;
+        let live = || self.core.sessions().iter().filter(|s| !s.closing);
+        if matches!(self.ensemble.as_ref().map(|e| e.mode()), Some(Mode::Follower | Mode::Observer)) {
+            let mut sessions: Vec<(i64, i64)> = live().map(|s| (s.id, s.timeout_ms as i64)).collect();
+            sessions.sort_unstable();
+            view.learner_sessions = Some(sessions);
+        } else {
+            let mut expiry: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
+            for s in live() {
+                expiry.entry(s.expires_at).or_default().push(s.id);
+            }
+            view.session_expiry = expiry.into_iter().collect();
+        }
+        let tree = self.core.tree();
+        view.ephemerals = self
+            .core
+            .sessions()
+            .iter()
+            .map(|s| (s.id, tree.ephemerals_of(s.id)))
+            .filter(|(_, paths)| !paths.is_empty())
+            .collect();
+        view.now_ms = wall_ms();
+        view.session_clock_ms = (self.shared.now_us() / 1000) as i64;
     }
 
     fn serving(&self) -> bool {
@@ -392,21 +429,7 @@ impl Node {
         view.last_snapshot = req.disk.last_snapshot;
         match admin_commands::lookup(&req.command).map(|c| c.name) {
             Some("watches" | "watches_by_path" | "watch_summary") => view.data_watches = self.data_watches(),
-            Some("dump") => {
-                let mut expiry: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
-                for s in self.core.sessions().iter().filter(|s| !s.closing) {
-                    expiry.entry(s.expires_at).or_default().push(s.id);
-                }
-                view.session_expiry = expiry.into_iter().collect();
-                let tree = self.core.tree();
-                view.ephemerals = self
-                    .core
-                    .sessions()
-                    .iter()
-                    .map(|s| (s.id, tree.ephemerals_of(s.id)))
-                    .filter(|(_, paths)| !paths.is_empty())
-                    .collect();
-            }
+            Some("dump") => self.fill_dump(&mut view),
             Some("checkpoints") => {
                 let roots: Vec<&str> = match req.args.get("path") {
                     Some(p) => vec![p.as_str()],
@@ -420,7 +443,7 @@ impl Node {
         let inputs = admin_commands::Inputs { view: &view, cfg: &self.config, env: &self.env };
         let answer = admin_commands::respond(&req.command, &req.args, &inputs);
         match answer.effect {
-            Some(Effect::ResetServer) => self.core.reset_stats(),
+            Some(Effect::ResetServer) => self.reset_server_stats(),
             Some(Effect::ResetConnections) => self.core.reset_conn_stats(),
             Some(Effect::SetTraceMask(mask)) => self.trace_mask = mask,
             None => {}
@@ -437,6 +460,60 @@ impl Node {
             .into_iter()
             .filter_map(|(conn, paths)| sessions.get(&conn).map(|&sid| (sid, paths)))
             .collect()
+    }
+
+    /// ZooKeeper's `ServerMetrics` as far as we keep them, from the core, the shells and the
+    /// ensemble.
+    fn server_metrics(&self) -> ServerMetrics {
+        let st = self.core.stats();
+        let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+        let mut m = ServerMetrics {
+            read_latency: st.read_latency.summary(),
+            update_latency: st.update_latency.summary(),
+            commit_propagation_latency: st.commit_propagation.summary(),
+            snapshot_time: self.snapshot_ms.lock().map(|t| t.summary()).unwrap_or_default(),
+            db_init_time: once(self.startup.db_init_ms),
+            startup_snap_load_time: once(self.startup.snap_load_ms),
+            startup_txns_load_time: once(self.startup.txns_load_ms),
+            startup_txns_loaded: once(self.startup.txns_loaded),
+            connection_request_count: load(&self.shared.connections_accepted),
+            bytes_received_count: load(&self.shared.bytes_received),
+            connection_rejected: load(&self.shared.connections_rejected),
+            sessionless_connections_expired: load(&self.shared.sessionless_expired),
+            response_bytes: st.response_bytes,
+            sync_processor_batch_size: self.writer.stats().batch_sizes.lock().map(|t| t.summary()).unwrap_or_default(),
+            ..ServerMetrics::default()
+        };
+        if let Some(e) = &self.ensemble {
+            e.fill_metrics(&mut m);
+        }
+        m
+    }
+
+    /// `srst`: every server statistic and metric starts again (as ZooKeeper's
+    /// `ServerStats.reset`, which resets its `ServerMetrics` too).
+    fn reset_server_stats(&mut self) {
+        self.core.reset_stats();
+        if let Ok(mut t) = self.writer.stats().fsync_ms.lock() {
+            t.reset();
+        }
+        if let Ok(mut t) = self.writer.stats().batch_sizes.lock() {
+            t.reset();
+        }
+        if let Ok(mut t) = self.snapshot_ms.lock() {
+            t.reset();
+        }
+        for counter in [
+            &self.shared.connections_accepted,
+            &self.shared.bytes_received,
+            &self.shared.connections_rejected,
+            &self.shared.sessionless_expired,
+        ] {
+            counter.store(0, Ordering::Relaxed);
+        }
+        if let Some(e) = &mut self.ensemble {
+            e.reset_metrics();
+        }
     }
 
     fn view(&self, conns: &HashMap<ConnId, ConnHandle>) -> ServerView {
@@ -457,6 +534,7 @@ impl Node {
             v.last_zxid = c.stats.last_zxid;
             v.timeout_ms = c.timeout_ms as u32;
             v.established_ms = c.stats.established_ms;
+            v.last_active_ms = c.stats.last_active_ms;
             v.queued = c.queue.len() as u64;
             if let Some(avg) = c.stats.total_latency_us.checked_div(c.stats.latency_count) {
                 v.min_latency_ms = c.stats.min_latency_us / 1000;
@@ -466,13 +544,7 @@ impl Node {
             }
             connections.push(v);
         }
-        let load = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed) / 1000;
-        let fsync = admin::Summary {
-            count: log_stats.syncs.load(std::sync::atomic::Ordering::Relaxed),
-            sum: load(&log_stats.total_fsync_micros),
-            min: load(&log_stats.min_fsync_micros),
-            max: load(&log_stats.max_fsync_micros),
-        };
+        let fsync = log_stats.fsync_ms.lock().map(|t| t.summary()).unwrap_or_default();
         ServerView {
             zxid: tree.last_zxid(),
             node_count: tree.node_count() as u64,
@@ -508,6 +580,7 @@ impl Node {
                 },
             },
             fsync_threshold_exceed_count: log_stats.over_threshold.load(std::sync::atomic::Ordering::Relaxed),
+            metrics: self.server_metrics(),
             mode: self.ensemble.as_ref().map_or("standalone", |e| e.mode().as_str()).to_string(),
             quorum: self.ensemble.as_ref().map(|e| e.view(core)),
             ..ServerView::default()
@@ -534,6 +607,7 @@ pub fn snapshot_thread(
     writer: Arc<LogWriter>,
     retain: usize,
     autopurge: bool,
+    times: Arc<Mutex<Timing>>,
 ) {
     crate::storage::lower_thread_priority();
     while let Ok((zxid, image)) = rx.recv() {
@@ -550,7 +624,13 @@ pub fn snapshot_thread(
         // Gives the chunks it shared back before the next image is taken.
         drop(image);
         match res {
-            Ok(()) => tracing::info!("Snapshot 0x{zxid:x} written ({bytes} bytes) in {:?}", started.elapsed()),
+            Ok(()) => {
+                let took = started.elapsed();
+                if let Ok(mut t) = times.lock() {
+                    t.record(took.as_millis() as u64);
+                }
+                tracing::info!("Snapshot 0x{zxid:x} written ({bytes} bytes) in {took:?}");
+            }
             Err(e) => {
                 tracing::error!("writing snapshot 0x{zxid:x} failed: {e}");
                 continue;

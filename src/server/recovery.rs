@@ -20,6 +20,17 @@ pub struct Recovered {
     pub last_logged_zxid: i64,
     /// The last txns replayed (at most `RECENT` of them), for syncing learners by DIFF.
     pub recent: Vec<(i64, bytes::Bytes)>,
+    pub startup: StartupTimes,
+}
+
+/// What recovery took (ZooKeeper's `dbinittime`, `startup_snap_load_time`,
+/// `startup_txns_load_time` and `startup_txns_loaded`), times in ms.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StartupTimes {
+    pub db_init_ms: u64,
+    pub snap_load_ms: u64,
+    pub txns_load_ms: u64,
+    pub txns_loaded: u64,
 }
 
 /// How many replayed txns `recover` hands back.
@@ -46,8 +57,10 @@ pub fn recover(data_dir: &Path, log_dir: &Path, log_opts: LogOptions) -> Result<
             // Data directories written before snapshots became files keep them in sled.
             None => load_legacy(data_dir),
         });
-        (opening.join().unwrap_or_else(|p| std::panic::resume_unwind(p)), tree)
+        let snap_loaded = started.elapsed();
+        (opening.join().unwrap_or_else(|p| std::panic::resume_unwind(p)), (tree, snap_loaded))
     });
+    let (tree, snap_loaded) = tree;
     let log = log.map_err(|e| format!("cannot open the txn log in {}: {e}", log_dir.display()))?;
     let first_logged = log.first_zxid();
     let tree = tree?;
@@ -83,6 +96,7 @@ pub fn recover(data_dir: &Path, log_dir: &Path, log_opts: LogOptions) -> Result<
         }
     }
     let n = records.len();
+    let replaying = Instant::now();
     for (zxid, payload) in &records {
         let txn = Txn::decode(payload).map_err(|e| format!("txn 0x{zxid:x} in the log cannot be decoded: {e}"))?;
         tree.apply(&txn);
@@ -97,7 +111,13 @@ pub fn recover(data_dir: &Path, log_dir: &Path, log_opts: LogOptions) -> Result<
         n,
         started.elapsed()
     );
-    Ok(Recovered { tree, log, store, last_logged_zxid, recent })
+    let startup = StartupTimes {
+        db_init_ms: started.elapsed().as_millis() as u64,
+        snap_load_ms: snap_loaded.as_millis() as u64,
+        txns_load_ms: replaying.elapsed().as_millis() as u64,
+        txns_loaded: n as u64,
+    };
+    Ok(Recovered { tree, log, store, last_logged_zxid, recent, startup })
 }
 
 /// The newest usable snapshot in the sled store older versions kept, if there is one.

@@ -45,6 +45,10 @@ pub struct LogStats {
     pub over_threshold: AtomicU64,
     /// `fsync.warningthresholdms`, set by the server at startup; 0 (unset) counts nothing.
     pub warn_threshold_ms: AtomicU64,
+    /// Fsync times in ms with their quantiles (ZooKeeper's `fsynctime`); locked once per fsync.
+    pub fsync_ms: std::sync::Mutex<crate::stats::Timing>,
+    /// Txns per fsync (ZooKeeper's `sync_processor_batch_size`).
+    pub batch_sizes: std::sync::Mutex<crate::stats::Timing>,
 }
 
 impl LogStats {
@@ -70,6 +74,12 @@ impl LogStats {
         self.max_batch.fetch_max(batch, Ordering::Relaxed);
         self.last_fsync_micros.store(micros, Ordering::Relaxed);
         self.max_fsync_micros.fetch_max(micros, Ordering::Relaxed);
+        if let Ok(mut t) = self.fsync_ms.lock() {
+            t.record(micros / 1000);
+        }
+        if let Ok(mut t) = self.batch_sizes.lock() {
+            t.record(batch);
+        }
         let threshold = self.warn_threshold_ms.load(Ordering::Relaxed);
         if threshold > 0 && micros / 1000 > threshold {
             self.over_threshold.fetch_add(1, Ordering::Relaxed);

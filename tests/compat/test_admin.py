@@ -1,6 +1,8 @@
 """Four-letter words and server_version: structure, not values."""
 
+import datetime
 import re
+import time
 import struct
 
 from compat_util import four_letter, port_of
@@ -144,3 +146,60 @@ def test_stmk_sets_the_trace_mask_that_gtmk_reads(server):
     finally:
         four_letter(server.port, b"stmk" + struct.pack(">q", int(before)))
     assert four_letter(server.port, "gtmk") == before
+
+
+JAVA_DATE = r"\w{3} \w{3} \d{2} \d{2}:\d{2}:\d{2} \w+ \d{4}"
+
+
+def _java_date_is_soon(text, within_s):
+    t = datetime.datetime.strptime(text, "%a %b %d %H:%M:%S %Z %Y").replace(
+        tzinfo=datetime.timezone.utc).timestamp()
+    now = time.time()
+    assert now - 5 <= t <= now + within_s, (text, now)
+
+
+def test_dump_lists_sessions_ephemerals_and_connections(server, zk, base):
+    """dump: the session tracker (expiry buckets; a learner lists its global sessions with
+    their timeouts instead), the ephemerals by session, the connections by expiry."""
+    path = zk.create(base + "/eph", ephemeral=True)
+    sid = "0x%x" % zk.client_id[0]
+    text = four_letter(port_of(server, zk), "dump")
+    lines = text.splitlines()
+    assert lines[0] == "SessionTracker dump:", text
+    eph_at, con_at = lines.index("ephemeral nodes dump:"), lines.index("Connections dump:")
+    sessions = lines[1:eph_at]
+    if sessions[0].startswith("Global Sessions("):
+        m = re.fullmatch(r"Global Sessions\((\d+)\):", sessions[0])
+        assert m and int(m.group(1)) == len(sessions) - 1, text
+        assert all(re.fullmatch(r"0x[0-9a-f]+\t\d+ms", l) for l in sessions[1:]), text
+        assert any(l.startswith(sid + "\t") for l in sessions[1:]), text
+    else:
+        m = re.fullmatch(r"Session Sets \((\d+)\)/\((\d+)\):", sessions[0])
+        assert m, text
+        buckets = [l for l in sessions[1:] if not l.startswith("\t")]
+        members = [l for l in sessions[1:] if l.startswith("\t")]
+        assert len(buckets) == int(m.group(1)) and len(members) == int(m.group(2)), text
+        for b in buckets:
+            bm = re.fullmatch(r"(\d+) expire at (%s):" % JAVA_DATE, b)
+            assert bm, b
+            _java_date_is_soon(bm.group(2), 120)
+        assert all(re.fullmatch(r"\t0x[0-9a-f]+", l) for l in members), text
+        assert "\t" + sid in members, text
+    ephemerals = lines[eph_at + 1:con_at]
+    m = re.fullmatch(r"Sessions with Ephemerals \((\d+)\):", ephemerals[0])
+    assert m and int(m.group(1)) == len([l for l in ephemerals[1:] if not l.startswith("\t")]), text
+    mine = ephemerals.index(sid + ":")
+    assert "\t" + path in ephemerals[mine + 1:], text
+    conns = lines[con_at + 1:]
+    m = re.fullmatch(r"Connections Sets \((\d+)\)/\((\d+)\):", conns[0])
+    assert m, text
+    buckets = [l for l in conns[1:] if not l.startswith("\t")]
+    members = [l for l in conns[1:] if l.startswith("\t")]
+    assert len(buckets) == int(m.group(1)) and len(members) == int(m.group(2)), text
+    for b in buckets:
+        bm = re.fullmatch(r"(\d+) expire at (%s):" % JAVA_DATE, b)
+        assert bm, b
+        _java_date_is_soon(bm.group(2), 120)
+    assert any(re.fullmatch(r"\tip: /127\.0\.0\.1:\d+ sessionId: %s" % sid, l) for l in members), text
+    # this connection, still without a session, is listed too
+    assert any(re.fullmatch(r"\tip: /127\.0\.0\.1:\d+ sessionId: 0x0", l) for l in members), text

@@ -17,7 +17,7 @@ pub const DEADLINE: Duration = Duration::from_secs(60);
 /// tests of one binary run in parallel, and a port released by one test's probe was handed
 /// to another test's member too (a member then failed to bind, and its client port answered
 /// for the other test's ensemble).
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     static GIVEN: Mutex<std::collections::BTreeSet<u16>> = Mutex::new(std::collections::BTreeSet::new());
     loop {
         let port = TcpListener::bind("127.0.0.1:0").expect("bind :0").local_addr().expect("addr").port();
@@ -94,6 +94,8 @@ pub struct Ensemble {
     /// Each member's AdminServer port, once [`Ensemble::enable_admin`] gave them one (else the
     /// AdminServer is off: many ensembles run at once and 8080 is only one port).
     admin_ports: Option<Vec<u16>>,
+    /// Each member's Prometheus endpoint port, once [`Ensemble::enable_metrics`] gave them one.
+    metrics_ports: Option<Vec<u16>>,
 }
 
 impl Ensemble {
@@ -133,7 +135,7 @@ impl Ensemble {
                 Member { spec, dir, child: None, log: Arc::new(Mutex::new(String::new())) }
             })
             .collect();
-        Ensemble { members, tmp, config, admin_ports: None }
+        Ensemble { members, tmp, config, admin_ports: None, metrics_ports: None }
     }
 
     /// Gives each of our members an AdminServer on 127.0.0.1 and a free port (ZooKeeper members
@@ -141,6 +143,14 @@ impl Ensemble {
     pub fn enable_admin(&mut self) -> Vec<u16> {
         let ports: Vec<u16> = self.members.iter().map(|_| free_port()).collect();
         self.admin_ports = Some(ports.clone());
+        ports
+    }
+
+    /// Gives each of our members ZooKeeper's Prometheus endpoint on 127.0.0.1 and a free port;
+    /// returns the ports by member index. Call before starting members.
+    pub fn enable_metrics(&mut self) -> Vec<u16> {
+        let ports: Vec<u16> = self.members.iter().map(|_| free_port()).collect();
+        self.metrics_ports = Some(ports.clone());
         ports
     }
 
@@ -156,6 +166,14 @@ impl Ensemble {
                 format!("admin.enableServer=true\nadmin.serverAddress=127.0.0.1\nadmin.serverPort={}\n", ports[i])
             }
             _ => "admin.enableServer=false\n".to_string(),
+        };
+        let admin = match &self.metrics_ports {
+            Some(ports) if !m.spec.zookeeper => format!(
+                "{admin}metricsProvider.className={}\nmetricsProvider.httpHost=127.0.0.1\nmetricsProvider.httpPort={}\n",
+                zabkeeper::config::PROMETHEUS_PROVIDER,
+                ports[i]
+            ),
+            _ => admin,
         };
         let text = format!("dataDir={}\nclientPort={}\n{}{admin}", data.display(), m.spec.client, self.config);
         std::fs::write(&cfg, text).expect("zoo.cfg");

@@ -20,6 +20,7 @@ use super::QuorumMsg;
 use crate::core::Core;
 use crate::server::node::CoreMsg;
 use crate::server::ServerError;
+use crate::stats::Timing;
 use crate::storage::committer::LogWriter;
 use crate::storage::epoch;
 use crate::txn::Txn;
@@ -31,7 +32,7 @@ use crate::zab::sync::SyncPlan;
 use crate::zab::wire::{self, packet, LearnerInfo, PeerState, QuorumPacket};
 use crate::zab::Limits;
 use bytes::Bytes;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -142,6 +143,27 @@ pub struct Ensemble {
     /// Learners that connected while this member was still looking: a learner may decide
     /// before its leader does. Taken on if this member leads, dropped otherwise.
     early_learners: Vec<(Instant, TcpStream)>,
+    metrics: EnsembleMetrics,
+}
+
+/// The ensemble's part of ZooKeeper's `ServerMetrics` (see `admin::ServerMetrics`).
+#[derive(Default)]
+struct EnsembleMetrics {
+    election_time: Timing,
+    follower_sync_time: Timing,
+    observer_sync_time: Timing,
+    quorum_ack_latency: Timing,
+    proposal_count: u64,
+    commit_count: u64,
+    snap_count: u64,
+    diff_count: u64,
+    looking_count: u64,
+    learner_proposals: u64,
+    learner_commits: u64,
+    /// When this member last began looking for a leader.
+    looking_since: Option<Instant>,
+    /// Leader: the proposals not committed yet, with when they were proposed.
+    proposed_at: VecDeque<(i64, Instant)>,
 }
 
 impl Ensemble {
@@ -201,12 +223,17 @@ impl Ensemble {
             min_proposal_size: 0,
             max_proposal_size: 0,
             early_learners: Vec::new(),
+            metrics: EnsembleMetrics::default(),
         };
+        let mut e = e;
         e.look(core);
         Ok(e)
     }
 
-    fn look(&self, core: &Core) {
+    fn look(&mut self, core: &Core) {
+        self.metrics.looking_count += 1;
+        self.metrics.looking_since.get_or_insert_with(Instant::now);
+        self.metrics.proposed_at.clear();
         self.vote_epoch.store(-1, std::sync::atomic::Ordering::Relaxed);
         let _ = self.look_tx.send(ElectionSetup {
             my_id: self.setup.my_id,
@@ -283,6 +310,32 @@ impl Ensemble {
             v.pending_syncs += l.leader.pending_syncs() as u64;
         }
         v
+    }
+
+    /// Adds this member's ensemble metrics to `m`.
+    pub fn fill_metrics(&self, m: &mut crate::admin::ServerMetrics) {
+        let e = &self.metrics;
+        m.election_time = e.election_time.summary();
+        m.follower_sync_time = e.follower_sync_time.summary();
+        m.observer_sync_time = e.observer_sync_time.summary();
+        m.quorum_ack_latency = e.quorum_ack_latency.summary();
+        m.proposal_count = e.proposal_count;
+        m.commit_count = e.commit_count;
+        m.snap_count = e.snap_count;
+        m.diff_count = e.diff_count;
+        m.looking_count = e.looking_count;
+        m.learner_proposal_received_count = e.learner_proposals;
+        m.learner_commit_received_count = e.learner_commits;
+    }
+
+    /// `srst`: the figures start again (what is in flight stays tracked).
+    pub fn reset_metrics(&mut self) {
+        let m = &mut self.metrics;
+        *m = EnsembleMetrics {
+            looking_since: m.looking_since,
+            proposed_at: std::mem::take(&mut m.proposed_at),
+            ..EnsembleMetrics::default()
+        };
     }
 
     /// How long until `tick` has work.
@@ -372,6 +425,9 @@ impl Ensemble {
             return;
         }
         let last = core.tree().last_zxid();
+        if let Some(since) = self.metrics.looking_since.take() {
+            self.metrics.election_time.record(since.elapsed().as_millis() as u64);
+        }
         match d.state {
             PeerState::Leading if d.vote.leader == self.setup.my_id => {
                 tracing::info!("LEADING (election round {}, last zxid 0x{last:x})", d.election_epoch);
@@ -548,6 +604,11 @@ impl Ensemble {
             }
             State::Following(f) if f.link.as_ref().is_some_and(|h| h.id == link) => {
                 let Some(learner) = f.learner.as_mut() else { return };
+                match p.type_ {
+                    packet::PROPOSAL => self.metrics.learner_proposals += 1,
+                    packet::COMMIT | packet::INFORM => self.metrics.learner_commits += 1,
+                    _ => {}
+                }
                 let actions = learner.packet(p);
                 self.learner_actions(actions, snapshot, core, writer).await;
             }
@@ -580,6 +641,8 @@ impl Ensemble {
         self.last_proposal_size = size;
         self.max_proposal_size = self.max_proposal_size.max(size);
         self.min_proposal_size = if self.min_proposal_size == 0 { size } else { self.min_proposal_size.min(size) };
+        self.metrics.proposal_count += 1;
+        self.metrics.proposed_at.push_back((zxid, Instant::now()));
         let a = l.leader.propose_at(zxid, payload);
         self.leader_actions(a, core, writer).await;
     }
@@ -669,6 +732,12 @@ impl Ensemble {
                     appends.push((z, data));
                 }
                 LeaderAction::Commit(z, _) => {
+                    let m = &mut self.metrics;
+                    while m.proposed_at.front().is_some_and(|(p, _)| *p <= z) {
+                        let (_, at) = m.proposed_at.pop_front().expect("front");
+                        m.quorum_ack_latency.record(at.elapsed().as_millis() as u64);
+                        m.commit_count += 1;
+                    }
                     if !appends.is_empty() {
                         writer.append_batch(std::mem::take(&mut appends));
                     }
@@ -713,6 +782,7 @@ impl Ensemble {
         let Some(h) = l.by_sid.get(&sid) else { return };
         let after = match plan {
             SyncPlan::Diff { zxid, after } => {
+                self.metrics.diff_count += 1;
                 h.send(QuorumPacket::new(packet::DIFF, zxid, None));
                 after
             }
@@ -721,6 +791,7 @@ impl Ensemble {
                 to
             }
             SyncPlan::Snap => {
+                self.metrics.snap_count += 1;
                 let z = core.tree().last_zxid();
                 h.send(QuorumPacket::new(packet::SNAP, z, None));
                 h.send_snapshot(Box::new(core.tree().image()));

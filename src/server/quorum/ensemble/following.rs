@@ -92,6 +92,11 @@ impl Ensemble {
                 LearnerAction::Serving => {
                     let r = &mut f.sync;
                     r.serving = true;
+                    let took = r.started.elapsed().as_millis() as u64;
+                    match self.setup.observer {
+                        true => self.metrics.observer_sync_time.record(took),
+                        false => self.metrics.follower_sync_time.record(took),
+                    }
                     tracing::info!(
                         "synchronised with leader {} by {} ({} txns, {} bytes) in {} ms; serving clients",
                         f.leader_sid,

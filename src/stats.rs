@@ -1,0 +1,137 @@
+//! Timings as ZooKeeper's `ServerMetrics` keeps them: a count, a sum, the smallest and largest
+//! value, and a histogram for quantiles (`AvgMinMaxCounter` / `AvgMinMaxPercentileCounter`
+//! and the Prometheus provider's summaries). Values are whole milliseconds, as ZooKeeper
+//! records them.
+//! Owns: [`Timing`] (the recorder) and [`Summary`] (what `mntr`, the AdminServer and
+//! `/metrics` print from it).
+//! Must never: read a clock or do I/O; callers hand it durations they measured.
+
+use hdrhistogram::Histogram;
+
+/// The quantiles a [`Summary`] carries: `mntr` prints 0.5, 0.95, 0.99 and 0.999 (ZooKeeper's
+/// `p50`…`p999`), the Prometheus endpoint 0.5, 0.9 and 0.99.
+pub const QUANTILES: [f64; 5] = [0.5, 0.9, 0.95, 0.99, 0.999];
+
+/// The largest value told apart (an hour in ms); larger ones count as this.
+const HIGHEST: u64 = 3_600_000;
+
+/// Count/sum/min/max of a metric plus its [`QUANTILES`], e.g. fsync times in ms.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Summary {
+    pub count: u64,
+    pub sum: u64,
+    pub min: u64,
+    pub max: u64,
+    /// The values at [`QUANTILES`], in that order (0 while empty).
+    pub quantiles: [u64; QUANTILES.len()],
+}
+
+impl Summary {
+    /// Average rounded to 4 places, half up (as ZooKeeper does); 0 when empty.
+    pub fn avg(&self) -> f64 {
+        if self.count == 0 {
+            return 0.0;
+        }
+        let avg = self.sum as f64 / self.count as f64;
+        (avg * 10_000.0).round() / 10_000.0
+    }
+
+    /// The value at quantile `q`, one of [`QUANTILES`].
+    pub fn quantile(&self, q: f64) -> u64 {
+        QUANTILES.iter().position(|x| *x == q).map_or(0, |i| self.quantiles[i])
+    }
+}
+
+/// Records durations (or sizes) and summarises them.
+#[derive(Debug, Clone)]
+pub struct Timing {
+    hist: Histogram<u64>,
+    sum: u64,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Timing::new()
+    }
+}
+
+impl Timing {
+    pub fn new() -> Self {
+        // Two significant digits: a value is placed within 1%; a few KiB per timing.
+        let hist = Histogram::new_with_bounds(1, HIGHEST, 2).expect("valid histogram bounds");
+        Timing { hist, sum: 0 }
+    }
+
+    pub fn record(&mut self, value: u64) {
+        self.hist.saturating_record(value.min(HIGHEST));
+        self.sum = self.sum.saturating_add(value);
+    }
+
+    pub fn count(&self) -> u64 {
+        self.hist.len()
+    }
+
+    pub fn reset(&mut self) {
+        self.hist.reset();
+        self.sum = 0;
+    }
+
+    pub fn summary(&self) -> Summary {
+        if self.hist.is_empty() {
+            return Summary::default();
+        }
+        let mut quantiles = [0; QUANTILES.len()];
+        for (slot, q) in quantiles.iter_mut().zip(QUANTILES) {
+            *slot = self.hist.value_at_quantile(q);
+        }
+        Summary { count: self.hist.len(), sum: self.sum, min: self.hist.min(), max: self.hist.max(), quantiles }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_timing_is_all_zero() {
+        assert_eq!(Timing::new().summary(), Summary::default());
+        assert_eq!(Summary::default().avg(), 0.0);
+    }
+
+    #[test]
+    fn quantiles_min_max_and_sum_follow_the_values() {
+        let mut t = Timing::new();
+        for v in 1..=100 {
+            t.record(v);
+        }
+        let s = t.summary();
+        assert_eq!((s.count, s.sum, s.min, s.max), (100, 5050, 1, 100));
+        assert_eq!(s.quantile(0.5), 50);
+        assert_eq!(s.quantile(0.9), 90);
+        assert_eq!(s.quantile(0.99), 99);
+        assert_eq!(s.quantile(0.999), 100);
+        assert_eq!(s.avg(), 50.5);
+    }
+
+    #[test]
+    fn zero_and_huge_values_are_counted() {
+        let mut t = Timing::new();
+        t.record(0);
+        t.record(u64::MAX);
+        let s = t.summary();
+        assert_eq!((s.count, s.min), (2, 0));
+        assert!(s.max >= HIGHEST, "{s:?}");
+        assert_eq!(s.sum, u64::MAX, "the sum saturates");
+        t.reset();
+        assert_eq!(t.summary(), Summary::default());
+    }
+
+    #[test]
+    fn average_rounds_to_four_places() {
+        let mut t = Timing::new();
+        for v in [1, 1, 2] {
+            t.record(v);
+        }
+        assert_eq!(t.summary().avg(), 1.3333);
+    }
+}
