@@ -310,6 +310,69 @@ fn a_minority_stops_serving_and_refuses_writes() {
     assert!(refused, "a lone member of three took a write");
 }
 
+/// Five voters, three SIGKILLed (the leader among them): the two left are a minority, serve
+/// nobody and take no write; once a third voter returns, the three elect, serve, and the write
+/// the minority was offered does not exist.
+#[test]
+fn two_voters_of_five_refuse_writes_until_a_third_returns() {
+    let rt = runtime();
+    let mut e = Ensemble::new(5, 0);
+    e.start_all();
+    let leader = e.wait_for_roles();
+    let minority = [(leader + 1) % 5, (leader + 2) % 5];
+    let killed: Vec<usize> = (0..5).filter(|i| !minority.contains(i)).collect();
+    for i in &killed {
+        e.members[*i].kill();
+    }
+    for i in minority {
+        e.wait_not_serving(i);
+    }
+    for i in minority {
+        let refused = rt.block_on(async {
+            match tokio::time::timeout(Duration::from_secs(5), Client::connect(&e.members[i].hostport(), opts())).await
+            {
+                Ok(Ok((c, _))) => tokio::time::timeout(Duration::from_secs(5), create(&c, "/minority", b""))
+                    .await
+                    .map_or(true, |r| r.is_err()),
+                _ => true,
+            }
+        });
+        assert!(refused, "member {} of a two-member minority took a write\n{}", i + 1, e.logs());
+    }
+    e.start(killed[0]);
+    let skip: Vec<usize> = killed[1..].to_vec();
+    e.wait_for_roles_without(&skip);
+    rt.block_on(async {
+        let c = connect(&e.members[minority[0]].hostport(), &e).await;
+        create(&c, "/majority", b"").await.expect("a write once three of five serve");
+        c.sync("/").await.expect("sync");
+        assert!(c.exists("/minority", false).await.expect("exists").is_none(), "the minority's write exists");
+        let _ = c.close().await;
+    });
+}
+
+/// `linearizableReads=true` in zoo.cfg: every read on a follower reflects a write completed
+/// through another member just before, with no sync and no per-connection opt-in.
+#[test]
+fn linearizable_reads_configured_for_the_server_see_every_completed_write() {
+    let rt = runtime();
+    let mut e = Ensemble::new(3, 0);
+    e.add_config("linearizableReads=true");
+    e.start_all();
+    let leader = e.wait_for_roles();
+    rt.block_on(async {
+        let writer = connect(&e.members[leader].hostport(), &e).await;
+        let reader = connect(&e.members[(leader + 1) % 3].hostport(), &e).await;
+        create(&writer, "/lin", b"v0").await.expect("create");
+        for n in 1..=100 {
+            let v = format!("v{n}");
+            writer.set_data("/lin", Some(v.as_bytes()), -1).await.expect("setData");
+            let (data, _) = reader.get_data("/lin", false).await.expect("read");
+            assert_eq!(data.as_deref(), Some(v.as_bytes()), "a read on a follower missed a completed write");
+        }
+    });
+}
+
 #[test]
 fn an_observer_serves_reads_and_writes_and_never_votes() {
     let rt = runtime();

@@ -146,6 +146,12 @@ impl Ensemble {
         ports
     }
 
+    /// Adds a zoo.cfg line for every member started from now on.
+    pub fn add_config(&mut self, line: &str) {
+        self.config.push_str(line);
+        self.config.push('\n');
+    }
+
     /// Gives each of our members ZooKeeper's Prometheus endpoint on 127.0.0.1 and a free port;
     /// returns the ports by member index. Call before starting members.
     pub fn enable_metrics(&mut self) -> Vec<u16> {
