@@ -12,6 +12,7 @@ impl Sim {
                 LeaderAction::Send(to, p) => self.leader_send(id, to, p, None),
                 LeaderAction::Sync(to, plan, upto) => {
                     let log = self.members[&id].disk.log.clone();
+                    self.trace(|| format!("leader {id} syncs {to} by {plan:?} up to 0x{upto:x}"));
                     let (first, after) = match plan {
                         SyncPlan::Diff { zxid, after } => (QuorumPacket::new(packet::DIFF, zxid, None), after),
                         SyncPlan::Trunc { to: t } => (QuorumPacket::new(packet::TRUNC, t, None), t),
@@ -73,7 +74,13 @@ impl Sim {
                     }
                 }
                 LeaderAction::SessionTouches(..) | LeaderAction::Forwarded(..) => {}
-                LeaderAction::DropLearner(sid, _) => {
+                LeaderAction::DropLearner(sid, why) => {
+                    if why.contains("transaction timeout") {
+                        self.trace(|| format!("leader {id} drops {sid}: {why}"));
+                        self.txn_timeouts.push((self.now, id, sid));
+                        let explained = self.skip_acks == Some(sid) || self.fault_near(id, sid);
+                        self.check(explained, || format!("leader {id} dropped {sid} with no fault near: {why}"))?;
+                    }
                     if let Role::Leading { conns, .. } = &mut self.members.get_mut(&id).expect("m").role {
                         if let Some(c) = conns.remove(&sid) {
                             self.broken.insert(c);
