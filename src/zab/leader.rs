@@ -458,6 +458,14 @@ impl Leader {
         Some((zxid, out))
     }
 
+    /// For tests: the next proposal of this epoch takes counter `counter` (the end of the
+    /// counter is otherwise 2^32 proposals away: every leader starts its epoch at 1).
+    #[cfg(test)]
+    pub(crate) fn skip_counter_to(&mut self, counter: i64) {
+        assert!(counter >= self.next_counter && counter <= 0xffff_ffff, "counter 0x{counter:x}");
+        self.next_counter = counter;
+    }
+
     /// Proposes a txn whose zxid the caller already assigned (the core numbers the txns it
     /// prepares); a zxid out of step with this epoch's counter ends the epoch.
     pub fn propose_at(&mut self, zxid: i64, data: Bytes) -> Vec<LeaderAction> {

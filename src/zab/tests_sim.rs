@@ -222,6 +222,12 @@ struct Sim {
     txn_timeouts: Vec<(u64, i64, i64)>,
     /// A planted bug: this member, when it follows, never ACKs a proposal.
     skip_acks: Option<i64>,
+    /// Every leader starts its epoch's zxid counter here (its end within reach).
+    counter_from: Option<i64>,
+    /// Leaders that gave up because their epoch's zxid counter was used up, and the highest
+    /// of their epochs.
+    counters_used_up: u64,
+    used_up_epoch: i64,
 }
 
 fn config() -> Bytes {
@@ -262,6 +268,9 @@ impl Sim {
             faults: Vec::new(),
             txn_timeouts: Vec::new(),
             skip_acks: None,
+            counter_from: None,
+            counters_used_up: 0,
+            used_up_epoch: 0,
         };
         for id in voters {
             let m = Member {
@@ -357,6 +366,9 @@ impl Sim {
             let mut leader = Leader::start(id, voters, config(), m.disk.accepted, m.disk.current, m.disk.last_zxid())
                 .with_limits(LIMITS);
             leader.skip_read_index = skip_read_index;
+            if let Some(c) = self.counter_from {
+                leader.skip_counter_to(c);
+            }
             m.role = Role::Leading { leader: Box::new(leader), decision: d, conns: BTreeMap::new() };
         } else {
             let (mut learner, out) = Learner::start(id, false, m.disk.accepted, m.disk.current, m.disk.last_zxid());
@@ -390,6 +402,9 @@ impl Sim {
     }
 
     fn commit(&mut self, id: i64, z: i64, d: Bytes) -> Result<(), String> {
+        // A leader gives up its epoch rather than take the counter's last value (the next
+        // one would wrap into the epoch).
+        self.check(z & 0xffff_ffff != 0xffff_ffff, || format!("member {id} committed 0x{z:x}: the counter's end"))?;
         if let Some(prev) = self.committed.get(&z) {
             self.check(*prev == d, || format!("member {id} committed {d:?} at 0x{z:x}, another {prev:?}"))?;
         }
@@ -817,6 +832,24 @@ fn the_simulation_drops_a_follower_that_never_acks_and_goes_on() {
         dropped += s.txn_timeouts.iter().filter(|(_, _, sid)| *sid == 1).count();
     }
     assert!(dropped > 0, "member 1 was never dropped for a transaction timeout");
+}
+
+#[test]
+fn leaders_that_use_up_the_zxid_counter_hand_over_to_a_later_epoch() {
+    // Every leader starts its epoch 16 proposals before the counter's end: it gives up
+    // instead of taking counter 0xffffffff, a new election follows, and the next leader's
+    // epoch is later (checked as each establishes); no member commits the counter's end, no
+    // two members commit different txns at one zxid, each commits in increasing zxid order.
+    let mut used_up = 0;
+    for seed in 0..20u64 {
+        let mut s = Sim::new(seed);
+        s.counter_from = Some(0xffff_ffff - 16);
+        s.run().unwrap_or_else(|why| panic!("seed {seed} (replay with counter_from): {why}"));
+        used_up += s.counters_used_up;
+        let counters: BTreeSet<i64> = s.committed.keys().map(|z| z & 0xffff_ffff).collect();
+        assert!(counters.iter().all(|c| *c >= 0xffff_ffff - 16 && *c < 0xffff_ffff), "seed {seed}: {counters:x?}");
+    }
+    assert!(used_up > 0, "no leader used up its counter");
 }
 
 #[test]

@@ -395,3 +395,45 @@ fn dropped_followers_leave_the_quorum_count() {
     assert!(!e.leader.is_established());
     assert!(e.leader.propose(|_| Bytes::new()).is_none(), "no proposal after giving up (0x{last:x} never commits)");
 }
+
+#[test]
+fn the_epoch_ends_before_its_zxid_counter_would_wrap() {
+    // The low 32 bits of a zxid count the epoch's proposals. ZooKeeper's leader never issues
+    // counter 0xffffffff (the next would carry into the epoch): it ends the epoch and a new
+    // election follows. Every leader starts its epoch at counter 1, so the test moves it on.
+    let mut e = Ensemble::new(&[1, 2, 3], &[]);
+    e.settle();
+    let epoch = e.leader.epoch().unwrap();
+    e.leader.skip_counter_to(0xffff_fffc);
+    let zxids = e.propose(3);
+    e.settle();
+    let last = (epoch << 32) | 0xffff_fffe;
+    assert_eq!(zxids, vec![(epoch << 32) | 0xffff_fffc, (epoch << 32) | 0xffff_fffd, last]);
+    for id in [0, 1, 2] {
+        assert_eq!(e.applied_by(id), zxids, "member {id}");
+    }
+    let (z, out) = e.leader.propose(|z| panic!("no txn is made for 0x{z:x}")).expect("an answer");
+    assert_eq!(out, vec![LeaderAction::Fail("the zxid counter of this epoch is used up".into())], "zxid {z:x}");
+    assert!(!e.leader.is_established());
+    assert_eq!(e.leader.last_proposed(), last, "nothing past the counter's last value was proposed");
+    assert!(e.leader.tick().is_empty(), "a leader that gave up is done");
+}
+
+#[test]
+fn a_core_numbered_zxid_at_the_counters_end_is_never_appended() {
+    // The core numbers what it prepares (`propose_at`): the txn at counter 0xffffffff and the
+    // one after it, whose zxid would read as the next epoch's first, end the epoch unlogged.
+    let mut e = Ensemble::new(&[1, 2, 3], &[]);
+    e.settle();
+    let epoch = e.leader.epoch().unwrap();
+    e.leader.skip_counter_to(0xffff_fffe);
+    let out = e.leader.propose_at((epoch << 32) | 0xffff_fffe, Bytes::from_static(b"last"));
+    assert!(matches!(out[0], LeaderAction::Append(z, _) if z == (epoch << 32) | 0xffff_fffe), "{out:?}");
+    e.leader_actions(out);
+    e.settle();
+    for next in [(epoch << 32) | 0xffff_ffff, (epoch + 1) << 32] {
+        let out = e.leader.propose_at(next, Bytes::from_static(b"over"));
+        assert!(matches!(&out[..], [LeaderAction::Fail(_)]), "0x{next:x}: {out:?}");
+    }
+    assert_eq!(e.applied_by(0), vec![(epoch << 32) | 0xffff_fffe]);
+}

@@ -59,6 +59,11 @@ impl Sim {
                     if let Some(other) = self.leaders.get(&epoch) {
                         return Err(format!("at {} ms: members {other} and {id} both lead epoch {epoch}", self.now));
                     }
+                    // After a leader used up its epoch's counter, every leader has a later epoch.
+                    let used_up = self.used_up_epoch;
+                    self.check(epoch > used_up, || {
+                        format!("leader {id} established epoch {epoch} after {used_up} ended")
+                    })?;
                     self.leaders.insert(epoch, id);
                     // Every write committed so far is in the new leader's log.
                     for (z, d) in &self.acked {
@@ -89,6 +94,12 @@ impl Sim {
                 }
                 LeaderAction::Fail(why) => {
                     self.trace(|| format!("leader {id} gives up: {why}"));
+                    if why.contains("counter") {
+                        if let Role::Leading { leader, .. } = &self.members[&id].role {
+                            self.counters_used_up += 1;
+                            self.used_up_epoch = self.used_up_epoch.max(leader.epoch().unwrap_or(0));
+                        }
+                    }
                     // The server closes every learner link when it leaves leading.
                     if let Role::Leading { conns, .. } = &self.members[&id].role {
                         let conns: Vec<u64> = conns.values().copied().collect();
