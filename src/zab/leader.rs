@@ -9,10 +9,12 @@
 //!
 //! Time is the shell calling `tick` every half tick: the leader PINGs every learner in
 //! broadcast, gives up the epoch when no quorum formed and synced within initLimit, drops a
-//! learner silent for syncLimit, and gives up when the learners still heard from and itself
-//! are no quorum. The shell carries out actions in order; the persist actions are durable
-//! before the next action runs; `Append` is asynchronous and the shell reports
-//! `logged(zxid)` (the leader's own ACK).
+//! learner silent for syncLimit, drops a follower whose oldest unACKed proposal was sent more
+//! than syncLimit ago (ZooKeeper's "transaction timeout": its PINGs may flow while its disk
+//! hangs), and gives up when the learners still heard from and itself are no quorum. The
+//! shell carries out actions in order; the persist actions are durable before the next
+//! action runs; `Append` is asynchronous and the shell reports `logged(zxid)` (the leader's
+//! own ACK).
 //! Must never: count an observer, send UPTODATE before a quorum ACKed NEWLEADER, commit
 //! without a quorum, propose before it is established, or answer a sync before a quorum
 //! confirmed it still leads.
@@ -54,7 +56,8 @@ pub enum LeaderAction {
     Forwarded(i64, QuorumPacket),
     /// The oldest sync from one of the leader's own clients is confirmed: answer it.
     SyncConfirmed,
-    /// Close this learner's connection (it broke the protocol).
+    /// Close this learner's connection (it broke the protocol, or was silent or left a
+    /// proposal unACKed for syncLimit).
     DropLearner(i64, String),
     /// Give up this epoch and look for a leader again.
     Fail(String),
@@ -80,6 +83,10 @@ struct LearnerState {
     last_zxid: i64,
     /// The half tick of the last packet from it.
     last_heard: u64,
+    /// Proposals sent to it since it ACKed NEWLEADER and not ACKed by it yet, with the half
+    /// tick each was sent (followers only: observers are sent INFORMs and ACK nothing).
+    /// ZooKeeper's LearnerHandler keeps the same clock (`SyncLimitCheck`) for its oldest.
+    unacked: BTreeMap<i64, u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -237,8 +244,16 @@ impl Leader {
             return Vec::new();
         }
         let observer = p.type_ == packet::OBSERVERINFO || !self.voters.contains(&sid);
-        self.learners
-            .insert(sid, LearnerState { observer, stage: Stage::Registered, last_zxid: -1, last_heard: self.clock });
+        self.learners.insert(
+            sid,
+            LearnerState {
+                observer,
+                stage: Stage::Registered,
+                last_zxid: -1,
+                last_heard: self.clock,
+                unacked: BTreeMap::new(),
+            },
+        );
         self.reads.joined(sid);
         let mut out = Vec::new();
         match self.new_epoch {
@@ -370,6 +385,11 @@ impl Leader {
             }
             return out;
         }
+        if let Some(l) = self.learners.get_mut(&sid) {
+            // An ACK names one proposal; one it never ACKs keeps its clock running (our
+            // learners ACK every proposal, in order, once durable).
+            l.unacked.remove(&zxid);
+        }
         let done = self.proposals.ack(sid, zxid);
         self.committed(done)
     }
@@ -430,9 +450,20 @@ impl Leader {
         self.last_zxid = zxid;
         let mut out = vec![LeaderAction::Append(zxid, data.clone())];
         for id in self.followers() {
+            if let Some(l) = self.learners.get_mut(&id).filter(|l| l.stage == Stage::Active) {
+                l.unacked.insert(zxid, self.clock);
+            }
             out.push(LeaderAction::Send(id, QuorumPacket::new(packet::PROPOSAL, zxid, Some(data.clone()))));
         }
         Some((zxid, out))
+    }
+
+    /// For tests: the next proposal of this epoch takes counter `counter` (the end of the
+    /// counter is otherwise 2^32 proposals away: every leader starts its epoch at 1).
+    #[cfg(test)]
+    pub(crate) fn skip_counter_to(&mut self, counter: i64) {
+        assert!(counter >= self.next_counter && counter <= 0xffff_ffff, "counter 0x{counter:x}");
+        self.next_counter = counter;
     }
 
     /// Proposes a txn whose zxid the caller already assigned (the core numbers the txns it
@@ -485,9 +516,10 @@ impl Leader {
     }
 
     /// Half a tick passed. Before broadcast: give up once the phase's initLimit is spent. In
-    /// broadcast: PING every learner in broadcast, drop those silent for syncLimit, and give
-    /// up when the rest and the leader are no quorum (ZooKeeper's "not sufficient followers
-    /// synced").
+    /// broadcast: drop the learners silent for syncLimit, and the followers whose oldest
+    /// unACKed proposal was sent more than syncLimit ago (ZooKeeper's "transaction timeout");
+    /// PING every learner left; give up when they and the leader are no quorum (ZooKeeper's
+    /// "not sufficient followers synced").
     pub fn tick(&mut self) -> Vec<LeaderAction> {
         if self.phase == Phase::Failed {
             return Vec::new();
@@ -500,18 +532,25 @@ impl Leader {
             }
             return Vec::new();
         }
-        let mut out = self.ping_round();
+        let mut out = Vec::new();
+        // Anything from before this half tick is older than syncLimit.
         let oldest = self.clock.saturating_sub(2 * self.limits.sync_ticks);
-        let silent: Vec<i64> = self
-            .learners
-            .iter()
-            .filter(|(_, l)| l.stage == Stage::Active && l.last_heard < oldest)
-            .map(|(id, _)| *id)
-            .collect();
-        for sid in silent {
-            self.learner_gone(sid);
-            out.push(LeaderAction::DropLearner(sid, "silent for syncLimit".into()));
+        let mut gone = Vec::new();
+        for (sid, l) in self.learners.iter().filter(|(_, l)| l.stage == Stage::Active) {
+            if l.last_heard < oldest {
+                gone.push((*sid, "silent for syncLimit".to_string()));
+            } else if let Some((z, sent)) = l.unacked.first_key_value().filter(|(_, sent)| **sent < oldest) {
+                let ago = self.clock - sent;
+                let why =
+                    format!("transaction timeout: proposal 0x{z:x} not ACKed within syncLimit ({ago} half ticks)");
+                gone.push((*sid, why));
+            }
         }
+        for (sid, why) in gone {
+            self.learner_gone(sid);
+            out.push(LeaderAction::DropLearner(sid, why));
+        }
+        out.extend(self.ping_round());
         let heard: BTreeSet<i64> = self.active_learners().into_iter().map(|(id, _)| id).collect();
         if !self.is_quorum_with_me(&heard) {
             out.extend(self.fail(format!("not sufficient followers synced, only synced with sids: {heard:?}")));

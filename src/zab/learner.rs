@@ -98,6 +98,10 @@ pub struct Learner {
     /// Half ticks since the start, and the half tick of the leader's last packet.
     clock: u64,
     last_heard: u64,
+    /// A planted bug for the simulation: never ACK a proposal (PINGs and the NEWLEADER ACKs
+    /// still go out), as a follower whose disk hangs.
+    #[cfg(test)]
+    pub(crate) skip_acks: bool,
 }
 
 impl Learner {
@@ -126,6 +130,8 @@ impl Learner {
             limits: Limits::default(),
             clock: 0,
             last_heard: 0,
+            #[cfg(test)]
+            skip_acks: false,
         };
         let info = LearnerInfo { server_id: my_id, protocol_version: ZABKEEPER_PROTOCOL_VERSION, config_version: 0 };
         let ty = if observer { packet::OBSERVERINFO } else { packet::FOLLOWERINFO };
@@ -388,6 +394,10 @@ impl Learner {
                 break;
             }
             self.unacked.pop_front();
+            #[cfg(test)]
+            if self.skip_acks {
+                continue;
+            }
             out.push(LearnerAction::Send(QuorumPacket::new(packet::ACK, z, None)));
         }
         out

@@ -12,6 +12,7 @@ impl Sim {
                 LeaderAction::Send(to, p) => self.leader_send(id, to, p, None),
                 LeaderAction::Sync(to, plan, upto) => {
                     let log = self.members[&id].disk.log.clone();
+                    self.trace(|| format!("leader {id} syncs {to} by {plan:?} up to 0x{upto:x}"));
                     let (first, after) = match plan {
                         SyncPlan::Diff { zxid, after } => (QuorumPacket::new(packet::DIFF, zxid, None), after),
                         SyncPlan::Trunc { to: t } => (QuorumPacket::new(packet::TRUNC, t, None), t),
@@ -58,6 +59,11 @@ impl Sim {
                     if let Some(other) = self.leaders.get(&epoch) {
                         return Err(format!("at {} ms: members {other} and {id} both lead epoch {epoch}", self.now));
                     }
+                    // After a leader used up its epoch's counter, every leader has a later epoch.
+                    let used_up = self.used_up_epoch;
+                    self.check(epoch > used_up, || {
+                        format!("leader {id} established epoch {epoch} after {used_up} ended")
+                    })?;
                     self.leaders.insert(epoch, id);
                     // Every write committed so far is in the new leader's log.
                     for (z, d) in &self.acked {
@@ -73,7 +79,13 @@ impl Sim {
                     }
                 }
                 LeaderAction::SessionTouches(..) | LeaderAction::Forwarded(..) => {}
-                LeaderAction::DropLearner(sid, _) => {
+                LeaderAction::DropLearner(sid, why) => {
+                    if why.contains("transaction timeout") {
+                        self.trace(|| format!("leader {id} drops {sid}: {why}"));
+                        self.txn_timeouts.push((self.now, id, sid));
+                        let explained = self.skip_acks == Some(sid) || self.fault_near(id, sid);
+                        self.check(explained, || format!("leader {id} dropped {sid} with no fault near: {why}"))?;
+                    }
                     if let Role::Leading { conns, .. } = &mut self.members.get_mut(&id).expect("m").role {
                         if let Some(c) = conns.remove(&sid) {
                             self.broken.insert(c);
@@ -82,6 +94,12 @@ impl Sim {
                 }
                 LeaderAction::Fail(why) => {
                     self.trace(|| format!("leader {id} gives up: {why}"));
+                    if why.contains("counter") {
+                        if let Role::Leading { leader, .. } = &self.members[&id].role {
+                            self.counters_used_up += 1;
+                            self.used_up_epoch = self.used_up_epoch.max(leader.epoch().unwrap_or(0));
+                        }
+                    }
                     // The server closes every learner link when it leaves leading.
                     if let Role::Leading { conns, .. } = &self.members[&id].role {
                         let conns: Vec<u64> = conns.values().copied().collect();
