@@ -158,6 +158,21 @@ def _java_date_is_soon(text, within_s):
     assert now - 5 <= t <= now + within_s, (text, now)
 
 
+def _expiry_sets(section, title, text):
+    """An ExpiryQueue dump ("<title> Sets (N)/(M):", then per bucket "<n> expire at <date>:"
+    and its members indented): checks the counts and dates, returns the members."""
+    m = re.fullmatch(r"%s Sets \((\d+)\)/\((\d+)\):" % title, section[0])
+    assert m, text
+    buckets = [l for l in section[1:] if not l.startswith("\t")]
+    members = [l for l in section[1:] if l.startswith("\t")]
+    assert len(buckets) == int(m.group(1)) and len(members) == int(m.group(2)), text
+    for b in buckets:
+        bm = re.fullmatch(r"(\d+) expire at (%s):" % JAVA_DATE, b)
+        assert bm, b
+        _java_date_is_soon(bm.group(2), 120)
+    return members
+
+
 def test_dump_lists_sessions_ephemerals_and_connections(server, zk, base):
     """dump: the session tracker (expiry buckets; a learner lists its global sessions with
     their timeouts instead), the ephemerals by session, the connections by expiry."""
@@ -174,15 +189,7 @@ def test_dump_lists_sessions_ephemerals_and_connections(server, zk, base):
         assert all(re.fullmatch(r"0x[0-9a-f]+\t\d+ms", l) for l in sessions[1:]), text
         assert any(l.startswith(sid + "\t") for l in sessions[1:]), text
     else:
-        m = re.fullmatch(r"Session Sets \((\d+)\)/\((\d+)\):", sessions[0])
-        assert m, text
-        buckets = [l for l in sessions[1:] if not l.startswith("\t")]
-        members = [l for l in sessions[1:] if l.startswith("\t")]
-        assert len(buckets) == int(m.group(1)) and len(members) == int(m.group(2)), text
-        for b in buckets:
-            bm = re.fullmatch(r"(\d+) expire at (%s):" % JAVA_DATE, b)
-            assert bm, b
-            _java_date_is_soon(bm.group(2), 120)
+        members = _expiry_sets(sessions, "Session", text)
         assert all(re.fullmatch(r"\t0x[0-9a-f]+", l) for l in members), text
         assert "\t" + sid in members, text
     ephemerals = lines[eph_at + 1:con_at]
@@ -191,15 +198,7 @@ def test_dump_lists_sessions_ephemerals_and_connections(server, zk, base):
     mine = ephemerals.index(sid + ":")
     assert "\t" + path in ephemerals[mine + 1:], text
     conns = lines[con_at + 1:]
-    m = re.fullmatch(r"Connections Sets \((\d+)\)/\((\d+)\):", conns[0])
-    assert m, text
-    buckets = [l for l in conns[1:] if not l.startswith("\t")]
-    members = [l for l in conns[1:] if l.startswith("\t")]
-    assert len(buckets) == int(m.group(1)) and len(members) == int(m.group(2)), text
-    for b in buckets:
-        bm = re.fullmatch(r"(\d+) expire at (%s):" % JAVA_DATE, b)
-        assert bm, b
-        _java_date_is_soon(bm.group(2), 120)
+    members = _expiry_sets(conns, "Connections", text)
     assert any(re.fullmatch(r"\tip: /127\.0\.0\.1:\d+ sessionId: %s" % sid, l) for l in members), text
     # this connection, still without a session, is listed too
     assert any(re.fullmatch(r"\tip: /127\.0\.0\.1:\d+ sessionId: 0x0", l) for l in members), text

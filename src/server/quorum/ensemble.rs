@@ -20,7 +20,6 @@ use super::QuorumMsg;
 use crate::core::Core;
 use crate::server::node::CoreMsg;
 use crate::server::ServerError;
-use crate::stats::Timing;
 use crate::storage::committer::LogWriter;
 use crate::storage::epoch;
 use crate::txn::Txn;
@@ -32,7 +31,7 @@ use crate::zab::sync::SyncPlan;
 use crate::zab::wire::{self, packet, LearnerInfo, PeerState, QuorumPacket};
 use crate::zab::Limits;
 use bytes::Bytes;
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -40,6 +39,9 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
 mod following;
+mod metrics;
+
+use metrics::EnsembleMetrics;
 
 /// What does not change while the member runs.
 #[derive(Debug, Clone)]
@@ -146,26 +148,6 @@ pub struct Ensemble {
     metrics: EnsembleMetrics,
 }
 
-/// The ensemble's part of ZooKeeper's `ServerMetrics` (see `admin::ServerMetrics`).
-#[derive(Default)]
-struct EnsembleMetrics {
-    election_time: Timing,
-    follower_sync_time: Timing,
-    observer_sync_time: Timing,
-    quorum_ack_latency: Timing,
-    proposal_count: u64,
-    commit_count: u64,
-    snap_count: u64,
-    diff_count: u64,
-    looking_count: u64,
-    learner_proposals: u64,
-    learner_commits: u64,
-    /// When this member last began looking for a leader.
-    looking_since: Option<Instant>,
-    /// Leader: the proposals not committed yet, with when they were proposed.
-    proposed_at: VecDeque<(i64, Instant)>,
-}
-
 impl Ensemble {
     /// A member with its durable epochs and its recovered log tail, looking for a leader.
     pub fn start(
@@ -205,7 +187,7 @@ impl Ensemble {
             window.push(z, d);
         }
         core.step_down(last, Vec::new());
-        let e = Ensemble {
+        let mut e = Ensemble {
             setup,
             accepted_epoch,
             current_epoch,
@@ -225,7 +207,6 @@ impl Ensemble {
             early_learners: Vec::new(),
             metrics: EnsembleMetrics::default(),
         };
-        let mut e = e;
         e.look(core);
         Ok(e)
     }
@@ -310,32 +291,6 @@ impl Ensemble {
             v.pending_syncs += l.leader.pending_syncs() as u64;
         }
         v
-    }
-
-    /// Adds this member's ensemble metrics to `m`.
-    pub fn fill_metrics(&self, m: &mut crate::admin::ServerMetrics) {
-        let e = &self.metrics;
-        m.election_time = e.election_time.summary();
-        m.follower_sync_time = e.follower_sync_time.summary();
-        m.observer_sync_time = e.observer_sync_time.summary();
-        m.quorum_ack_latency = e.quorum_ack_latency.summary();
-        m.proposal_count = e.proposal_count;
-        m.commit_count = e.commit_count;
-        m.snap_count = e.snap_count;
-        m.diff_count = e.diff_count;
-        m.looking_count = e.looking_count;
-        m.learner_proposal_received_count = e.learner_proposals;
-        m.learner_commit_received_count = e.learner_commits;
-    }
-
-    /// `srst`: the figures start again (what is in flight stays tracked).
-    pub fn reset_metrics(&mut self) {
-        let m = &mut self.metrics;
-        *m = EnsembleMetrics {
-            looking_since: m.looking_since,
-            proposed_at: std::mem::take(&mut m.proposed_at),
-            ..EnsembleMetrics::default()
-        };
     }
 
     /// How long until `tick` has work.
