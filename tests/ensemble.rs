@@ -536,16 +536,35 @@ fn a_stalled_quorum_slows_a_pipelining_client_instead_of_queueing_its_writes() {
     // Both followers stopped: the leader cannot commit. A client that pipelines 500 writes is
     // read only up to its connection's budget (64 outstanding requests); the rest wait in the
     // client and in socket buffers, not in the server. Once the followers resume, all commit.
+    stalled_quorum_bounds_pipelined_writes(false);
+}
+
+#[test]
+fn a_stalled_leader_slows_a_pipelining_client_of_a_follower_too() {
+    // The same through a follower: its writes are forwarded to a leader that is paused (for
+    // less than syncLimit, so nobody gives up); the follower reads no more than the
+    // connection's budget from its client meanwhile.
+    stalled_quorum_bounds_pipelined_writes(true);
+}
+
+/// 500 pipelined setData through the leader (followers paused) or through a follower (leader
+/// paused): that member holds at most 64 of them outstanding while nothing commits, and the
+/// writes commit once the paused members resume.
+fn stalled_quorum_bounds_pipelined_writes(through_follower: bool) {
     let rt = runtime();
     let mut e = Ensemble::new(3, 0);
     e.start_all();
     let leader = e.wait_for_roles();
     let followers: Vec<usize> = (0..3).filter(|i| *i != leader).collect();
+    let (client_at, paused) = match through_follower {
+        true => (followers[0], vec![leader]),
+        false => (leader, followers.clone()),
+    };
     rt.block_on(async {
-        let c = Arc::new(connect(&e.members[leader].hostport(), &e).await);
+        let c = Arc::new(connect(&e.members[client_at].hostport(), &e).await);
         c.create("/pipelined", Some(b"0"), None, 0, 0).await.expect("create");
-        for &f in &followers {
-            e.members[f].pause(true);
+        for &p in &paused {
+            e.members[p].pause(true);
         }
         let writes: Vec<_> = (0..500)
             .map(|i| {
@@ -554,14 +573,14 @@ fn a_stalled_quorum_slows_a_pipelining_client_instead_of_queueing_its_writes() {
             })
             .collect();
         tokio::time::sleep(Duration::from_millis(700)).await;
-        let mntr = ensemble_support::four_letter(e.members[leader].addr(), "mntr").unwrap_or_default();
+        let mntr = ensemble_support::four_letter(e.members[client_at].addr(), "mntr").unwrap_or_default();
         let outstanding: u64 = mntr
             .lines()
             .find_map(|l| l.strip_prefix("zk_outstanding_requests\t"))
             .and_then(|v| v.trim().parse().ok())
             .expect("mntr reports outstanding requests");
-        for &f in &followers {
-            e.members[f].pause(false);
+        for &p in &paused {
+            e.members[p].pause(false);
         }
         assert!(outstanding > 0, "the writes should be waiting for the quorum\n{mntr}");
         assert!(outstanding <= 64, "{outstanding} requests queued in the server for one connection\n{mntr}");
@@ -569,11 +588,11 @@ fn a_stalled_quorum_slows_a_pipelining_client_instead_of_queueing_its_writes() {
         for w in writes {
             match tokio::time::timeout(DEADLINE, w).await.expect("every write ends").expect("task") {
                 Ok(_) => ok += 1,
-                // If the leader gave up before the followers came back, the connection closed.
+                // If a member gave up before the paused ones came back, the connection closed.
                 Err(ClientError::ConnectionLoss(_)) => {}
                 Err(other) => panic!("a write failed with {other}\n{}", e.logs()),
             }
         }
-        assert!(ok > 0, "nothing committed after the followers resumed\n{}", e.logs());
+        assert!(ok > 0, "nothing committed after the paused members resumed\n{}", e.logs());
     });
 }

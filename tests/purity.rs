@@ -49,9 +49,11 @@ fn rust_files(p: &Path, out: &mut Vec<PathBuf>) {
 }
 
 /// A file's code outside its tests: test files are skipped, and an inline `mod tests` is cut.
-fn non_test_code(path: &Path) -> Option<String> {
-    let name = path.file_name()?.to_str()?;
-    if name.starts_with("tests") || path.components().any(|c| c.as_os_str() == "tests") {
+/// Test files are those whose path under `root` has a part named `tests…` (`tests.rs`,
+/// `tests_sim.rs`, and whatever lives under a test module's directory, `tests_sim/…`).
+fn non_test_code(root: &Path, path: &Path) -> Option<String> {
+    let rel = path.strip_prefix(root).unwrap_or(path);
+    if rel.components().any(|c| c.as_os_str().to_str().is_some_and(|s| s.starts_with("tests"))) {
         return None;
     }
     let text = std::fs::read_to_string(path).unwrap();
@@ -71,7 +73,7 @@ fn deciding_modules_do_no_io_and_read_no_clock() {
     assert!(files.len() > 20, "the pure modules were not found under {}", root.display());
     let mut found = Vec::new();
     for f in &files {
-        let Some(code) = non_test_code(f) else { continue };
+        let Some(code) = non_test_code(root, f) else { continue };
         for (i, line) in code.lines().enumerate() {
             let code_part = line.split("//").next().unwrap_or("");
             let rel = f.strip_prefix(root).unwrap().to_string_lossy().into_owned();
@@ -99,7 +101,18 @@ fn the_check_sees_a_planted_violation() {
     let f = dir.path().join("planted.rs");
     std::fs::write(&f, "fn f() { let _ = std::time::Instant::now(); }\n#[cfg(test)]\nmod tests { use tokio; }\n")
         .unwrap();
-    let code = non_test_code(&f).unwrap();
+    let code = non_test_code(dir.path(), &f).unwrap();
     assert!(code.contains("Instant::now"), "the violation outside tests is seen");
     assert!(!code.contains("use tokio"), "test code is not checked");
+    // Files of a test module's directory are test code; a checkout under a `tests` directory
+    // is not.
+    std::fs::create_dir_all(dir.path().join("zab/tests_sim")).unwrap();
+    let in_tests = dir.path().join("zab/tests_sim/cases.rs");
+    std::fs::write(&in_tests, "fn f() { std::env::var(\"X\"); }\n").unwrap();
+    assert!(non_test_code(dir.path(), &in_tests).is_none());
+    let checkout = dir.path().join("tests/repo");
+    std::fs::create_dir_all(checkout.join("src")).unwrap();
+    let pure = checkout.join("src/pure.rs");
+    std::fs::write(&pure, "fn f() {}\n").unwrap();
+    assert!(non_test_code(&checkout, &pure).is_some(), "the checkout's own path does not count");
 }
