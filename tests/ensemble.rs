@@ -286,6 +286,19 @@ fn a_txn_no_quorum_logged_is_truncated_away() {
     assert!(e.logs().contains(&format!("syncing learner {id}: Trunc")), "{}", e.logs());
 }
 
+/// Whether member `i` refuses a create of `/minority` (or cannot be reached, or does not
+/// answer within 5 s).
+fn refuses_a_write(rt: &tokio::runtime::Runtime, e: &Ensemble, i: usize) -> bool {
+    rt.block_on(async {
+        match tokio::time::timeout(Duration::from_secs(5), Client::connect(&e.members[i].hostport(), opts())).await {
+            Ok(Ok((c, _))) => tokio::time::timeout(Duration::from_secs(5), create(&c, "/minority", b""))
+                .await
+                .map_or(true, |r| r.is_err()),
+            _ => true,
+        }
+    })
+}
+
 #[test]
 fn a_minority_stops_serving_and_refuses_writes() {
     let rt = runtime();
@@ -299,15 +312,7 @@ fn a_minority_stops_serving_and_refuses_writes() {
         }
     }
     e.wait_not_serving(survivor);
-    let refused = rt.block_on(async {
-        match tokio::time::timeout(Duration::from_secs(5), Client::connect(&e.members[survivor].hostport(), opts()))
-            .await
-        {
-            Ok(Ok((c, _))) => create(&c, "/minority", b"").await.is_err(),
-            _ => true,
-        }
-    });
-    assert!(refused, "a lone member of three took a write");
+    assert!(refuses_a_write(&rt, &e, survivor), "a lone member of three took a write");
 }
 
 /// Five voters, three SIGKILLed (the leader among them): the two left are a minority, serve
@@ -328,16 +333,7 @@ fn two_voters_of_five_refuse_writes_until_a_third_returns() {
         e.wait_not_serving(i);
     }
     for i in minority {
-        let refused = rt.block_on(async {
-            match tokio::time::timeout(Duration::from_secs(5), Client::connect(&e.members[i].hostport(), opts())).await
-            {
-                Ok(Ok((c, _))) => tokio::time::timeout(Duration::from_secs(5), create(&c, "/minority", b""))
-                    .await
-                    .map_or(true, |r| r.is_err()),
-                _ => true,
-            }
-        });
-        assert!(refused, "member {} of a two-member minority took a write\n{}", i + 1, e.logs());
+        assert!(refuses_a_write(&rt, &e, i), "member {} of a two-member minority took a write\n{}", i + 1, e.logs());
     }
     e.start(killed[0]);
     let skip: Vec<usize> = killed[1..].to_vec();

@@ -381,7 +381,7 @@ fn dump(view: &ServerView, cfg: &Config) -> String {
             _ => i64::from(c.timeout_ms),
         };
         let from = c.established_ms.max(c.last_active_ms);
-        let at = ((from + timeout) / interval + 1) * interval;
+        let at = crate::session::round_to_next_interval(from + timeout, interval);
         buckets.entry(at).or_default().push(c);
     }
     let _ = writeln!(s, "Connections Sets ({})/({}):", buckets.len(), view.connections.len());

@@ -41,11 +41,8 @@ pub fn version_string() -> String {
     )
 }
 
+pub(crate) use crate::stats::round4;
 pub use crate::stats::Summary;
-
-pub(crate) fn round4(v: f64) -> f64 {
-    (v * 10_000.0).round() / 10_000.0
-}
 
 /// Everything the four-letter words print, gathered by the server at the time of the request.
 #[derive(Debug, Clone, PartialEq)]

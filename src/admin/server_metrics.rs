@@ -133,10 +133,3 @@ pub fn flat_rows(rows: &[(&'static str, MetricValue)]) -> Vec<(String, Flat)> {
     }
     out
 }
-
-/// A summary with one value (a startup figure).
-pub fn once(value: u64) -> Summary {
-    let mut t = crate::stats::Timing::new();
-    t.record(value);
-    t.summary()
-}

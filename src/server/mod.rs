@@ -177,7 +177,7 @@ pub async fn start(cfg: Config) -> Result<ServerHandle, ServerError> {
     // ZooKeeper counts fsyncs over the threshold; a configured 0 counts those over 1 ms.
     writer.stats().warn_threshold_ms.store(cfg.fsync_warning_threshold_ms.max(1), std::sync::atomic::Ordering::Relaxed);
     let (snap_tx, snap_rx) = std::sync::mpsc::channel();
-    let snapshot_ms = Arc::new(std::sync::Mutex::new(crate::stats::Timing::new()));
+    let snapshot_ms = Arc::new(crate::stats::SharedTiming::default());
     let snap_busy = Arc::new(std::sync::atomic::AtomicBool::new(false));
     {
         let busy = snap_busy.clone();

@@ -12,14 +12,13 @@ use super::quorum::QuorumMsg;
 use super::recovery::StartupTimes;
 use super::Shared;
 use crate::admin::commands::{self as admin_commands, Effect};
-use crate::admin::server_metrics::once;
 use crate::admin::{self, ConnectionView, DiskView, EnvView, FourLetterReply, ServerMetrics, ServerView, StatReset};
 use crate::config::Config;
 use crate::core::conn::ConnId;
 use crate::core::{Action, Core};
 use crate::proto::records::ConnectRequest;
 use crate::proto::request::Request;
-use crate::stats::Timing;
+use crate::stats::{once, SharedTiming};
 use crate::storage::committer::{Durable, LogWriter};
 use crate::storage::snapfile::FileSnapshotStore;
 use crate::storage::snapshot::SnapshotStore;
@@ -28,7 +27,7 @@ use bytes::{Bytes, BytesMut};
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -125,7 +124,7 @@ pub struct Node {
     pub trace_mask: i64,
     /// What recovery took, and the snapshot thread's write times (ms).
     pub startup: StartupTimes,
-    pub snapshot_ms: Arc<Mutex<Timing>>,
+    pub snapshot_ms: Arc<SharedTiming>,
 }
 
 /// How long a clean shutdown waits for the writes already in the log.
@@ -471,7 +470,7 @@ impl Node {
             read_latency: st.read_latency.summary(),
             update_latency: st.update_latency.summary(),
             commit_propagation_latency: st.commit_propagation.summary(),
-            snapshot_time: self.snapshot_ms.lock().map(|t| t.summary()).unwrap_or_default(),
+            snapshot_time: self.snapshot_ms.summary(),
             db_init_time: once(self.startup.db_init_ms),
             startup_snap_load_time: once(self.startup.snap_load_ms),
             startup_txns_load_time: once(self.startup.txns_load_ms),
@@ -481,7 +480,7 @@ impl Node {
             connection_rejected: load(&self.shared.connections_rejected),
             sessionless_connections_expired: load(&self.shared.sessionless_expired),
             response_bytes: st.response_bytes,
-            sync_processor_batch_size: self.writer.stats().batch_sizes.lock().map(|t| t.summary()).unwrap_or_default(),
+            sync_processor_batch_size: self.writer.stats().batch_sizes.summary(),
             ..ServerMetrics::default()
         };
         if let Some(e) = &self.ensemble {
@@ -494,14 +493,9 @@ impl Node {
     /// `ServerStats.reset`, which resets its `ServerMetrics` too).
     fn reset_server_stats(&mut self) {
         self.core.reset_stats();
-        if let Ok(mut t) = self.writer.stats().fsync_ms.lock() {
-            t.reset();
-        }
-        if let Ok(mut t) = self.writer.stats().batch_sizes.lock() {
-            t.reset();
-        }
-        if let Ok(mut t) = self.snapshot_ms.lock() {
-            t.reset();
+        let log = self.writer.stats();
+        for timing in [&log.fsync_ms, &log.batch_sizes, &*self.snapshot_ms] {
+            timing.reset();
         }
         for counter in [
             &self.shared.connections_accepted,
@@ -544,7 +538,6 @@ impl Node {
             }
             connections.push(v);
         }
-        let fsync = log_stats.fsync_ms.lock().map(|t| t.summary()).unwrap_or_default();
         ServerView {
             zxid: tree.last_zxid(),
             node_count: tree.node_count() as u64,
@@ -568,7 +561,7 @@ impl Node {
             uptime_ms: self.shared.now_us() / 1000,
             global_sessions: core.sessions().len() as u64,
             auth_failed_count: st.auth_failed,
-            fsync_ms: fsync,
+            fsync_ms: log_stats.fsync_ms.summary(),
             client_port_bound: Some(self.bound.port()),
             trace_mask: self.trace_mask,
             client_response: match st.responses_sized {
@@ -607,7 +600,7 @@ pub fn snapshot_thread(
     writer: Arc<LogWriter>,
     retain: usize,
     autopurge: bool,
-    times: Arc<Mutex<Timing>>,
+    times: Arc<SharedTiming>,
 ) {
     crate::storage::lower_thread_priority();
     while let Ok((zxid, image)) = rx.recv() {
@@ -626,9 +619,7 @@ pub fn snapshot_thread(
         match res {
             Ok(()) => {
                 let took = started.elapsed();
-                if let Ok(mut t) = times.lock() {
-                    t.record(took.as_millis() as u64);
-                }
+                times.record(took.as_millis() as u64);
                 tracing::info!("Snapshot 0x{zxid:x} written ({bytes} bytes) in {took:?}");
             }
             Err(e) => {

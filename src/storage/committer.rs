@@ -7,6 +7,7 @@
 
 use super::wal::TxnLog;
 use super::{Result, StorageError};
+use crate::stats::SharedTiming;
 use bytes::Bytes;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
@@ -27,59 +28,21 @@ pub enum Durable {
 /// fsync statistics, updated by the writer thread.
 #[derive(Debug, Default)]
 pub struct LogStats {
-    /// Number of batch fsyncs.
-    pub syncs: AtomicU64,
-    /// Txns made durable by those fsyncs (txns per sync = txns / syncs).
-    pub txns: AtomicU64,
-    /// Largest batch written by one fsync.
-    pub max_batch: AtomicU64,
-    /// Duration of the last fsync, in microseconds.
-    pub last_fsync_micros: AtomicU64,
-    /// Longest fsync so far, in microseconds.
-    pub max_fsync_micros: AtomicU64,
-    /// Shortest fsync so far, in microseconds (0 before the first).
-    pub min_fsync_micros: AtomicU64,
-    /// All fsync time so far, in microseconds (average = total / syncs).
-    pub total_fsync_micros: AtomicU64,
+    /// Fsync times in ms (ZooKeeper's `fsynctime`): its count is the number of group commits.
+    pub fsync_ms: SharedTiming,
+    /// Txns made durable by each fsync (ZooKeeper's `sync_processor_batch_size`): its sum is
+    /// every txn made durable, its maximum the largest batch.
+    pub batch_sizes: SharedTiming,
     /// Fsyncs longer than `warn_threshold_ms` (ZooKeeper's `fsync_threshold_exceed_count`).
     pub over_threshold: AtomicU64,
     /// `fsync.warningthresholdms`, set by the server at startup; 0 (unset) counts nothing.
     pub warn_threshold_ms: AtomicU64,
-    /// Fsync times in ms with their quantiles (ZooKeeper's `fsynctime`); locked once per fsync.
-    pub fsync_ms: std::sync::Mutex<crate::stats::Timing>,
-    /// Txns per fsync (ZooKeeper's `sync_processor_batch_size`).
-    pub batch_sizes: std::sync::Mutex<crate::stats::Timing>,
 }
 
 impl LogStats {
-    /// Average txns per fsync (0.0 before the first one).
-    pub fn txns_per_sync(&self) -> f64 {
-        let syncs = self.syncs.load(Ordering::Relaxed);
-        if syncs == 0 {
-            0.0
-        } else {
-            self.txns.load(Ordering::Relaxed) as f64 / syncs as f64
-        }
-    }
-
     fn record(&self, batch: u64, micros: u64) {
-        let first = self.syncs.fetch_add(1, Ordering::Relaxed) == 0;
-        self.total_fsync_micros.fetch_add(micros, Ordering::Relaxed);
-        if first {
-            self.min_fsync_micros.store(micros, Ordering::Relaxed);
-        } else {
-            self.min_fsync_micros.fetch_min(micros, Ordering::Relaxed);
-        }
-        self.txns.fetch_add(batch, Ordering::Relaxed);
-        self.max_batch.fetch_max(batch, Ordering::Relaxed);
-        self.last_fsync_micros.store(micros, Ordering::Relaxed);
-        self.max_fsync_micros.fetch_max(micros, Ordering::Relaxed);
-        if let Ok(mut t) = self.fsync_ms.lock() {
-            t.record(micros / 1000);
-        }
-        if let Ok(mut t) = self.batch_sizes.lock() {
-            t.record(batch);
-        }
+        self.fsync_ms.record(micros / 1000);
+        self.batch_sizes.record(batch);
         let threshold = self.warn_threshold_ms.load(Ordering::Relaxed);
         if threshold > 0 && micros / 1000 > threshold {
             self.over_threshold.fetch_add(1, Ordering::Relaxed);
@@ -348,8 +311,9 @@ mod tests {
             last = z;
         }
         assert_eq!(last, 2000);
-        let syncs = stats.syncs.load(Ordering::Relaxed);
-        assert_eq!(stats.txns.load(Ordering::Relaxed), 2000);
+        let batches = stats.batch_sizes.summary();
+        let syncs = batches.count;
+        assert_eq!(batches.sum, 2000);
         assert!((1..=1601).contains(&syncs), "syncs = {syncs}");
         drop(log);
         let log = TxnLog::open(dir.path(), opts()).unwrap();
@@ -364,9 +328,9 @@ mod tests {
         let (_dir, writer, mut drx) = writer_on_new_log();
         writer.append_batch((1..=300).map(|z| (z, Bytes::from(format!("txn {z}")))).collect());
         let Some(Durable::UpTo(300)) = drx.blocking_recv() else { panic!("one notice for the whole batch") };
-        let stats = writer.stats();
-        assert_eq!(stats.syncs.load(Ordering::Relaxed), 1);
-        assert_eq!(stats.max_batch.load(Ordering::Relaxed), 300);
+        let batches = writer.stats().batch_sizes.summary();
+        assert_eq!(batches.count, 1);
+        assert_eq!(batches.max, 300);
         let log = writer.shutdown().unwrap();
         assert_eq!(log.read_after(0).unwrap().len(), 300);
     }
@@ -385,9 +349,9 @@ mod tests {
         assert_eq!(segs.blocking_recv().unwrap(), 2);
         let recs = writer.read_after(99).blocking_recv().unwrap().unwrap();
         assert_eq!(recs.iter().map(|r| r.0).collect::<Vec<_>>(), vec![100, 101]);
-        let stats = writer.stats();
-        assert_eq!(stats.syncs.load(Ordering::Relaxed), 2);
-        assert_eq!(stats.max_batch.load(Ordering::Relaxed), 100);
+        let batches = writer.stats().batch_sizes.summary();
+        assert_eq!(batches.count, 2);
+        assert_eq!(batches.max, 100);
         writer.purge_before(101);
         let segs = writer.exec(|log| log.segments().len());
         assert_eq!(segs.blocking_recv().unwrap(), 1);
