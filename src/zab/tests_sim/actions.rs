@@ -150,8 +150,9 @@ impl Sim {
                     }
                     m.disk.log.retain(|e| e.0 <= z);
                     m.disk.durable = m.disk.durable.min(m.disk.log.len());
+                    m.disk.cuts += 1;
                     if m.tree.last_zxid() > z {
-                        m.tree = rebuild(&m.disk.log, z);
+                        m.tree.replace(rebuild(&m.disk.log, z));
                     }
                     // Fsyncs still in flight covered the old log, not what is appended next.
                     m.incarnation += 1;
@@ -161,7 +162,8 @@ impl Sim {
                     let m = self.members.get_mut(&id).expect("m");
                     m.disk.log = snap.clone();
                     m.disk.durable = snap.len();
-                    m.tree = rebuild(&snap, z);
+                    m.disk.cuts += 1;
+                    m.tree.replace(rebuild(&snap, z));
                     m.incarnation += 1;
                     let mine: Log = m.committed.clone();
                     for (cz, cd) in &mine {
@@ -240,7 +242,7 @@ impl Sim {
         self.syncs_checked += 1;
         let m = &self.members[&id];
         for n in &self.acked_writes[acked.saturating_sub(64)..acked] {
-            self.check(m.tree.get(&format!("/w{n}")).is_some(), || {
+            self.check(m.tree.has(&format!("/w{n}")), || {
                 format!("stale read after sync on member {id}: write {n}, acknowledged before the sync, is missing")
             })?;
         }

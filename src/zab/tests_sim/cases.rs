@@ -107,6 +107,21 @@ fn the_simulation_catches_a_member_that_does_not_fast_forward_its_log() {
 }
 
 #[test]
+fn the_tree_check_catches_an_apply_that_differs_from_the_log_at_that_step() {
+    // The planted bug: a member applies every 50th write with other data than it logged. The
+    // applied tree is compared with its log's at every step, so the run fails at the very
+    // moment of the first such apply, on that write's znode.
+    for seed in 0..5u64 {
+        let mut s = Sim::new(seed);
+        s.corrupt_applies = true;
+        let why = s.run().expect_err("the corrupted apply went unnoticed");
+        let at = s.corrupted_at.expect("a write was corrupted");
+        assert!(why.starts_with(&format!("at {at} ms: member ")), "seed {seed}: corrupted at {at} ms: {why}");
+        assert!(why.contains("applied tree") && why.contains("not what was logged"), "seed {seed}: {why}");
+    }
+}
+
+#[test]
 fn a_seed_replays_exactly() {
     let trace = |seed| {
         let mut s = Sim::new(seed);
