@@ -1,23 +1,25 @@
 //! Seeded simulation of whole ensembles: the real election, leader and learner state machines
-//! of 3 or 5 members, over a simulated network (delays; partitions that break a quorum
-//! connection as a whole, as TCP does) and simulated disks (a durable prefix and a tail that
-//! a crash loses; epoch files), with crashes, restarts and a client writing through whoever
-//! leads. Checked at every step: at most one leader established per epoch; no two members
-//! commit different txns at one zxid; a member never truncates a txn it committed; every
-//! write a leader committed is in the log of every later established leader; a learner never
-//! leaves its leader over a packet it did not expect; every member's applied tree (a real
-//! `DataTree` fed the real txns it commits, fast-forwarded from its log when it leaves a role,
-//! rebuilt on TRUNC, SNAP and restart, as the server does) equals the tree rebuilt from its log
-//! up to the same zxid (kept incrementally beside it, see `trees`); a leader drops a learner for a transaction timeout (a proposal left
-//! unACKed for syncLimit) only when a fault of either (a crash, a pause, a partition, a disk
-//! whose fsyncs hang) could explain it. Each member's clock runs at its own
-//! rate (0.8x to 1.25x), so its timeouts and pings drift against the others'. After the faults
-//! stop, a leader must commit a new write within a bound. A client also syncs through random
-//! members, and through a member the moment a long pause (SIGSTOP) of it ends: once the sync
-//! is answered, that member's tree must hold every write acknowledged before the sync was
-//! issued (the read-index round; a leader that skips it serves a stale read after a pause).
-//! `ZAB_SIM_SEEDS=N` runs N seeds (default 200); `ZAB_SIM_SEED=S` replays one, and with
-//! `ZAB_SIM_TRACE=1` prints each election result and each member leaving its role.
+//! of 3 or 5 members, over a simulated network (delay, loss, duplication and reordering on the
+//! wire, TCP between the wire and the quorum port, partitions silent or loud: see `net`) and
+//! simulated disks (a durable prefix and a tail that a crash loses; epoch files), with
+//! crashes, restarts and a client writing through whoever leads. Checked at every step: at
+//! most one leader established per epoch; no two members commit different txns at one zxid; a
+//! member never truncates a txn it committed; every write a leader committed is in the log of
+//! every later established leader; a learner never leaves its leader over a packet it did not
+//! expect; every member's applied tree (a real `DataTree` fed the real txns it commits,
+//! fast-forwarded from its log when it leaves a role, rebuilt on TRUNC, SNAP and restart, as
+//! the server does) equals the tree rebuilt from its log up to the same zxid (kept
+//! incrementally beside it, see `trees`); a leader drops a learner for a transaction timeout
+//! (a proposal left unACKed for syncLimit) only when a fault of either (a crash, a pause, a
+//! partition, a lost segment, a disk whose fsyncs hang) could explain it. Each member's clock
+//! runs at its own rate (0.8x to 1.25x), so its timeouts and pings drift against the others'.
+//! After the faults stop, a leader must commit a new write within a bound. A client also
+//! syncs through random members, and through a member the moment a long pause (SIGSTOP) of it
+//! ends: once the sync is answered, that member's tree must hold every write acknowledged
+//! before the sync was issued (the read-index round; a leader that skips it serves a stale
+//! read after a pause). `ZAB_SIM_SEEDS=N` runs N seeds (default 200); `ZAB_SIM_SEED=S` replays
+//! one, and with `ZAB_SIM_TRACE=1` prints each election result and each member leaving its
+//! role.
 
 use super::election::{settled_reply, Decision, Election, ElectionAction};
 use super::leader::{Leader, LeaderAction};
@@ -141,8 +143,11 @@ impl Member {
 
 enum Msg {
     Vote(Notification),
-    Quorum {
+    /// A quorum packet on connection `conn`: TCP segment `seq`, sent for the `tries`+1-th time.
+    Segment {
         conn: u64,
+        seq: u64,
+        tries: u32,
         p: QuorumPacket,
         snapshot: Option<Log>,
     },
@@ -176,6 +181,7 @@ struct Sim {
     cut: BTreeSet<(i64, i64)>,
     heal_at: u64,
     broken: BTreeSet<u64>,
+    net: Net,
     next_conn: u64,
     committed: BTreeMap<i64, Bytes>,
     acked: Log,
@@ -196,8 +202,6 @@ struct Sim {
     skip_fast_forward: bool,
     next_fault: u64,
     last_commit_at: u64,
-    /// The last delivery time per (from, to): messages between two members stay in order.
-    fifo: BTreeMap<(i64, i64), u64>,
     /// Every fault injected: (start, end, the members it touched), global times.
     faults: Vec<(u64, u64, BTreeSet<i64>)>,
     /// Learners dropped for a transaction timeout: (time, leader, learner).
@@ -224,6 +228,7 @@ impl Sim {
     fn new(seed: u64) -> Sim {
         let mut rng = Rng::new(seed);
         let n = if rng.below(2) == 0 { 3 } else { 5 };
+        let net = Net::new(&mut rng);
         let voters: BTreeSet<i64> = (1..=n).collect();
         let mut sim = Sim {
             rng,
@@ -235,6 +240,7 @@ impl Sim {
             cut: BTreeSet::new(),
             heal_at: 0,
             broken: BTreeSet::new(),
+            net,
             next_conn: 1,
             committed: BTreeMap::new(),
             acked: Vec::new(),
@@ -250,7 +256,6 @@ impl Sim {
             skip_fast_forward: false,
             next_fault: 1_000,
             last_commit_at: 0,
-            fifo: BTreeMap::new(),
             faults: Vec::new(),
             txn_timeouts: Vec::new(),
             skip_acks: None,
@@ -277,15 +282,6 @@ impl Sim {
             sim.members.insert(id, m);
         }
         sim
-    }
-
-    fn post(&mut self, from: i64, to: i64, msg: Msg) {
-        // TCP: what one member sends another arrives in order (delays vary, order does not).
-        let earliest = self.fifo.get(&(from, to)).copied().unwrap_or(0);
-        let at = (self.now + 1 + self.rng.below(20)).max(earliest);
-        self.fifo.insert((from, to), at);
-        self.seq += 1;
-        self.flights.push(Flight { at, seq: self.seq, from, to, msg });
     }
 
     /// Schedules the fsync of everything in member `id`'s log; returns when it completes.
@@ -333,7 +329,7 @@ impl Sim {
     fn election_actions(&mut self, id: i64, out: Vec<ElectionAction>) {
         for a in out {
             match a {
-                ElectionAction::Send { to, notification } => self.post(id, to, Msg::Vote(notification)),
+                ElectionAction::Send { to, notification } => self.post_vote(id, to, notification),
                 ElectionAction::Decided(d) => self.decided(id, d),
             }
         }
@@ -546,6 +542,7 @@ impl Sim {
                         }
                     }
                     self.heal_at = (now + 500 + self.rng.below(2_500)).min(FAULTS_UNTIL);
+                    self.net.loud = self.rng.below(2) == 0;
                     let who: BTreeSet<i64> = self.cut.iter().map(|(a, _)| *a).collect();
                     self.trace(|| format!("partition {side:?} until {}", self.heal_at));
                     self.faults.push((now, self.heal_at, who));
@@ -559,6 +556,7 @@ impl Sim {
                         self.cut.insert((a, b));
                         self.cut.insert((b, a));
                         self.heal_at = (now + 500 + self.rng.below(2_500)).min(FAULTS_UNTIL);
+                        self.net.loud = self.rng.below(2) == 0;
                         self.faults.push((now, self.heal_at, BTreeSet::from([a, b])));
                         self.trace(|| format!("{a} and {b} cut until {}", self.heal_at));
                     }
@@ -595,7 +593,7 @@ impl Sim {
             let ids: Vec<i64> = self.members.keys().copied().collect();
             let id = *self.rng.pick(&ids);
             let msg = Msg::ClientSync { acked: Some(self.acked_writes.len()) };
-            self.post(id, id, msg);
+            self.post_local(id, msg);
         }
         if now >= self.next_write {
             self.next_write = now + 20 + self.rng.below(30);
@@ -692,10 +690,13 @@ impl Sim {
             }
             return Ok(());
         }
-        if self.cut.contains(&(from, to)) {
-            if let Msg::Quorum { conn, .. } = msg {
-                self.broken.insert(conn);
+        if let Msg::Segment { conn, seq, tries, p, snapshot } = msg {
+            for (p, snapshot) in self.receive_segment(from, to, conn, seq, tries, p, snapshot) {
+                self.quorum_packet(from, to, conn, p, snapshot)?;
             }
+            return Ok(());
+        }
+        if self.cut.contains(&(from, to)) {
             return Ok(());
         }
         let now = self.members[&to].local(self.now);
@@ -710,44 +711,13 @@ impl Sim {
                     }
                     Role::Leading { decision, .. } | Role::Following { decision, .. } => {
                         if let Some(reply) = settled_reply(decision, &config(), from_is_voter, &n) {
-                            self.post(to, from, Msg::Vote(reply));
+                            self.post_vote(to, from, reply);
                         }
                     }
                     Role::Down { .. } => {}
                 }
             }
-            Msg::Quorum { conn, p, snapshot } => {
-                if self.broken.contains(&conn) {
-                    return Ok(());
-                }
-                let m = self.members.get_mut(&to).expect("m");
-                match &mut m.role {
-                    Role::Leading { leader, conns, .. } => {
-                        if matches!(p.type_, packet::FOLLOWERINFO | packet::OBSERVERINFO) {
-                            if let Some(old) = conns.insert(from, conn) {
-                                if old != conn {
-                                    leader.learner_gone(from);
-                                    self.broken.insert(old);
-                                }
-                            }
-                        }
-                        if conns.get(&from) != Some(&conn) {
-                            return Ok(());
-                        }
-                        let out = leader.packet(from, p, &LogView(&m.disk.log));
-                        self.leader_actions(to, out)?;
-                    }
-                    Role::Following { learner, conn: c, .. } if *c == conn => {
-                        let out = learner.packet(p);
-                        self.learner_actions_checked(to, out, snapshot)?;
-                    }
-                    _ => {
-                        // Nobody there (any more) for this connection.
-                        self.broken.insert(conn);
-                    }
-                }
-            }
-            Msg::Fsync { .. } | Msg::ClientSync { .. } => unreachable!("handled above"),
+            Msg::Fsync { .. } | Msg::ClientSync { .. } | Msg::Segment { .. } => unreachable!("handled above"),
         }
         Ok(())
     }
@@ -780,6 +750,9 @@ fn run_seed(seed: u64, planted: bool) -> Result<(), String> {
 }
 
 mod actions;
+
+mod net;
+use net::Net;
 
 mod trees;
 use trees::{rebuild, AppliedTree};

@@ -119,7 +119,7 @@ impl Sim {
             _ => None,
         };
         if let Some(conn) = conn {
-            self.post(id, to, Msg::Quorum { conn, p, snapshot });
+            self.send_quorum(id, to, conn, p, snapshot);
         }
     }
 
@@ -139,7 +139,7 @@ impl Sim {
         };
         for a in out {
             match a {
-                LearnerAction::Send(p) => self.post(id, leader_id, Msg::Quorum { conn, p, snapshot: None }),
+                LearnerAction::Send(p) => self.send_quorum(id, leader_id, conn, p, None),
                 LearnerAction::SyncDone => self.sync_answered(id)?,
                 LearnerAction::PersistAcceptedEpoch(e) => self.members.get_mut(&id).expect("m").disk.accepted = e,
                 LearnerAction::PersistCurrentEpoch(e) => self.members.get_mut(&id).expect("m").disk.current = e,
@@ -190,11 +190,10 @@ impl Sim {
                     }
                 }
                 LearnerAction::Commit(z, d) => self.commit(id, z, d)?,
-                LearnerAction::PingReply(z) => self.post(
-                    id,
-                    leader_id,
-                    Msg::Quorum { conn, p: QuorumPacket::new(packet::PING, z, Some(Bytes::new())), snapshot: None },
-                ),
+                LearnerAction::PingReply(z) => {
+                    let p = QuorumPacket::new(packet::PING, z, Some(Bytes::new()));
+                    self.send_quorum(id, leader_id, conn, p, None);
+                }
                 LearnerAction::Serving | LearnerAction::Revalidated { .. } => {}
                 LearnerAction::Fail(why) => {
                     self.trace(|| format!("learner {id} leaves: {why}"));
@@ -227,7 +226,7 @@ impl Sim {
                     ForwardedRequest { session_id: 1, cxid: 0, op: crate::proto::codes::op::SYNC, body: Bytes::new() };
                 let p = QuorumPacket::new(packet::REQUEST, -1, Some(req.encode()));
                 let (conn, to) = (*conn, decision.vote.leader);
-                self.post(id, to, Msg::Quorum { conn, p, snapshot: None });
+                self.send_quorum(id, to, conn, p, None);
                 Ok(())
             }
             _ => Ok(()),
