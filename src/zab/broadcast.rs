@@ -3,7 +3,8 @@
 //!   commits once a quorum of voters has ACKed it (the leader's own ACK comes after its own
 //!   fsync, like anyone's) and every earlier one has committed, so commits go out strictly in
 //!   zxid order; ACKs of observers, of NEWLEADER (counter 0), of committed or unknown zxids
-//!   are ignored, as `Leader.processAck` ignores them;
+//!   are ignored, as `Leader.processAck` ignores them; a learner that leaves or registers
+//!   again has its ACKs forgotten (its next sync may truncate what it ACKed);
 //! - a learner's logged but uncommitted proposals (`Pending`): a COMMIT must name the oldest
 //!   of them (ZooKeeper's follower exits otherwise; here it is an error the shell acts on).
 //!
@@ -71,6 +72,18 @@ impl Proposals {
             committed.push(z);
         }
         committed
+    }
+
+    /// Member `sid` left (its connection closed, or it registers again): its ACKs no longer
+    /// count. It must sync again before it ACKs anything, and that sync may truncate what it
+    /// ACKed (its log beyond what is committed), so an old ACK says nothing of its log now.
+    /// The leader sends it the outstanding proposals again after the sync and it ACKs them
+    /// again. (Counting the old ACK committed a txn durable on a minority: found by the
+    /// simulation.)
+    pub fn forget(&mut self, sid: i64) {
+        for who in self.acks.values_mut() {
+            who.remove(&sid);
+        }
     }
 
     /// Whether `zxid` has been ACKed by `member` (for tests and the admin view).
@@ -177,6 +190,20 @@ mod tests {
         assert_eq!(p.ack(2, E | 1), vec![E | 1]);
         assert!(p.ack(3, E | 1).is_empty(), "already committed");
         assert_eq!(p.propose(E | 1), Err(BroadcastError::OutOfOrder { zxid: E | 1, after: E | 1 }));
+    }
+
+    #[test]
+    fn the_acks_of_a_learner_that_left_no_longer_count() {
+        // 1..=5 vote; 5 leads. 0x101 is ACKed by 5 and 1, then 1 leaves (it will be
+        // truncated below 0x101 when it syncs again): 2 and 3 must ACK before it commits.
+        let mut p = Proposals::new(voters(&[1, 2, 3, 4, 5]), 0x100);
+        p.propose(0x101).unwrap();
+        assert!(p.ack(5, 0x101).is_empty());
+        assert!(p.ack(1, 0x101).is_empty());
+        p.forget(1);
+        assert!(!p.acked_by(0x101, 1));
+        assert!(p.ack(2, 0x101).is_empty(), "committed on 5 and 2 of five voters");
+        assert_eq!(p.ack(1, 0x101), vec![0x101], "1 ACKs again after its sync: 5, 2, 1");
     }
 
     #[test]

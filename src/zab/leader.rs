@@ -244,6 +244,9 @@ impl Leader {
             return Vec::new();
         }
         let observer = p.type_ == packet::OBSERVERINFO || !self.voters.contains(&sid);
+        // Registering again: what it ACKed on an earlier connection may be truncated by the
+        // coming sync.
+        self.proposals.forget(sid);
         self.learners.insert(
             sid,
             LearnerState {
@@ -627,6 +630,7 @@ impl Leader {
     pub fn learner_gone(&mut self, sid: i64) {
         self.learners.remove(&sid);
         self.reads.gone(sid);
+        self.proposals.forget(sid);
     }
 }
 

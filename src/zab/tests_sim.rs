@@ -1,9 +1,11 @@
 //! Seeded simulation of whole ensembles: the real election, leader and learner state machines
-//! of 3 or 5 members, over a simulated network (delay, loss, duplication and reordering on the
+//! of 3 or 5 voters (and, in half the seeds, an observer), over a simulated network (delay, loss, duplication and reordering on the
 //! wire, TCP between the wire and the quorum port, partitions silent or loud: see `net`) and
 //! simulated disks (a durable prefix and a tail that a crash loses; epoch files), with
 //! crashes, restarts and a client writing through whoever leads. Checked at every step: at
-//! most one leader established per epoch; no two members commit different txns at one zxid; a
+//! most one leader established per epoch; a leader commits a txn only once it is in the durable
+//! log of a majority of voters; an observer never leads, never ACKs a proposal and is never
+//! dropped for a transaction timeout; no two members commit different txns at one zxid; a
 //! member never truncates a txn it committed; every write a leader committed is in the log of
 //! every later established leader; a learner never leaves its leader over a packet it did not
 //! expect; every member's applied tree (a real `DataTree` fed the real txns it commits,
@@ -218,6 +220,11 @@ struct Sim {
     /// first such apply happened.
     corrupt_applies: bool,
     corrupted_at: Option<u64>,
+    /// Whether each commit is checked to be durable on a majority of voters (off: a planted
+    /// ACK-before-fsync must then be caught later, by a leader missing a committed write).
+    check_durable: bool,
+    /// Txns committed by observers.
+    observer_commits: u64,
 }
 
 fn config() -> Bytes {
@@ -229,6 +236,8 @@ impl Sim {
         let mut rng = Rng::new(seed);
         let n = if rng.below(2) == 0 { 3 } else { 5 };
         let net = Net::new(&mut rng);
+        // Half the seeds add an observer: it takes part in no vote and no quorum.
+        let observers = rng.below(2) as i64;
         let voters: BTreeSet<i64> = (1..=n).collect();
         let mut sim = Sim {
             rng,
@@ -264,8 +273,10 @@ impl Sim {
             used_up_epoch: 0,
             corrupt_applies: false,
             corrupted_at: None,
+            check_durable: true,
+            observer_commits: 0,
         };
-        for id in voters {
+        for id in 1..=n + observers {
             let m = Member {
                 disk: Disk::default(),
                 role: Role::Down { until: sim.rng.below(300) },
@@ -355,7 +366,8 @@ impl Sim {
             }
             m.role = Role::Leading { leader: Box::new(leader), decision: d, conns: BTreeMap::new() };
         } else {
-            let (mut learner, out) = Learner::start(id, false, m.disk.accepted, m.disk.current, m.disk.last_zxid());
+            let observer = d.state == PeerState::Observing;
+            let (mut learner, out) = Learner::start(id, observer, m.disk.accepted, m.disk.current, m.disk.last_zxid());
             learner.skip_acks = self.skip_acks == Some(id);
             m.role = Role::Following { learner: learner.with_limits(LIMITS), decision: d, conn };
             self.learner_actions(id, out, None);
@@ -398,6 +410,9 @@ impl Sim {
             return Err(format!("member {id} committed 0x{z:x} after 0x{last:x}"));
         }
         m.committed.push((z, d.clone()));
+        if !self.voters.contains(&id) {
+            self.observer_commits += 1;
+        }
         // A txn already in the tree was applied when the member fast-forwarded its log.
         if z > m.tree.last_zxid() {
             let mut txn = Txn::decode(&d).map_err(|e| format!("txn 0x{z:x}: {e}"))?;
@@ -741,12 +756,6 @@ impl Sim {
             .collect::<Vec<_>>()
             .join("; ")
     }
-}
-
-fn run_seed(seed: u64, planted: bool) -> Result<(), String> {
-    let mut s = Sim::new(seed);
-    s.ack_before_fsync = planted;
-    s.run()
 }
 
 mod actions;

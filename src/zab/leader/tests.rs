@@ -226,6 +226,40 @@ fn no_uptodate_before_a_quorum_acked_newleader() {
 }
 
 #[test]
+fn an_ack_given_on_an_earlier_connection_does_not_count() {
+    // Found by the ensemble simulation: a leader counted an ACK a learner gave before it
+    // reconnected; the learner's new sync truncated the txn away, so the txn committed while
+    // durable on a minority. 5 voters (5 leads); 1 ACKs z, then registers again.
+    let mut e = Ensemble::new(&[1, 2, 3, 4, 5], &[]);
+    e.settle();
+    e.hold_acks.extend([2, 3, 4]);
+    let z = e.propose(1)[0];
+    e.settle();
+    assert!(e.leader.proposals.acked_by(z, 1) && e.held.len() == 3, "held {:?}", e.held);
+    let li = LearnerInfo { server_id: 1, protocol_version: LEARNER_PROTOCOL_VERSION, config_version: 0 };
+    let info = QuorumPacket::new(packet::FOLLOWERINFO, 1 << 32, Some(crate::proto::jute::to_bytes(&li).freeze()));
+    e.leader.packet(1, info, &Empty);
+    assert!(!e.leader.proposals.acked_by(z, 1), "the earlier ACK is forgotten on registering again");
+    // 2's ACK makes 5 and 2: no quorum of five.
+    let i = e.held.iter().position(|(from, _)| *from == 2).unwrap();
+    let (from, ack) = e.held.remove(i);
+    let out = e.leader.packet(from, ack, &Empty);
+    assert!(!out.iter().any(|a| matches!(a, LeaderAction::Commit(..))), "committed on 5 and 2 of five: {out:?}");
+    // And a learner whose connection closed loses its ACK too.
+    let i = e.held.iter().position(|(from, _)| *from == 3).unwrap();
+    let (from, ack) = e.held.remove(i);
+    e.leader.learner_gone(2);
+    let out = e.leader.packet(from, ack, &Empty);
+    assert!(!out.iter().any(|a| matches!(a, LeaderAction::Commit(..))), "committed on 5 and 3 of five: {out:?}");
+    assert!(e.leader.last_committed() < z);
+    // 4's ACK makes 5, 3 and 4: a quorum, with every one of them holding z.
+    let (from, ack) = e.held.remove(0);
+    assert_eq!(from, 4);
+    let out = e.leader.packet(from, ack, &Empty);
+    assert!(out.iter().any(|a| matches!(a, LeaderAction::Commit(c, _) if *c == z)), "{out:?}");
+}
+
+#[test]
 fn a_learner_synced_during_broadcast_gets_outstanding_proposals_without_commits() {
     // Found by the ensemble simulation: the sync stream once ran to the last *proposed* zxid,
     // so a rejoining learner got a COMMIT for a proposal no quorum had acknowledged.

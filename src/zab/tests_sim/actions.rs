@@ -44,6 +44,7 @@ impl Sim {
                     }
                 }
                 LeaderAction::Commit(z, d) => {
+                    self.check_durable_quorum(id, z, &d)?;
                     self.commit(id, z, d.clone())?;
                     if let Some(n) = write_number(&d) {
                         self.acked_writes.push(n);
@@ -56,6 +57,7 @@ impl Sim {
                     let m = &self.members[&id];
                     let Role::Leading { leader, .. } = &m.role else { continue };
                     let epoch = leader.epoch().expect("epoch");
+                    self.check(self.voters.contains(&id), || format!("observer {id} leads epoch {epoch}"))?;
                     if let Some(other) = self.leaders.get(&epoch) {
                         return Err(format!("at {} ms: members {other} and {id} both lead epoch {epoch}", self.now));
                     }
@@ -65,8 +67,13 @@ impl Sim {
                         format!("leader {id} established epoch {epoch} after {used_up} ended")
                     })?;
                     self.leaders.insert(epoch, id);
-                    // Every write committed so far is in the new leader's log.
-                    for (z, d) in &self.acked {
+                    // Every write committed so far in an earlier epoch is in the new leader's
+                    // log. (Not those of later epochs: a leader paused after its learners ACKed
+                    // NEWLEADER may establish its epoch once it resumes, after the others moved
+                    // on to a later one — as in Zab and ZooKeeper, whose leader counts an ACK of
+                    // a learner gone since. Its history is in every later epoch's; it can commit
+                    // nothing new, those learners refuse its proposals.)
+                    for (z, d) in self.acked.iter().filter(|(z, _)| z >> 32 < epoch) {
                         let has = m.disk.log.iter().any(|(lz, ld)| lz == z && ld == d);
                         self.check(has, || format!("leader {id} of epoch {epoch} lacks committed 0x{z:x}"))?;
                     }
@@ -74,6 +81,7 @@ impl Sim {
                     let log = m.disk.log.clone();
                     for (z, d) in log {
                         if z > self.members[&id].committed.last().map_or(0, |e| e.0) {
+                            self.check_durable_quorum(id, z, &d)?;
                             self.commit(id, z, d)?;
                         }
                     }
@@ -83,6 +91,7 @@ impl Sim {
                     if why.contains("transaction timeout") {
                         self.trace(|| format!("leader {id} drops {sid}: {why}"));
                         self.txn_timeouts.push((self.now, id, sid));
+                        self.check(self.voters.contains(&sid), || format!("leader {id} timed out observer {sid}"))?;
                         let explained = self.skip_acks == Some(sid) || self.fault_near(id, sid);
                         self.check(explained, || format!("leader {id} dropped {sid} with no fault near: {why}"))?;
                     }
@@ -113,6 +122,27 @@ impl Sim {
         Ok(())
     }
 
+    /// Leader `id` commits `z`: a majority of the voters (observers do not count) hold it in
+    /// the durable part of their logs — what they ACKed survives any crash from now on.
+    fn check_durable_quorum(&self, id: i64, z: i64, d: &Bytes) -> Result<(), String> {
+        if !self.check_durable {
+            return Ok(());
+        }
+        let holders: Vec<i64> = self
+            .voters
+            .iter()
+            .copied()
+            .filter(|v| {
+                let disk = &self.members[v].disk;
+                let durable = &disk.log[..disk.durable];
+                durable.binary_search_by_key(&z, |e| e.0).is_ok_and(|i| durable[i].1 == *d)
+            })
+            .collect();
+        self.check(holders.len() * 2 > self.voters.len(), || {
+            format!("leader {id} committed 0x{z:x} durable on voters {holders:?} only, of {:?}", self.voters)
+        })
+    }
+
     pub(super) fn leader_send(&mut self, id: i64, to: i64, p: QuorumPacket, snapshot: Option<Log>) {
         let conn = match &self.members[&id].role {
             Role::Leading { conns, .. } => conns.get(&to).copied(),
@@ -139,7 +169,13 @@ impl Sim {
         };
         for a in out {
             match a {
-                LearnerAction::Send(p) => self.send_quorum(id, leader_id, conn, p, None),
+                LearnerAction::Send(p) => {
+                    // An observer ACKs nothing but NEWLEADER (zxid epoch<<32), as ZooKeeper's.
+                    let acks_proposal = p.type_ == packet::ACK && p.zxid & 0xffff_ffff != 0;
+                    let observer = !self.voters.contains(&id);
+                    self.check(!(observer && acks_proposal), || format!("observer {id} ACKed 0x{:x}", p.zxid))?;
+                    self.send_quorum(id, leader_id, conn, p, None)
+                }
                 LearnerAction::SyncDone => self.sync_answered(id)?,
                 LearnerAction::PersistAcceptedEpoch(e) => self.members.get_mut(&id).expect("m").disk.accepted = e,
                 LearnerAction::PersistCurrentEpoch(e) => self.members.get_mut(&id).expect("m").disk.current = e,
