@@ -167,6 +167,8 @@ impl Sim {
         snapshot: Option<Log>,
     ) -> Vec<(QuorumPacket, Option<Log>)> {
         if self.broken.contains(&conn) {
+            // The connection is gone, and what its receiver held back with it.
+            self.net.streams.remove(&(conn, from));
             return Vec::new();
         }
         let cut = self.cut.contains(&(from, to));
