@@ -145,14 +145,8 @@ impl Member {
 
 enum Msg {
     Vote(Notification),
-    /// A quorum packet on connection `conn`: TCP segment `seq`, sent for the `tries`+1-th time.
-    Segment {
-        conn: u64,
-        seq: u64,
-        tries: u32,
-        p: QuorumPacket,
-        snapshot: Option<Log>,
-    },
+    /// A quorum packet, on the wire as a TCP segment.
+    Segment(Segment),
     Fsync {
         incarnation: u64,
         len: usize,
@@ -705,8 +699,9 @@ impl Sim {
             }
             return Ok(());
         }
-        if let Msg::Segment { conn, seq, tries, p, snapshot } = msg {
-            for (p, snapshot) in self.receive_segment(from, to, conn, seq, tries, p, snapshot) {
+        if let Msg::Segment(seg) = msg {
+            let conn = seg.conn();
+            for (p, snapshot) in self.receive_segment(from, to, seg) {
                 self.quorum_packet(from, to, conn, p, snapshot)?;
             }
             return Ok(());
@@ -732,7 +727,7 @@ impl Sim {
                     Role::Down { .. } => {}
                 }
             }
-            Msg::Fsync { .. } | Msg::ClientSync { .. } | Msg::Segment { .. } => unreachable!("handled above"),
+            Msg::Fsync { .. } | Msg::ClientSync { .. } | Msg::Segment(_) => unreachable!("handled above"),
         }
         Ok(())
     }
@@ -761,7 +756,7 @@ impl Sim {
 mod actions;
 
 mod net;
-use net::Net;
+use net::{Net, Segment};
 
 mod trees;
 use trees::{rebuild, AppliedTree};

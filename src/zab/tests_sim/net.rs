@@ -24,6 +24,23 @@ const MAX_RETRANSMITS: u32 = 7;
 /// The first retransmission timeout; each further try waits twice as long.
 const RTO_MS: u64 = 200;
 
+/// A quorum packet on connection `conn`: its TCP segment number `seq`, on the wire for the
+/// `tries`+1-th time (a snapshot, after SNAP, rides along).
+#[derive(Clone)]
+pub(super) struct Segment {
+    conn: u64,
+    seq: u64,
+    tries: u32,
+    p: QuorumPacket,
+    snapshot: Option<Log>,
+}
+
+impl Segment {
+    pub(super) fn conn(&self) -> u64 {
+        self.conn
+    }
+}
+
 /// One direction of a quorum connection, as the receiving side's TCP keeps it.
 #[derive(Default)]
 struct Stream {
@@ -127,45 +144,24 @@ impl Sim {
         let seq = stream.next_seq;
         stream.next_seq += 1;
         self.net.stats.segments += 1;
-        self.transmit(from, to, conn, seq, 0, p, snapshot, self.now);
+        self.transmit(from, to, Segment { conn, seq, tries: 0, p, snapshot }, self.now);
     }
 
-    /// Puts segment `seq` on the wire at `at` (try `tries`), duplicated at the seed's rate.
-    #[allow(clippy::too_many_arguments)]
-    fn transmit(
-        &mut self,
-        from: i64,
-        to: i64,
-        conn: u64,
-        seq: u64,
-        tries: u32,
-        p: QuorumPacket,
-        s: Option<Log>,
-        at: u64,
-    ) {
+    /// Puts a segment on the wire at `at`, duplicated at the seed's rate.
+    fn transmit(&mut self, from: i64, to: i64, seg: Segment, at: u64) {
         if self.rng.below(1000) < self.net.dup {
             self.net.stats.duplicated += 1;
             let arrive = at + self.wire_delay();
-            let msg = Msg::Segment { conn, seq, tries, p: p.clone(), snapshot: s.clone() };
-            self.push(arrive, from, to, msg);
+            self.push(arrive, from, to, Msg::Segment(seg.clone()));
         }
         let arrive = at + self.wire_delay();
-        self.push(arrive, from, to, Msg::Segment { conn, seq, tries, p, snapshot: s });
+        self.push(arrive, from, to, Msg::Segment(seg));
     }
 
-    /// Segment `seq` of `conn` reached member `to` (which is not paused): what its TCP hands
-    /// the quorum port now, in order (nothing when it was lost, early or a duplicate).
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn receive_segment(
-        &mut self,
-        from: i64,
-        to: i64,
-        conn: u64,
-        seq: u64,
-        tries: u32,
-        p: QuorumPacket,
-        snapshot: Option<Log>,
-    ) -> Vec<(QuorumPacket, Option<Log>)> {
+    /// A segment reached member `to` (which is not paused): what its TCP hands the quorum
+    /// port now, in order (nothing when it was lost, early or a duplicate).
+    pub(super) fn receive_segment(&mut self, from: i64, to: i64, seg: Segment) -> Vec<(QuorumPacket, Option<Log>)> {
+        let conn = seg.conn;
         if self.broken.contains(&conn) {
             // The connection is gone, and what its receiver held back with it.
             self.net.streams.remove(&(conn, from));
@@ -178,19 +174,20 @@ impl Sim {
         }
         if cut || self.rng.below(1000) < self.net.loss {
             self.net.stats.lost += 1;
-            if tries >= MAX_RETRANSMITS {
+            if seg.tries >= MAX_RETRANSMITS {
                 self.net.stats.given_up += 1;
                 self.broken.insert(conn);
                 return Vec::new();
             }
             // The sender's retransmission timer fires RTO after the lost copy went out.
-            let again = self.now + (RTO_MS << tries);
+            let again = self.now + (RTO_MS << seg.tries);
             if !cut {
                 self.faults.push((self.now, again + 20, BTreeSet::from([from, to])));
             }
-            self.transmit(from, to, conn, seq, tries + 1, p, snapshot, again);
+            self.transmit(from, to, Segment { tries: seg.tries + 1, ..seg }, again);
             return Vec::new();
         }
+        let Segment { seq, p, snapshot, .. } = seg;
         if self.net.raw {
             return vec![(p, snapshot)];
         }
