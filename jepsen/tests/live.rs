@@ -61,39 +61,54 @@ fn nothing_left_behind(tag_hint: &str) {
 /// give up on a read after 400 ms and read again on the same connection, so reads invoked
 /// after writes completed elsewhere pile up on the paused member, which answers them when it
 /// resumes — from its old state, as its queued commits race them. (Measured: 4–12 such stale
-/// reads per run against either server, every run flagged.)
+/// reads per run against either server; but it is a race, and once a CI run against
+/// ZooKeeper had none.) So up to three runs: a run without a stale read must be judged valid,
+/// and one of the three must be flagged.
 fn stale_plain_reads_are_flagged(target: &str, out: &Path) {
-    let (code, text) = run(
-        out,
-        &[
-            "--target",
-            target,
-            "--workload",
-            "register",
-            "--nemesis",
-            "pause-follower",
-            "--time",
-            "20",
-            "--interval",
-            "4",
-            "--fault-for",
-            "2",
-            "--read",
-            "plain",
-            "--readers",
-            "3",
-            "--read-timeout-ms",
-            "400",
-        ],
-    );
-    assert_eq!(code, 1, "{target}: {text}");
-    assert!(text.contains("register: INVALID"), "{target}: {text}");
-    assert!(text.contains("not linearizable"), "{target}: {text}");
-    assert!(text.contains("PauseFollower: paused member"), "{target}: {text}");
-    let (code, again) = recheck("register", out);
-    assert_eq!(code, 1, "{target}: {again}");
-    assert!(again.contains("register: INVALID"), "{target}: {again}");
-    nothing_left_behind("zkj");
+    let mut clean = Vec::new();
+    for attempt in 1..=3 {
+        let out = out.join(format!("run{attempt}"));
+        let (code, text) = run(
+            &out,
+            &[
+                "--target",
+                target,
+                "--workload",
+                "register",
+                "--nemesis",
+                "pause-follower",
+                "--time",
+                "20",
+                "--interval",
+                "4",
+                "--fault-for",
+                "2",
+                "--read",
+                "plain",
+                "--readers",
+                "3",
+                "--read-timeout-ms",
+                "400",
+            ],
+        );
+        assert!(text.contains("PauseFollower: paused member"), "{target}: {text}");
+        nothing_left_behind("zkj");
+        if code == 0 {
+            // The race went the other way every time: no stale read, and the run is valid.
+            assert!(text.contains("register: valid"), "{target}: {text}");
+            assert_eq!(recheck("register", &out).0, 0, "{target}: the re-check disagrees");
+            clean.push(text);
+            continue;
+        }
+        assert_eq!(code, 1, "{target}: {text}");
+        assert!(text.contains("register: INVALID"), "{target}: {text}");
+        assert!(text.contains("not linearizable"), "{target}: {text}");
+        let (code, again) = recheck("register", &out);
+        assert_eq!(code, 1, "{target}: {again}");
+        assert!(again.contains("register: INVALID"), "{target}: {again}");
+        return;
+    }
+    panic!("{target}: no stale read flagged in three runs:\n{}", clean.join("\n"));
 }
 
 #[test]
