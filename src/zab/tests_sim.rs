@@ -1,7 +1,7 @@
 //! Seeded simulation of whole ensembles: the real election, leader and learner state machines
-//! of 3 or 5 voters (and, in half the seeds, an observer), over a simulated network (delay, loss, duplication and reordering on the
-//! wire, TCP between the wire and the quorum port, partitions silent or loud: see `net`) and
-//! simulated disks (a durable prefix and a tail that a crash loses; epoch files), with
+//! of 3 or 5 voters (and, in half the seeds, an observer), over a simulated network (delay,
+//! loss, duplication and reordering on the wire, TCP between the wire and the quorum port,
+//! partitions silent or loud: see `net`) and simulated disks (a durable prefix and a tail that a crash loses; epoch files), with
 //! crashes, restarts and a client writing through whoever leads. Checked at every step: at
 //! most one leader established per epoch; a leader commits a txn only once it is in the durable
 //! log of a majority of voters; an observer never leads, never ACKs a proposal and is never
@@ -174,9 +174,6 @@ struct Sim {
     members: BTreeMap<i64, Member>,
     flights: Vec<Flight>,
     seq: u64,
-    cut: BTreeSet<(i64, i64)>,
-    heal_at: u64,
-    broken: BTreeSet<u64>,
     net: Net,
     next_conn: u64,
     committed: BTreeMap<i64, Bytes>,
@@ -240,9 +237,6 @@ impl Sim {
             members: BTreeMap::new(),
             flights: Vec::new(),
             seq: 0,
-            cut: BTreeSet::new(),
-            heal_at: 0,
-            broken: BTreeSet::new(),
             net,
             next_conn: 1,
             committed: BTreeMap::new(),
@@ -453,8 +447,8 @@ impl Sim {
         if self.now < FAULTS_UNTIL {
             t = t.min(self.next_fault);
         }
-        if !self.cut.is_empty() {
-            t = t.min(self.heal_at);
+        if !self.net.cut.is_empty() {
+            t = t.min(self.net.heal_at);
         }
         if self.now < FAULTS_UNTIL + HEAL_BOUND {
             t = t.min(self.next_sync);
@@ -508,10 +502,10 @@ impl Sim {
     fn crash(&mut self, id: i64, until: u64) {
         let m = self.members.get_mut(&id).expect("m");
         if let Role::Following { conn, .. } = &m.role {
-            self.broken.insert(*conn);
+            self.net.broken.insert(*conn);
         }
         if let Role::Leading { conns, .. } = &m.role {
-            self.broken.extend(conns.values().copied());
+            self.net.broken.extend(conns.values().copied());
         }
         m.incarnation += 1;
         m.paused_until = 0;
@@ -527,8 +521,8 @@ impl Sim {
 
     fn timers(&mut self) -> Result<(), String> {
         let now = self.now;
-        if !self.cut.is_empty() && now >= self.heal_at {
-            self.cut.clear();
+        if !self.net.cut.is_empty() && now >= self.net.heal_at {
+            self.net.cut.clear();
         }
         if now < FAULTS_UNTIL && now >= self.next_fault {
             self.next_fault = now + 500 + self.rng.below(1_500);
@@ -541,33 +535,33 @@ impl Sim {
                     self.crash(id, until);
                     self.faults.push((now, until, BTreeSet::from([id])));
                 }
-                3..=5 if self.cut.is_empty() => {
+                3..=5 if self.net.cut.is_empty() => {
                     let side: BTreeSet<i64> = ids.iter().copied().filter(|_| self.rng.below(2) == 0).collect();
                     for a in &ids {
                         for b in &ids {
                             if side.contains(a) != side.contains(b) {
-                                self.cut.insert((*a, *b));
+                                self.net.cut.insert((*a, *b));
                             }
                         }
                     }
-                    self.heal_at = (now + 500 + self.rng.below(2_500)).min(FAULTS_UNTIL);
+                    self.net.heal_at = (now + 500 + self.rng.below(2_500)).min(FAULTS_UNTIL);
                     self.net.loud = self.rng.below(2) == 0;
-                    let who: BTreeSet<i64> = self.cut.iter().map(|(a, _)| *a).collect();
-                    self.trace(|| format!("partition {side:?} until {}", self.heal_at));
-                    self.faults.push((now, self.heal_at, who));
+                    let who: BTreeSet<i64> = self.net.cut.iter().map(|(a, _)| *a).collect();
+                    self.trace(|| format!("partition {side:?} until {}", self.net.heal_at));
+                    self.faults.push((now, self.net.heal_at, who));
                 }
-                6 if self.cut.is_empty() => {
+                6 if self.net.cut.is_empty() => {
                     // A bridge: one pair cannot talk, everyone else can, so each of the two
                     // sees a different majority (with 3 members: A-B and B-C up, A-C cut).
                     let a = *self.rng.pick(&ids);
                     let b = *self.rng.pick(&ids);
                     if a != b {
-                        self.cut.insert((a, b));
-                        self.cut.insert((b, a));
-                        self.heal_at = (now + 500 + self.rng.below(2_500)).min(FAULTS_UNTIL);
+                        self.net.cut.insert((a, b));
+                        self.net.cut.insert((b, a));
+                        self.net.heal_at = (now + 500 + self.rng.below(2_500)).min(FAULTS_UNTIL);
                         self.net.loud = self.rng.below(2) == 0;
-                        self.faults.push((now, self.heal_at, BTreeSet::from([a, b])));
-                        self.trace(|| format!("{a} and {b} cut until {}", self.heal_at));
+                        self.faults.push((now, self.net.heal_at, BTreeSet::from([a, b])));
+                        self.trace(|| format!("{a} and {b} cut until {}", self.net.heal_at));
                     }
                 }
                 7 => {
@@ -706,7 +700,7 @@ impl Sim {
             }
             return Ok(());
         }
-        if self.cut.contains(&(from, to)) {
+        if self.net.cut.contains(&(from, to)) {
             return Ok(());
         }
         let now = self.members[&to].local(self.now);

@@ -97,7 +97,7 @@ impl Sim {
                     }
                     if let Role::Leading { conns, .. } = &mut self.members.get_mut(&id).expect("m").role {
                         if let Some(c) = conns.remove(&sid) {
-                            self.broken.insert(c);
+                            self.net.broken.insert(c);
                         }
                     }
                 }
@@ -112,7 +112,7 @@ impl Sim {
                     // The server closes every learner link when it leaves leading.
                     if let Role::Leading { conns, .. } = &self.members[&id].role {
                         let conns: Vec<u64> = conns.values().copied().collect();
-                        self.broken.extend(conns);
+                        self.net.broken.extend(conns);
                     }
                     self.look(id);
                     return Ok(());
@@ -237,7 +237,7 @@ impl Sim {
                     // a leader of an older epoch speaks: never over a packet it did not expect
                     // (that was a real bug: proposals between NEWLEADER and UPTODATE).
                     self.check(!why.contains("unexpected packet"), || format!("member {id} left its leader: {why}"))?;
-                    self.broken.insert(conn);
+                    self.net.broken.insert(conn);
                     self.look(id);
                     return Ok(());
                 }

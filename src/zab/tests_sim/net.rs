@@ -82,7 +82,14 @@ impl NetStats {
     }
 }
 
+/// The network's state: the partition, the connections gone, the wire's rates and each
+/// connection's TCP.
 pub(super) struct Net {
+    /// Pairs (from, to) that cannot reach each other, until `heal_at`.
+    pub(super) cut: BTreeSet<(i64, i64)>,
+    pub(super) heal_at: u64,
+    /// Quorum connections closed (by either side, a crash, a reset or TCP giving up).
+    pub(super) broken: BTreeSet<u64>,
     /// Loss and duplication rates, in thousandths.
     loss: u64,
     dup: u64,
@@ -99,7 +106,17 @@ impl Net {
     pub(super) fn new(rng: &mut crate::testkit::Rng) -> Net {
         let loss = [0, 10, 50][rng.below(3) as usize];
         let dup = [0, 10, 30][rng.below(3) as usize];
-        Net { loss, dup, loud: false, streams: BTreeMap::new(), stats: NetStats::default(), raw: false }
+        Net {
+            cut: BTreeSet::new(),
+            heal_at: 0,
+            broken: BTreeSet::new(),
+            loss,
+            dup,
+            loud: false,
+            streams: BTreeMap::new(),
+            stats: NetStats::default(),
+            raw: false,
+        }
     }
 }
 
@@ -137,7 +154,7 @@ impl Sim {
 
     /// A quorum packet written to connection `conn` (a snapshot, after SNAP, rides along).
     pub(super) fn send_quorum(&mut self, from: i64, to: i64, conn: u64, p: QuorumPacket, snapshot: Option<Log>) {
-        if self.broken.contains(&conn) {
+        if self.net.broken.contains(&conn) {
             return;
         }
         let stream = self.net.streams.entry((conn, from)).or_default();
@@ -162,21 +179,21 @@ impl Sim {
     /// port now, in order (nothing when it was lost, early or a duplicate).
     pub(super) fn receive_segment(&mut self, from: i64, to: i64, seg: Segment) -> Vec<(QuorumPacket, Option<Log>)> {
         let conn = seg.conn;
-        if self.broken.contains(&conn) {
+        if self.net.broken.contains(&conn) {
             // The connection is gone, and what its receiver held back with it.
             self.net.streams.remove(&(conn, from));
             return Vec::new();
         }
-        let cut = self.cut.contains(&(from, to));
+        let cut = self.net.cut.contains(&(from, to));
         if cut && self.net.loud {
-            self.broken.insert(conn);
+            self.net.broken.insert(conn);
             return Vec::new();
         }
         if cut || self.rng.below(1000) < self.net.loss {
             self.net.stats.lost += 1;
             if seg.tries >= MAX_RETRANSMITS {
                 self.net.stats.given_up += 1;
-                self.broken.insert(conn);
+                self.net.broken.insert(conn);
                 return Vec::new();
             }
             // The sender's retransmission timer fires RTO after the lost copy went out.
@@ -219,7 +236,7 @@ impl Sim {
         p: QuorumPacket,
         snapshot: Option<Log>,
     ) -> Result<(), String> {
-        if self.broken.contains(&conn) {
+        if self.net.broken.contains(&conn) {
             return Ok(());
         }
         let m = self.members.get_mut(&to).expect("m");
@@ -229,7 +246,7 @@ impl Sim {
                     if let Some(old) = conns.insert(from, conn) {
                         if old != conn {
                             leader.learner_gone(from);
-                            self.broken.insert(old);
+                            self.net.broken.insert(old);
                         }
                     }
                 }
@@ -245,7 +262,7 @@ impl Sim {
             }
             _ => {
                 // Nobody there (any more) for this connection.
-                self.broken.insert(conn);
+                self.net.broken.insert(conn);
             }
         }
         Ok(())
